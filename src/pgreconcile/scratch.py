@@ -1,0 +1,64 @@
+"""Scratch databases: recognisable names, always dropped (also on error and Ctrl-C)."""
+from __future__ import annotations
+
+import os
+import secrets
+from contextlib import contextmanager
+from typing import Iterator
+
+from psycopg import sql
+
+from .connection import ConnectionSpec
+from .errors import ReconcileError
+
+SCRATCH_PREFIX = "pgreconcile_scratch_"
+
+
+class ScratchUnavailable(ReconcileError):
+    hint = ("grant CREATEDB to the role, or point --scratch-dsn at a server where "
+            "pgreconcile may create and drop databases")
+
+
+def scratch_name(purpose: str) -> str:
+    return f"{SCRATCH_PREFIX}{purpose}_{os.getpid()}_{secrets.token_hex(3)}"[:63]
+
+
+def create_database(admin: ConnectionSpec, name: str, *, template: str = "template0") -> None:
+    import psycopg
+    with admin.connect() as conn:
+        try:
+            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(template)))
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise ScratchUnavailable(f"cannot create scratch database {name}: {exc}") from None
+
+
+def drop_database(admin: ConnectionSpec, name: str) -> None:
+    with admin.connect() as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+                     if int(conn.info.server_version) >= 130000 else
+                     sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+
+
+def admin_spec(spec: ConnectionSpec) -> ConnectionSpec:
+    """A connection to the maintenance database of the same server."""
+    return spec.with_dbname("postgres")
+
+
+@contextmanager
+def scratch_database(server: ConnectionSpec, purpose: str) -> Iterator[ConnectionSpec]:
+    """Create an empty scratch database on `server`'s cluster, yield its spec, always drop it."""
+    admin = admin_spec(server)
+    name = scratch_name(purpose)
+    create_database(admin, name)
+    try:
+        yield server.with_dbname(name)
+    finally:
+        drop_database(admin, name)
+
+
+def list_scratch_databases(server: ConnectionSpec) -> list[str]:
+    with admin_spec(server).connect() as conn:
+        rows = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s ORDER BY 1",
+                            (SCRATCH_PREFIX + "%",)).fetchall()
+    return [r[0] for r in rows]

