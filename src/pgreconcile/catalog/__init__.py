@@ -1,0 +1,163 @@
+"""Read a database's structure from pg_catalog into the immutable `Schema` model.
+
+One query per object kind (catalog/sql/<kind>.sql), all run in one read-only
+REPEATABLE READ transaction so they see the same catalog snapshot, with
+`search_path` set to pg_catalog so that PostgreSQL schema-qualifies every user
+name it prints (types, defaults, definitions) the same way on every database.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from contextlib import contextmanager
+from functools import cache
+from importlib.resources import files
+from typing import Iterable, Iterator
+
+import psycopg
+from psycopg.rows import dict_row
+
+from ..model import (Column, Constraint, Enum, Extension, Index, Schema, Sequence, Table,
+                     Trigger, View, qualify)
+
+SYSTEM_SCHEMAS = ("pg_catalog", "information_schema")
+TOOL_SCHEMA = "pgreconcile"
+DEFAULT_EXCLUDED_SCHEMAS = (*SYSTEM_SCHEMAS, TOOL_SCHEMA)
+QUERY_KINDS = ("schemas", "tables", "columns", "constraints", "indexes", "sequences",
+               "enums", "extensions", "views", "triggers")
+
+_CONTYPE = {"p": "pk", "u": "unique", "f": "fk", "c": "check", "x": "exclude"}
+_FK_ACTION = {"a": "NO ACTION", "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL",
+              "d": "SET DEFAULT"}
+
+__all__ = ["inspect_schema", "query_text", "DEFAULT_EXCLUDED_SCHEMAS", "QUERY_KINDS"]
+
+
+@cache
+def query_text(kind: str) -> str:
+    """The SQL of one object kind, as shipped in catalog/sql/."""
+    return (files(__package__) / "sql" / f"{kind}.sql").read_text(encoding="utf-8")
+
+
+def inspect_schema(conn, schemas: Iterable[str] | None = None,
+                   exclude_schemas: Iterable[str] | None = None) -> Schema:
+    """The structure of the connected database.
+
+    `schemas` limits the inspection to those schemas; `exclude_schemas` is added to
+    the schemas that are always left out (pg_catalog, information_schema, pg_toast,
+    pg_temp_*, and pgreconcile's own). Objects that belong to an extension are left
+    out too: the extension stands for them.
+
+    `conn` is a psycopg connection or anything with a `.connect()` returning one
+    (a `ConnectionSpec`).
+    """
+    if not isinstance(conn, psycopg.Connection) and hasattr(conn, "connect"):
+        with conn.connect() as owned:
+            return inspect_schema(owned, schemas, exclude_schemas)
+    params = {
+        "include": sorted(set(schemas)) if schemas else None,
+        "exclude": sorted({*DEFAULT_EXCLUDED_SCHEMAS, *(exclude_schemas or ())}),
+    }
+    with _catalog_snapshot(conn):
+        rows = {kind: _fetch(conn, kind, params) for kind in QUERY_KINDS}
+        database = conn.execute("SELECT current_database()").fetchone()[0]
+    return _build(rows, server_version=conn.info.server_version, database=database)
+
+
+@contextmanager
+def _catalog_snapshot(conn: psycopg.Connection) -> Iterator[None]:
+    if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+        with conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            conn.execute("SET LOCAL search_path = pg_catalog")
+            yield
+        return
+    # Inside the caller's transaction: borrow it, and put search_path back afterwards.
+    previous = conn.execute("SELECT current_setting('search_path')").fetchone()[0]
+    conn.execute("SELECT set_config('search_path', 'pg_catalog', true)")
+    try:
+        yield
+    finally:
+        conn.execute("SELECT set_config('search_path', %s, true)", (previous,))
+
+
+def _fetch(conn: psycopg.Connection, kind: str, params: dict) -> list[dict]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(query_text(kind), params)
+        return cur.fetchall()
+
+
+def _build(rows: dict[str, list[dict]], *, server_version: int, database: str) -> Schema:
+    columns: dict[tuple[str, str], list[Column]] = defaultdict(list)
+    for r in rows["columns"]:
+        columns[r["schema"], r["table_name"]].append(Column(
+            name=r["name"], type=r["type"], not_null=r["not_null"], default=r["default"],
+            identity=r["identity"], generated=r["generated"],
+            generation_expression=r["generation_expression"], collation=r["collation"]))
+
+    constraints: dict[tuple[str, str], list[Constraint]] = defaultdict(list)
+    for r in rows["constraints"]:
+        is_fk = r["contype"] == "f"
+        constraints[r["schema"], r["table_name"]].append(Constraint(
+            name=r["name"], kind=_CONTYPE[r["contype"]], columns=tuple(r["columns"]),
+            definition=r["definition"], deferrable=r["deferrable"], deferred=r["deferred"],
+            validated=r["validated"],
+            ref_table=qualify(r["ref_schema"], r["ref_table"]) if is_fk else None,
+            ref_columns=tuple(r["ref_columns"]) if is_fk else (),
+            on_delete=_FK_ACTION.get(r["on_delete"]) if is_fk else None,
+            on_update=_FK_ACTION.get(r["on_update"]) if is_fk else None,
+            index=r["index"]))
+
+    indexes: dict[tuple[str, str], list[Index]] = defaultdict(list)
+    for r in rows["indexes"]:
+        indexes[r["schema"], r["table_name"]].append(Index(
+            name=r["name"], columns=tuple(r["columns"]), definition=r["definition"],
+            unique=r["unique"], primary=r["primary"], predicate=r["predicate"],
+            valid=r["valid"], method=r["method"], constraint=r["constraint"]))
+
+    tables = tuple(
+        Table(schema=r["schema"], name=r["name"],
+              columns=tuple(columns[r["schema"], r["name"]]),
+              constraints=_by_name(constraints[r["schema"], r["name"]]),
+              indexes=_by_name(indexes[r["schema"], r["name"]]),
+              row_estimate=r["row_estimate"])
+        for r in _by_key(rows["tables"], "schema", "name"))
+
+    sequences = tuple(
+        Sequence(schema=r["schema"], name=r["name"], data_type=r["data_type"],
+                 start=r["start"], increment=r["increment"], minimum=r["minimum"],
+                 maximum=r["maximum"], cache=r["cache"], cycle=r["cycle"],
+                 owned_by=(qualify(r["owner_schema"], r["owner_table"], r["owner_column"])
+                           if r["owner_column"] else None))
+        for r in _by_key(rows["sequences"], "schema", "name"))
+
+    views = tuple(
+        View(schema=r["schema"], name=r["name"], definition=r["definition"],
+             materialized=r["materialized"],
+             indexes=_by_name(indexes[r["schema"], r["name"]]) if r["materialized"] else ())
+        for r in _by_key(rows["views"], "schema", "name"))
+
+    return Schema(
+        namespaces=tuple(sorted(r["name"] for r in rows["schemas"])),
+        tables=tables,
+        sequences=sequences,
+        enums=tuple(Enum(schema=r["schema"], name=r["name"], labels=tuple(r["labels"]))
+                    for r in _by_key(rows["enums"], "schema", "name")),
+        extensions=tuple(Extension(name=r["name"], schema=r["schema"], version=r["version"])
+                         for r in _by_key(rows["extensions"], "name")),
+        views=views,
+        triggers=tuple(Trigger(schema=r["schema"], table=r["table_name"], name=r["name"],
+                               definition=r["definition"], function=r["function"],
+                               enabled=r["enabled"])
+                       for r in _by_key(rows["triggers"], "schema", "table_name", "name")),
+        server_version=server_version,
+        database=database)
+
+
+# Sorted here, not by ORDER BY: SQL sorts text by the database's collation, which two
+# databases need not share, and the model's order must not depend on it.
+def _by_key(rows: list[dict], *keys: str) -> list[dict]:
+    return sorted(rows, key=lambda r: tuple(r[k] for k in keys))
+
+
+def _by_name(items: list) -> tuple:
+    return tuple(sorted(items, key=lambda item: item.name))

@@ -1,0 +1,33 @@
+-- Columns of every user table, in attnum order. Nullability is attnotnull on every
+-- version (PostgreSQL 18 also stores it as a pg_constraint row; constraints.sql skips those).
+-- attgenerated exists since 12; 'v' (virtual) appears from 18.
+WITH ns AS (
+    SELECT n.oid, n.nspname
+    FROM pg_namespace n
+    WHERE n.nspname <> ALL (%(exclude)s::text[])
+      AND n.nspname !~ '^pg_(toast|temp_)'
+      AND (%(include)s::text[] IS NULL OR n.nspname = ANY (%(include)s::text[]))
+)
+SELECT ns.nspname AS schema,
+       c.relname AS table_name,
+       a.attname AS name,
+       format_type(a.atttypid, a.atttypmod) AS type,
+       a.attnotnull AS not_null,
+       CASE WHEN a.attgenerated = '' THEN pg_get_expr(ad.adbin, ad.adrelid) END AS "default",
+       a.attidentity::text AS identity,
+       a.attgenerated::text AS generated,
+       CASE WHEN a.attgenerated <> '' THEN pg_get_expr(ad.adbin, ad.adrelid) END
+           AS generation_expression,
+       CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation
+            THEN a.attcollation::regcollation::text END AS collation
+FROM pg_attribute a
+JOIN pg_class c ON c.oid = a.attrelid
+JOIN ns ON ns.oid = c.relnamespace
+JOIN pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+WHERE c.relkind IN ('r', 'p')
+  AND a.attnum > 0
+  AND NOT a.attisdropped
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+ORDER BY 1, 2, a.attnum;

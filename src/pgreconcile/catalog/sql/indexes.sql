@@ -1,0 +1,36 @@
+-- Indexes of tables and materialized views, with the constraint each one backs.
+-- conindid is also set on foreign keys (to the referenced index), hence the contype test.
+WITH ns AS (
+    SELECT n.oid, n.nspname
+    FROM pg_namespace n
+    WHERE n.nspname <> ALL (%(exclude)s::text[])
+      AND n.nspname !~ '^pg_(toast|temp_)'
+      AND (%(include)s::text[] IS NULL OR n.nspname = ANY (%(include)s::text[]))
+)
+SELECT ns.nspname AS schema,
+       c.relname AS table_name,
+       i.relname AS name,
+       ARRAY(SELECT pg_get_indexdef(x.indexrelid, k, true)
+             FROM generate_series(1, x.indnkeyatts::int) AS k
+             ORDER BY k) AS columns,
+       pg_get_indexdef(x.indexrelid) AS definition,
+       x.indisunique AS "unique",
+       x.indisprimary AS "primary",
+       pg_get_expr(x.indpred, x.indrelid) AS predicate,
+       x.indisvalid AS valid,
+       am.amname::text AS method,
+       con.conname AS "constraint"
+FROM pg_index x
+JOIN pg_class i ON i.oid = x.indexrelid
+JOIN pg_class c ON c.oid = x.indrelid
+JOIN ns ON ns.oid = c.relnamespace
+JOIN pg_am am ON am.oid = i.relam
+LEFT JOIN pg_constraint con
+       ON con.conindid = x.indexrelid AND con.conrelid = x.indrelid
+      AND con.contype IN ('p', 'u', 'x')
+WHERE c.relkind IN ('r', 'p', 'm')
+  AND x.indislive
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                  WHERE d.classid = 'pg_class'::regclass AND d.objid IN (c.oid, i.oid)
+                    AND d.deptype = 'e')
+ORDER BY 1, 2, 3;

@@ -1,0 +1,18 @@
+-- Ordinary and partitioned tables with the planner's row estimate.
+-- reltuples is -1 (PostgreSQL 14+) or 0 (13) before the first ANALYZE.
+WITH ns AS (
+    SELECT n.oid, n.nspname
+    FROM pg_namespace n
+    WHERE n.nspname <> ALL (%(exclude)s::text[])
+      AND n.nspname !~ '^pg_(toast|temp_)'
+      AND (%(include)s::text[] IS NULL OR n.nspname = ANY (%(include)s::text[]))
+)
+SELECT ns.nspname AS schema,
+       c.relname AS name,
+       CASE WHEN c.reltuples < 0 THEN NULL ELSE c.reltuples::bigint END AS row_estimate
+FROM pg_class c
+JOIN ns ON ns.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p')
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+ORDER BY 1, 2;

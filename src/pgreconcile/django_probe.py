@@ -1,0 +1,84 @@
+"""Runs INSIDE the Django project's own interpreter (not imported by pgreconcile).
+
+Usage: python django_probe.py state|preflight
+Prints one JSON document on stdout. Uses only Django and the standard library,
+because the project's interpreter may not have pgreconcile installed.
+"""
+import json
+import sys
+import traceback
+
+
+def _setup():
+    import django
+    django.setup()
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+    return connection, MigrationExecutor(connection)
+
+
+def state() -> dict:
+    connection, executor = _setup()
+    loader = executor.loader
+    graph = loader.graph
+    applied = sorted(f"{a}.{n}" for a, n in loader.applied_migrations)
+    known = set(graph.nodes)
+    targets = executor.loader.graph.leaf_nodes()
+    plan = executor.migration_plan(targets)
+    pending = [f"{m.app_label}.{m.name}" for m, backwards in plan if not backwards]
+    unknown = sorted(f"{a}.{n}" for a, n in loader.applied_migrations if (a, n) not in known)
+    conflicts = {app: names for app, names in loader.detect_conflicts().items()}
+    return {"applied": applied, "pending": pending, "unknown_applied": unknown,
+            "conflicts": conflicts, "leaf_nodes": sorted(f"{a}.{n}" for a, n in targets),
+            "vendor": connection.vendor}
+
+
+def preflight() -> dict:
+    """Apply pending migrations the way `migrate` does, and say exactly where it fails."""
+    connection, executor = _setup()
+    targets = executor.loader.graph.leaf_nodes()
+    plan = executor.migration_plan(targets)
+    pending = [f"{m.app_label}.{m.name}" for m, backwards in plan if not backwards]
+    where = {"migration": None, "operation": None, "operation_index": None, "sql": None}
+
+    def record_sql(execute, sql, params, many, context):
+        where["sql"] = sql
+        return execute(sql, params, many, context)
+
+    for migration, _ in plan:
+        for index, operation in enumerate(migration.operations):
+            original = operation.database_forwards
+
+            def wrapped(app_label, schema_editor, from_state, to_state, _op=operation,
+                        _orig=original, _mig=migration, _i=index):
+                where.update(migration=f"{_mig.app_label}.{_mig.name}",
+                             operation=_op.describe(), operation_index=_i,
+                             deferred=False)
+                return _orig(app_label, schema_editor, from_state, to_state)
+
+            operation.database_forwards = wrapped
+
+    def progress(action, migration=None, fake=False):
+        if action == "apply_start":
+            where.update(migration=f"{migration.app_label}.{migration.name}", operation=None,
+                         operation_index=None)
+        elif action == "apply_success":
+            applied.append(f"{migration.app_label}.{migration.name}")
+
+    applied: list = []
+    executor.progress_callback = progress
+    try:
+        with connection.execute_wrapper(record_sql):
+            executor.migrate(targets, plan=plan)
+    except Exception as exc:  # the whole point is to report it
+        error = {"type": f"{type(exc).__module__}.{type(exc).__qualname__}",
+                 "message": str(exc).strip(), **where,
+                 "traceback_tail": traceback.format_exc().strip().splitlines()[-6:]}
+        return {"ok": False, "pending": pending, "applied": applied, "error": error}
+    return {"ok": True, "pending": pending, "applied": applied, "error": None}
+
+
+if __name__ == "__main__":
+    action = sys.argv[1]
+    result = {"state": state, "preflight": preflight}[action]()
+    sys.stdout.write("\n@@PGRECONCILE-JSON@@" + json.dumps(result) + "\n")
