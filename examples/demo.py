@@ -81,7 +81,7 @@ def main() -> int:
 
         step(f"2. build the drifted live database ({ROWS:,} payments)")
         summary = build_drifted_database(dsn, rows=ROWS, python=sys.executable)
-        console.print(summary if isinstance(summary, str) else json.dumps(summary, default=str))
+        console.print(json.dumps(summary.to_dict(), default=str))
         run(manage + ["showmigrations", "treasury"], env, cwd=PROJECT)
 
         step("3. back up and prove the backup")

@@ -54,7 +54,11 @@ def preflight() -> dict:
                 where.update(migration=f"{_mig.app_label}.{_mig.name}",
                              operation=_op.describe(), operation_index=_i,
                              deferred=False)
-                return _orig(app_label, schema_editor, from_state, to_state)
+                result = _orig(app_label, schema_editor, from_state, to_state)
+                # After the last operation, the schema editor runs its deferred SQL
+                # (foreign keys, indexes): a failure from here on belongs to that.
+                where["deferred"] = _i == len(_mig.operations) - 1
+                return result
 
             operation.database_forwards = wrapped
 

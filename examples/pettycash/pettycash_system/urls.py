@@ -1,0 +1,2 @@
+"""URL configuration for pettycash_system (the example has no views of its own)."""
+urlpatterns = []

@@ -1,0 +1,88 @@
+"""Where the expected schema comes from: the project's migrations, another database,
+or a SQL file. Migrations and SQL files are materialised in a scratch database
+that is always dropped."""
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from .catalog import inspect_schema
+from .connection import ConnectionSpec, redact
+from .django_ref import DjangoProject, check_project, manage
+from .errors import ProjectError, UsageError
+from .model import Schema
+from .progress import NULL, Reporter
+from .scratch import scratch_database
+from .toolchain import find_tool, server_major
+
+
+@dataclass(frozen=True)
+class ReferenceSource:
+    kind: str                                  # django | dsn | sql
+    project: DjangoProject | None = None
+    dsn: ConnectionSpec | None = None
+    sql_file: Path | None = None
+
+    @classmethod
+    def from_args(cls, *, project_dir=None, settings=None, python=None, reference_dsn=None,
+                  reference_sql=None) -> "ReferenceSource":
+        given = [x for x in (project_dir, reference_dsn, reference_sql) if x]
+        if len(given) != 1:
+            raise UsageError("give exactly one reference: --project-dir (with --settings), "
+                             "--reference-dsn or --reference-sql")
+        if project_dir:
+            return cls("django", project=DjangoProject.from_args(project_dir, settings, python))
+        if reference_dsn:
+            return cls("dsn", dsn=ConnectionSpec.resolve(reference_dsn))
+        path = Path(reference_sql)
+        if not path.is_file():
+            raise UsageError(f"--reference-sql {path} does not exist")
+        return cls("sql", sql_file=path.absolute())
+
+    def describe(self) -> str:
+        if self.kind == "django":
+            return f"migrations of {self.project.project_dir} ({self.project.settings})"
+        if self.kind == "dsn":
+            return f"database {self.dsn.describe()}"
+        return f"SQL file {self.sql_file}"
+
+
+def build_reference(source: ReferenceSource, live: ConnectionSpec, *,
+                    scratch_server: ConnectionSpec | None = None,
+                    schemas: list[str] | None = None, exclude_schemas: list[str] | None = None,
+                    pg_bin_dir: str | None = None, reporter: Reporter = NULL) -> Schema:
+    """The schema the reference describes, inspected the same way as live."""
+    if source.kind == "dsn":
+        with source.dsn.connect() as conn:
+            return inspect_schema(conn, schemas=schemas, exclude_schemas=exclude_schemas)
+    server = scratch_server or live
+    if source.kind == "django":
+        check_project(source.project, live)
+    with scratch_database(server, "reference") as scratch:
+        if source.kind == "django":
+            with reporter.task("running the project's migrations into a scratch database"):
+                result = manage(source.project, scratch, "migrate", "--no-input")
+            if not result.ok:
+                tail = [ln for ln in result.stderr.splitlines() if ln.strip()][-1:] or [""]
+                raise ProjectError(
+                    "the project's own migrations fail on an empty database, so no reference "
+                    f"schema can be built: {tail[0]}",
+                    hint="fix the migrations (they must apply to an empty database) and retry")
+        else:
+            load_sql_file(scratch, source.sql_file, pg_bin_dir=pg_bin_dir)
+        with scratch.connect() as conn:
+            return inspect_schema(conn, schemas=schemas, exclude_schemas=exclude_schemas)
+
+
+def load_sql_file(target: ConnectionSpec, path: Path, *, pg_bin_dir: str | None = None) -> None:
+    """psql -f with ON_ERROR_STOP: a SQL file loads completely or not at all."""
+    with target.connect() as conn:
+        major = server_major(conn)
+    psql = find_tool("psql", major, pg_bin_dir)
+    proc = subprocess.run([psql.path, "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction",
+                           "-d", target.public_conninfo(), "-f", str(path)],
+                          env=target.child_env(), capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise UsageError(f"{path} does not load: {redact(proc.stderr.strip())[-400:]}",
+                         hint="the reference SQL must apply cleanly to an empty database")
