@@ -96,7 +96,48 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backup-dir", help="where the safety backup of a replaced database goes")
     p.add_argument("--dry-run", action="store_true", help="verify the backup and say what "
                                                           "would happen; change nothing")
+    p = sub.add_parser("inspect", help="read the live schema (and migration state) from pg_catalog")
+    _common(p)
+    _schemas(p)
+    _project(p)
+    p.add_argument("--out", help="also write the schema model as JSON to this file")
+
+    p = sub.add_parser("migrations", help="applied, pending and unknown Django migrations")
+    _common(p)
+    _project(p)
+
+    p = sub.add_parser("diff", help="compare live with what the migrations (or a reference) "
+                                    "expect; exit 3 on drift")
+    _common(p)
+    _schemas(p)
+    _reference(p)
+    p.add_argument("--out", help="also write the diff as JSON to this file")
+
+    p = sub.add_parser("preflight", help="run pending migrations on a structure-only clone of "
+                                         "live and report exactly how they fail")
+    _common(p)
+    _project(p)
+    p.add_argument("--scratch-dsn", help="server for scratch databases (default: live's)")
     return parser
+
+
+def _schemas(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("scope")
+    g.add_argument("--schema", action="append", dest="schemas", metavar="SCHEMA",
+                   help="only these schemas (repeatable)")
+    g.add_argument("--exclude-schema", action="append", dest="exclude_schemas",
+                   metavar="SCHEMA", help="leave these schemas out (repeatable)")
+
+
+def _reference(p: argparse.ArgumentParser) -> None:
+    _project(p)
+    g = p.add_argument_group("reference (exactly one)")
+    g.add_argument("--reference-dsn", help="another database holding the expected schema")
+    g.add_argument("--reference-sql", help="a SQL file holding the expected schema")
+    g.add_argument("--scratch-dsn", help="server for scratch databases (default: live's)")
+    g.add_argument("--reference-state", choices=["applied", "latest"], default="applied",
+                   help="Django reference: the migrations live has applied (default; pending "
+                        "ones are reported, not counted as drift) or all of them")
 
 
 def _positive_int(text: str) -> int:
@@ -149,11 +190,154 @@ def cmd_restore(args, reporter) -> dict:
                           reporter=reporter).to_dict()
 
 
+@command("inspect", "read the live schema")
+def cmd_inspect(args, reporter) -> dict:
+    from .catalog import inspect_schema
+    spec = spec_from(args)
+    with spec.connect() as conn:
+        schema = inspect_schema(conn, schemas=args.schemas, exclude_schemas=args.exclude_schemas)
+    result = {"database": spec.dbname, "server_version": schema.server_version,
+              "fingerprint": schema.fingerprint(), "summary": schema.summary(),
+              "schema": schema.to_dict()}
+    if args.project_dir:
+        from .django_ref import DjangoProject, migration_state
+        project = DjangoProject.from_args(args.project_dir, args.settings, args.python)
+        result["migrations"] = migration_state(project, spec).to_dict()
+    if args.out:
+        _write_json(args.out, schema.to_dict())
+    return result
+
+
+@command("migrations", "migration state")
+def cmd_migrations(args, reporter) -> dict:
+    from .django_ref import DjangoProject, migration_state
+    project = DjangoProject.from_args(args.project_dir, args.settings, args.python)
+    state = migration_state(project, spec_from(args))
+    return {**state.to_dict(), "project": project.to_dict(),
+            "_exit_code": 3 if state.pending or state.unknown_applied else 0}
+
+
+def run_diff(args, reporter) -> tuple[dict, object]:
+    from .catalog import inspect_schema
+    from .diff import diff_schemas
+    from .reference import ReferenceSource, build_reference
+    live = spec_from(args)
+    source = ReferenceSource.from_args(
+        project_dir=args.project_dir, settings=args.settings, python=args.python,
+        reference_dsn=args.reference_dsn, reference_sql=args.reference_sql)
+    with live.connect() as conn:
+        live_schema = inspect_schema(conn, schemas=args.schemas,
+                                     exclude_schemas=args.exclude_schemas)
+    scratch = ConnectionSpec.resolve(args.scratch_dsn) if args.scratch_dsn else None
+    state = None
+    targets = None
+    if source.kind == "django":
+        from .django_ref import migration_state
+        state = migration_state(source.project, live)
+        if getattr(args, "reference_state", "applied") == "applied":
+            targets = state.applied_targets
+    expected = build_reference(source, live, scratch_server=scratch, schemas=args.schemas,
+                               exclude_schemas=args.exclude_schemas, targets=targets,
+                               pg_bin_dir=args.pg_bin_dir, reporter=reporter)
+    diff = diff_schemas(live_schema, expected)
+    result = {"database": live.dbname, "reference": source.describe(), **diff.to_dict()}
+    if state is not None:
+        result["reference_state"] = "applied" if targets is not None else "latest"
+        drifted = {c.table.split(".", 1)[-1] for c in diff.significant if c.table}
+        result["migrations"] = {**state.to_dict(),
+                                "suspect_edited": state.suspect_edited(drifted)}
+    result["_exit_code"] = 0 if diff.is_empty else 3
+    return result, diff
+
+
+@command("diff", "compare live with the reference")
+def cmd_diff(args, reporter) -> dict:
+    result, _ = run_diff(args, reporter)
+    if args.out:
+        _write_json(args.out, {k: v for k, v in result.items() if not k.startswith("_")})
+    return result
+
+
+@command("preflight", "run pending migrations on a clone")
+def cmd_preflight(args, reporter) -> dict:
+    from .django_ref import DjangoProject
+    from .preflight import run_preflight
+    project = DjangoProject.from_args(args.project_dir, args.settings, args.python)
+    scratch = ConnectionSpec.resolve(args.scratch_dsn) if args.scratch_dsn else None
+    result = run_preflight(project, spec_from(args), scratch_server=scratch,
+                           pg_bin_dir=args.pg_bin_dir, reporter=reporter)
+    return {**result.to_dict(), "summary": result.summary(),
+            "_exit_code": 0 if result.ok else 3}
+
+
+def _write_json(path: str, data: dict) -> None:
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
 # --------------------------------------------------------------------------- rendering
+def _render_diff(result: dict, console) -> None:
+    from rich.table import Table
+    changes = result.get("changes", [])
+    if not changes:
+        console.print(f"[green]no drift[/green]: {result['database']} matches "
+                      f"{result['reference']}")
+    by_table: dict = {}
+    for change in changes:
+        by_table.setdefault(change.get("table") or "(database)", []).append(change)
+    for table_name, items in by_table.items():
+        table = Table(title=table_name, title_justify="left", show_lines=False)
+        for col in ("bucket", "kind", "object", "live", "expected", "risk"):
+            table.add_column(col, overflow="fold")
+        for c in items:
+            style = "dim" if c.get("cosmetic") else {"missing": "red", "extra": "yellow",
+                                                     "different": "magenta"}[c["bucket"]]
+            table.add_row(c["bucket"] + (" (cosmetic)" if c.get("cosmetic") else ""), c["kind"],
+                          c["object"], _short(c.get("live")), _short(c.get("expected")),
+                          c.get("risk", ""), style=style)
+        console.print(table)
+    counts = result.get("counts", {})
+    console.print("drift: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    suspects = (result.get("migrations") or {}).get("suspect_edited") or []
+    for s in suspects:
+        console.print(f"[yellow]applied migration {s['migration']} no longer matches live "
+                      f"tables {', '.join(s['tables'])}: it was probably edited after it was "
+                      "applied")
+    pending = (result.get("migrations") or {}).get("pending") or []
+    if pending:
+        console.print(f"pending migrations: {', '.join(pending)}")
+
+
+def _short(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, dict):
+        for key in ("definition", "type", "labels", "name"):
+            if key in value:
+                text = value[key] if not isinstance(value[key], list) else ",".join(value[key])
+                extra = ""
+                if key == "type":
+                    extra = (" NOT NULL" if value.get("not_null") else "") + (
+                        f" DEFAULT {value['default']}" if value.get("default") else "")
+                return f"{text}{extra}"
+    return str(value)[:80]
+
+
 def _render_human(name: str, result: dict, reporter) -> None:
     from rich.console import Console
     from rich.table import Table
     console = Console()
+    if name == "diff":
+        return _render_diff(result, console)
+    if name == "inspect":
+        result = {k: v for k, v in result.items() if k != "schema"}
+    if name == "preflight":
+        style = "green" if result["ok"] else "red"
+        console.print(f"[{style}]preflight: {result['summary']}")
+        if result.get("error", {}) and result["error"].get("sql"):
+            console.print(f"failing SQL: {result['error']['sql']}", highlight=False)
+        return
     table = Table(title=f"pgreconcile {name}", show_header=False, title_justify="left")
     table.add_column("key", style="bold")
     table.add_column("value")

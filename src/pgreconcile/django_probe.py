@@ -28,9 +28,48 @@ def state() -> dict:
     pending = [f"{m.app_label}.{m.name}" for m, backwards in plan if not backwards]
     unknown = sorted(f"{a}.{n}" for a, n in loader.applied_migrations if (a, n) not in known)
     conflicts = {app: names for app, names in loader.detect_conflicts().items()}
-    return {"applied": applied, "pending": pending, "unknown_applied": unknown,
+    applied_targets = {}
+    for app_label, name in loader.applied_migrations:
+        if (app_label, name) not in known:
+            continue
+        depth = len(loader.graph.forwards_plan((app_label, name)))
+        if depth > applied_targets.get(app_label, (0, None))[0]:
+            applied_targets[app_label] = (depth, name)
+    return {"tables_by_migration": _tables_by_migration(loader),
+            "applied_targets": sorted(f"{a}.{n}" for a, (_, n) in applied_targets.items()),"applied": applied, "pending": pending, "unknown_applied": unknown,
             "conflicts": conflicts, "leaf_nodes": sorted(f"{a}.{n}" for a, n in targets),
             "vendor": connection.vendor}
+
+
+def _tables_by_migration(loader) -> dict:
+    """Which tables each migration creates or alters (for "was an applied one edited?")."""
+    from django.apps import apps
+    from django.db.migrations import operations as ops
+    result = {}
+    for (app_label, name), migration in loader.graph.nodes.items():
+        tables = set()
+        for op in migration.operations:
+            model_name = getattr(op, "name", None) if isinstance(op, ops.CreateModel) else \
+                getattr(op, "model_name", None)
+            if not model_name:
+                continue
+            try:
+                tables.add(apps.get_model(app_label, model_name)._meta.db_table)
+            except LookupError:
+                tables.add(f"{app_label}_{model_name.lower()}")
+        if tables:
+            result[f"{app_label}.{name}"] = sorted(tables)
+    return result
+
+
+def migrate_to() -> dict:
+    """Migrate to exactly the given targets (the migration state live claims to be in)."""
+    import os
+    connection, executor = _setup()
+    targets = [tuple(t.split(".", 1)) for t in json.loads(os.environ["PGRECONCILE_TARGETS"])]
+    plan = executor.migration_plan(targets)
+    executor.migrate(targets, plan=plan)
+    return {"ok": True, "applied": [f"{m.app_label}.{m.name}" for m, _ in plan]}
 
 
 def preflight() -> dict:
@@ -84,5 +123,5 @@ def preflight() -> dict:
 
 if __name__ == "__main__":
     action = sys.argv[1]
-    result = {"state": state, "preflight": preflight}[action]()
+    result = {"state": state, "preflight": preflight, "migrate_to": migrate_to}[action]()
     sys.stdout.write("\n@@PGRECONCILE-JSON@@" + json.dumps(result) + "\n")

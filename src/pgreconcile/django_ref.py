@@ -111,9 +111,23 @@ class MigrationState:
     pending: list[str]
     unknown_applied: list[str]
     conflicts: dict = field(default_factory=dict)
+    tables_by_migration: dict = field(default_factory=dict)
+    applied_targets: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        d.pop("tables_by_migration")
+        return d
+
+    def suspect_edited(self, drifted_tables: set[str]) -> list[dict]:
+        """Applied migrations that create/alter a table whose live shape differs from
+        what today's migrations build: their file was most likely edited after applying."""
+        suspects = []
+        for name in self.applied:
+            tables = sorted(set(self.tables_by_migration.get(name, ())) & drifted_tables)
+            if tables:
+                suspects.append({"migration": name, "tables": tables})
+        return suspects
 
 
 class _Runner:
@@ -138,14 +152,16 @@ class _Runner:
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
-    def run(self, argv: list[str], timeout: float | None = None) -> ManageResult:
+    def run(self, argv: list[str], timeout: float | None = None,
+            extra_env: dict | None = None) -> ManageResult:
         started = time.monotonic()
         with tempfile.TemporaryDirectory(prefix="pgreconcile-settings-") as settings_dir:
             Path(settings_dir, "pgreconcile_wrapped_settings.py").write_text(
                 _WRAPPER.format(settings=self.project.settings))
             try:
                 proc = subprocess.run([self.project.python, *argv], cwd=self.project.project_dir,
-                                      env=self.env(settings_dir), capture_output=True,
+                                      env={**self.env(settings_dir), **(extra_env or {})},
+                                      capture_output=True,
                                       text=True, timeout=timeout)
             except FileNotFoundError:
                 raise ProjectError(f"cannot run the project's interpreter {self.project.python}")
@@ -156,8 +172,8 @@ class _Runner:
     def manage(self, *args: str, timeout: float | None = None) -> ManageResult:
         return self.run(["manage.py", *args], timeout=timeout)
 
-    def probe(self, action: str) -> dict:
-        result = self.run([str(PROBE), action])
+    def probe(self, action: str, extra_env: dict | None = None) -> dict:
+        result = self.run([str(PROBE), action], extra_env=extra_env)
         if _MARK not in result.stdout:
             raise ProjectError(_settings_problem(self.project, result))
         return json.loads(result.stdout.rsplit(_MARK, 1)[1])
@@ -175,7 +191,8 @@ def _settings_problem(project: DjangoProject, result: ManageResult) -> str:
 def migration_state(project: DjangoProject, target: ConnectionSpec) -> MigrationState:
     data = _Runner(project, target).probe("state")
     return MigrationState(data["applied"], data["pending"], data["unknown_applied"],
-                          data.get("conflicts", {}))
+                          data.get("conflicts", {}), data.get("tables_by_migration", {}),
+                          data.get("applied_targets", []))
 
 
 def manage(project: DjangoProject, target: ConnectionSpec, *args: str,
@@ -186,6 +203,19 @@ def manage(project: DjangoProject, target: ConnectionSpec, *args: str,
 def preflight_probe(project: DjangoProject, target: ConnectionSpec) -> dict:
     """Apply pending migrations on `target` (a scratch clone!) and report the outcome."""
     return _Runner(project, target).probe("preflight")
+
+
+def migrate_to(project: DjangoProject, target: ConnectionSpec, targets: list[str]) -> dict:
+    """Migrate `target` to exactly `targets` ("app.migration"), e.g. live's applied state."""
+    runner = _Runner(project, target)
+    result = runner.run([str(PROBE), "migrate_to"],
+                        extra_env={"PGRECONCILE_TARGETS": json.dumps(targets)})
+    if _MARK not in result.stdout:
+        tail = [ln for ln in result.stderr.splitlines() if ln.strip()][-1:] or [""]
+        raise ProjectError("the project's own migrations fail on an empty database, so no "
+                           f"reference schema can be built: {tail[0]}",
+                           hint="fix the migrations (they must apply to an empty database)")
+    return json.loads(result.stdout.rsplit(_MARK, 1)[1])
 
 
 def check_project(project: DjangoProject, target: ConnectionSpec) -> None:

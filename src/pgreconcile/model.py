@@ -41,7 +41,7 @@ class Column:
                 "collation": self.collation}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Column":
+    def from_dict(cls, d: dict) -> Column:
         return cls(**d)
 
 
@@ -70,7 +70,7 @@ class Constraint:
                 "on_delete": self.on_delete, "on_update": self.on_update, "index": self.index}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Constraint":
+    def from_dict(cls, d: dict) -> Constraint:
         return cls(**{**d, "columns": tuple(d["columns"]),
                       "ref_columns": tuple(d.get("ref_columns") or ())})
 
@@ -93,7 +93,7 @@ class Index:
                 "valid": self.valid, "method": self.method, "constraint": self.constraint}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Index":
+    def from_dict(cls, d: dict) -> Index:
         return cls(**{**d, "columns": tuple(d["columns"])})
 
 
@@ -125,7 +125,7 @@ class Table:
                 "row_estimate": self.row_estimate}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Table":
+    def from_dict(cls, d: dict) -> Table:
         return cls(schema=d["schema"], name=d["name"],
                    columns=tuple(Column.from_dict(c) for c in d["columns"]),
                    constraints=tuple(Constraint.from_dict(c) for c in d["constraints"]),
@@ -163,7 +163,7 @@ class Sequence:
                 "owned_by": self.owned_by}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Sequence":
+    def from_dict(cls, d: dict) -> Sequence:
         return cls(**d)
 
 
@@ -181,7 +181,7 @@ class Enum:
         return {"schema": self.schema, "name": self.name, "labels": list(self.labels)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Enum":
+    def from_dict(cls, d: dict) -> Enum:
         return cls(schema=d["schema"], name=d["name"], labels=tuple(d["labels"]))
 
 
@@ -195,7 +195,7 @@ class Extension:
         return {"name": self.name, "schema": self.schema, "version": self.version}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Extension":
+    def from_dict(cls, d: dict) -> Extension:
         return cls(**d)
 
 
@@ -217,7 +217,7 @@ class View:
                 "indexes": [i.to_dict() for i in self.indexes]}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "View":
+    def from_dict(cls, d: dict) -> View:
         return cls(schema=d["schema"], name=d["name"], definition=d["definition"],
                    materialized=d.get("materialized", False),
                    indexes=tuple(Index.from_dict(i) for i in d.get("indexes", ())))
@@ -246,7 +246,7 @@ class Trigger:
                 "enabled": self.enabled}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Trigger":
+    def from_dict(cls, d: dict) -> Trigger:
         return cls(**d)
 
 
@@ -287,7 +287,7 @@ class Schema:
                 "triggers": [t.to_dict() for t in self.triggers]}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Schema":
+    def from_dict(cls, d: dict) -> Schema:
         version = d.get("model_version", MODEL_VERSION)
         if version != MODEL_VERSION:
             raise ValueError(f"schema model version {version} is not supported "

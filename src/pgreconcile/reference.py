@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .catalog import inspect_schema
 from .connection import ConnectionSpec, redact
-from .django_ref import DjangoProject, check_project, manage
+from .django_ref import DjangoProject, check_project, manage, migrate_to
 from .errors import ProjectError, UsageError
 from .model import Schema
 from .progress import NULL, Reporter
@@ -51,8 +51,14 @@ class ReferenceSource:
 def build_reference(source: ReferenceSource, live: ConnectionSpec, *,
                     scratch_server: ConnectionSpec | None = None,
                     schemas: list[str] | None = None, exclude_schemas: list[str] | None = None,
-                    pg_bin_dir: str | None = None, reporter: Reporter = NULL) -> Schema:
-    """The schema the reference describes, inspected the same way as live."""
+                    pg_bin_dir: str | None = None, targets: list[str] | None = None,
+                    reporter: Reporter = NULL) -> Schema:
+    """The schema the reference describes, inspected the same way as live.
+
+    For a Django project, `targets` ("app.migration") builds the state live claims
+    to be in (its applied migrations) instead of the latest state, so pending
+    migrations are not mistaken for drift.
+    """
     if source.kind == "dsn":
         with source.dsn.connect() as conn:
             return inspect_schema(conn, schemas=schemas, exclude_schemas=exclude_schemas)
@@ -62,8 +68,12 @@ def build_reference(source: ReferenceSource, live: ConnectionSpec, *,
     with scratch_database(server, "reference") as scratch:
         if source.kind == "django":
             with reporter.task("running the project's migrations into a scratch database"):
-                result = manage(source.project, scratch, "migrate", "--no-input")
-            if not result.ok:
+                if targets is not None:
+                    migrate_to(source.project, scratch, targets)
+                    result = None
+                else:
+                    result = manage(source.project, scratch, "migrate", "--no-input")
+            if result is not None and not result.ok:
                 tail = [ln for ln in result.stderr.splitlines() if ln.strip()][-1:] or [""]
                 raise ProjectError(
                     "the project's own migrations fail on an empty database, so no reference "

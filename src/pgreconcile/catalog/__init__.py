@@ -8,16 +8,27 @@ name it prints (types, defaults, definitions) the same way on every database.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from importlib.resources import files
-from typing import Iterable, Iterator
 
 import psycopg
 from psycopg.rows import dict_row
 
-from ..model import (Column, Constraint, Enum, Extension, Index, Schema, Sequence, Table,
-                     Trigger, View, qualify)
+from ..model import (
+    Column,
+    Constraint,
+    Enum,
+    Extension,
+    Index,
+    Schema,
+    Sequence,
+    Table,
+    Trigger,
+    View,
+    qualify,
+)
 
 SYSTEM_SCHEMAS = ("pg_catalog", "information_schema")
 TOOL_SCHEMA = "pgreconcile"
@@ -29,7 +40,7 @@ _CONTYPE = {"p": "pk", "u": "unique", "f": "fk", "c": "check", "x": "exclude"}
 _FK_ACTION = {"a": "NO ACTION", "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL",
               "d": "SET DEFAULT"}
 
-__all__ = ["inspect_schema", "query_text", "DEFAULT_EXCLUDED_SCHEMAS", "QUERY_KINDS"]
+__all__ = ["DEFAULT_EXCLUDED_SCHEMAS", "QUERY_KINDS", "inspect_schema", "query_text"]
 
 
 @cache
