@@ -118,7 +118,77 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     _project(p)
     p.add_argument("--scratch-dsn", help="server for scratch databases (default: live's)")
+
+    p = sub.add_parser("plan", help="turn the diff into ordered, lock-aware steps")
+    _common(p)
+    _schemas(p)
+    _reference(p)
+    _plan_options(p)
+    p.add_argument("--out", help="write the plan as JSON (input of `apply`)")
+    p.add_argument("--sql", help="write the plan as a reviewable SQL script")
+    p.add_argument("--migration-draft", help="write a Django migration draft for review")
+
+    p = sub.add_parser("apply", help="carry out a plan: idempotent, resumable, lock-aware")
+    _common(p)
+    p.add_argument("plan", help="plan.json written by `pgreconcile plan --out`")
+    _apply_options(p)
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--backup", help="a verified backup taken before (checked again)")
+    g.add_argument("--no-backup", action="store_true",
+                   help="apply without a backup (you take responsibility)")
+
+    p = sub.add_parser("migrate", help="show `migrate --plan`, then run pending migrations")
+    _common(p)
+    _project(p)
+    p.add_argument("--dry-run", action="store_true", help="only show the plan")
+
+    p = sub.add_parser("verify", help="zero drift, migrate --check, data preserved; exit 3 if not")
+    _common(p)
+    _schemas(p)
+    _reference(p)
+    p.add_argument("--plan", help="plan.json whose kept differences are accepted")
+    p.add_argument("--backup", help="backup manifest whose row counts must still hold")
+    p.add_argument("--run-tests", action="store_true", help="also run manage.py test")
+    p.add_argument("--test-settings", help="settings for the tests, e.g. staging_settings")
+
+    p = sub.add_parser("reconcile", help="backup → inspect → preflight → plan → apply → "
+                                         "migrate → verify, in one command")
+    _common(p)
+    _schemas(p)
+    _reference(p)
+    _plan_options(p)
+    _apply_options(p)
+    p.add_argument("--out-dir", default="backups", help="backup directory")
+    p.add_argument("--keep", type=_positive_int, default=7, help="backups to keep")
+    p.add_argument("--no-backup", action="store_true", help="skip the backup (not advised)")
+    p.add_argument("--report-dir", default="reports", help="where the run's plan/report go")
+    p.add_argument("--no-migrate", action="store_true", help="do not run pending migrations")
+    p.add_argument("--run-tests", action="store_true", help="run manage.py test in verify")
+    p.add_argument("--test-settings", help="settings for the tests, e.g. staging_settings")
+    p.add_argument("--dry-run", action="store_true",
+                   help="backup-free inspection, preflight and plan only; change nothing")
     return parser
+
+
+def _plan_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("planning")
+    g.add_argument("--pk-strategy", choices=["keep", "swap"], default="keep",
+                   help="keep the old key (default, non-destructive) or swap the primary key "
+                        "(destructive: needs --allow-destructive to apply)")
+    g.add_argument("--backfill", choices=["stable", "random"], default="stable",
+                   help="stable name-based uuid from (table, id) (default) or uuid4")
+
+
+def _apply_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("applying")
+    g.add_argument("--allow-destructive", action="store_true",
+                   help="allow steps that drop or rewrite (take a verified backup first)")
+    g.add_argument("--lock-timeout", default="2s", help="per-statement lock_timeout (2s)")
+    g.add_argument("--statement-timeout", default="0", help="per-step statement_timeout")
+    g.add_argument("--retries", type=_positive_int, default=5,
+                   help="attempts when a lock is busy, with backoff")
+    g.add_argument("--batch-size", type=_positive_int, default=10_000, help="rows per batch")
+    g.add_argument("--batch-delay", type=float, default=0.0, help="seconds between batches")
 
 
 def _schemas(p: argparse.ArgumentParser) -> None:
@@ -240,6 +310,8 @@ def run_diff(args, reporter) -> tuple[dict, object]:
                                exclude_schemas=args.exclude_schemas, targets=targets,
                                pg_bin_dir=args.pg_bin_dir, reporter=reporter)
     diff = diff_schemas(live_schema, expected)
+    _LAST_REFERENCE["schema"] = expected
+    _LAST_REFERENCE["live"] = live_schema
     result = {"database": live.dbname, "reference": source.describe(), **diff.to_dict()}
     if state is not None:
         result["reference_state"] = "applied" if targets is not None else "latest"
@@ -268,6 +340,135 @@ def cmd_preflight(args, reporter) -> dict:
                            pg_bin_dir=args.pg_bin_dir, reporter=reporter)
     return {**result.to_dict(), "summary": result.summary(),
             "_exit_code": 0 if result.ok else 3}
+
+
+def _make_plan(args, reporter):
+    from .planner import make_plan
+    result, diff = run_diff(args, reporter)
+    live_schema, expected = _LAST_REFERENCE["live"], _LAST_REFERENCE["schema"]
+    plan = make_plan(live_schema, expected, diff, strategy=args.pk_strategy,
+                     backfill=args.backfill)
+    plan = plan.with_lint(_squawk(plan.sql_script()))
+    return plan, result
+
+
+def _squawk(script: str) -> list[dict]:
+    """Findings of the squawk linter on the plan's SQL, when squawk is installed."""
+    import shutil
+    import subprocess
+    import tempfile
+    exe = shutil.which("squawk") or str(Path(sys.executable).with_name("squawk"))
+    if not Path(exe).exists():
+        return [{"rule": "squawk-missing", "message": "squawk not installed; SQL not linted"}]
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as fh:
+        fh.write(script)
+    try:
+        proc = subprocess.run([exe, "--reporter", "Json", fh.name], capture_output=True,
+                              text=True, timeout=60)
+        try:
+            data = json.loads(proc.stdout or "[]")
+        except ValueError:
+            return [{"rule": "squawk-output", "message": proc.stdout[-300:]}]
+        return [{"rule": d.get("rule_name") or d.get("code"), "message": d.get("message"),
+                 "line": d.get("line")} for d in data if isinstance(d, dict)]
+    finally:
+        os.unlink(fh.name)
+
+
+_LAST_REFERENCE: dict = {}
+
+
+@command("plan", "turn the diff into steps")
+def cmd_plan(args, reporter) -> dict:
+    plan, diff_result = _make_plan(args, reporter)
+    if args.out:
+        _write_json(args.out, plan.to_dict())
+    if args.sql:
+        Path(args.sql).write_text(plan.sql_script())
+    if args.migration_draft and args.project_dir:
+        from .planner import django_migration_draft
+        Path(args.migration_draft).write_text(django_migration_draft(
+            plan, "treasury", (diff_result.get("migrations") or {}).get("applied", ["x.x"])[-1]
+            .split(".", 1)[1]))
+    return {**plan.to_dict(), "drift": diff_result.get("counts"),
+            "_exit_code": 3 if plan.steps else 0}
+
+
+def _load_plan(path: str):
+    from .planner import Plan
+    try:
+        return Plan.from_dict(json.loads(Path(path).read_text()))
+    except (OSError, ValueError, KeyError) as exc:
+        from .errors import UsageError
+        raise UsageError(f"cannot read plan {path}: {exc}") from None
+
+
+def _apply_opts(args, fingerprint=None):
+    from .executor import ApplyOptions
+    return ApplyOptions(allow_destructive=args.allow_destructive, lock_timeout=args.lock_timeout,
+                        statement_timeout=args.statement_timeout, retries=args.retries,
+                        batch_size=args.batch_size, batch_delay=args.batch_delay,
+                        current_fingerprint=fingerprint)
+
+
+@command("apply", "carry out a plan")
+def cmd_apply(args, reporter) -> dict:
+    from .catalog import inspect_schema
+    from .errors import BackupUnverified
+    from .executor import Executor
+    plan = _load_plan(args.plan)
+    live = spec_from(args)
+    executor_probe = Executor(live, plan, _apply_opts(args))
+    executor_probe.check_refusals()
+    if not args.no_backup:
+        if not args.backup:
+            raise BackupUnverified("apply needs a verified backup: pass --backup PATH "
+                                   "(from `pgreconcile backup`) or --no-backup explicitly",
+                                   hint="run `pgreconcile backup` first")
+        from .backup import verify_backup
+        verify_backup(args.backup, pg_bin_dir=args.pg_bin_dir)
+    with live.connect() as conn:
+        fingerprint = inspect_schema(conn).fingerprint()
+    result = Executor(live, plan, _apply_opts(args, fingerprint), reporter).run()
+    result.backup = args.backup
+    return result.to_dict()
+
+
+@command("migrate", "run pending migrations")
+def cmd_migrate(args, reporter) -> dict:
+    from .django_ref import DjangoProject, manage, migration_state
+    project = DjangoProject.from_args(args.project_dir, args.settings, args.python)
+    live = spec_from(args)
+    plan = manage(project, live, "migrate", "--plan", "--no-input")
+    pending = migration_state(project, live).pending
+    if args.dry_run or not pending:
+        return {"changed": False, "pending": pending, "plan": plan.stdout.strip()}
+    run = manage(project, live, "migrate", "--no-input")
+    if not run.ok:
+        from .errors import MigrationPreflightFailed
+        tail = [ln for ln in run.stderr.splitlines() if ln.strip()][-1:] or ["?"]
+        raise MigrationPreflightFailed(f"migrate failed: {tail[0]}")
+    return {"changed": True, "applied": pending, "plan": plan.stdout.strip(),
+            "output": run.stdout.strip()[-2000:]}
+
+
+@command("verify", "verify live")
+def cmd_verify(args, reporter) -> dict:
+    from .verify import verify_live
+    args.reference_state = "latest"
+    result, diff = run_diff(args, reporter)
+    residual = list(_load_plan(args.plan).residual) if args.plan else []
+    counts = None
+    if args.backup:
+        from .backup import load_manifest
+        counts = load_manifest(args.backup).row_counts
+    project = None
+    if args.project_dir:
+        from .django_ref import DjangoProject
+        project = DjangoProject.from_args(args.project_dir, args.settings, args.python)
+    v = verify_live(spec_from(args), diff, residual, project=project, expected_counts=counts,
+                    run_tests=args.run_tests, test_settings=args.test_settings)
+    return {**v.to_dict(), "diff": result, "_exit_code": 0 if v.ok else 3}
 
 
 def _write_json(path: str, data: dict) -> None:

@@ -234,9 +234,9 @@ class _Differ:
         for name in sorted(self.expected_tables.keys() - self.live_tables.keys()):
             table = self.expected_tables[name]
             self.add("missing", "table", name, name, expected=table,
-                     risk=f"CREATE TABLE with {len(table.columns)} columns, "
-                          f"{len(table.constraints)} constraints and "
-                          f"{len(_plain_indexes(table))} other indexes")
+                     risk=f"CREATE TABLE with {_count(table.columns, 'column')}, "
+                          f"{_count(table.constraints, 'constraint')} and "
+                          f"{_count(_plain_indexes(table), 'other index', 'other indexes')}")
         for name in sorted(self.live_tables.keys() - self.expected_tables.keys()):
             table = self.live_tables[name]
             rows = _rows(table)
@@ -532,8 +532,12 @@ def _plain_indexes(table: Table) -> list[Index]:
 
 def _rows(table: Table) -> str:
     if table.row_estimate is None:
-        return "row count unknown (never analysed)"
+        return "row count unknown: never analysed"
     return f"about {table.row_estimate:,} rows"
+
+
+def _count(items, singular: str, plural: str | None = None) -> str:
+    return f"{len(items)} {singular if len(items) == 1 else plural or singular + 's'}"
 
 
 def _build_index_note(table: Table | None) -> str:

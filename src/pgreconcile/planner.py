@@ -1,0 +1,662 @@
+"""Turn a diff into the smallest safe, ordered, lock-aware list of steps. Pure: no DB.
+
+Every step says what SQL it runs, which lock it takes and for how long
+(instant / scan / rewrite), how to tell it is already done (a probe query that
+returns true), how to undo it, and whether it destroys anything. The executor
+trusts nothing else.
+
+Safe patterns: columns are added nullable without volatile defaults; data is
+backfilled in keyset batches; unique indexes are built CONCURRENTLY and then
+attached with `USING INDEX`; NOT NULL goes through `CHECK … NOT VALID` +
+`VALIDATE`; foreign keys are added `NOT VALID` and validated separately.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import asdict, dataclass, field
+
+from .diff import Change, Diff
+from .model import Column, Constraint, Index, Schema, Table
+
+#: Fixed namespace for stable, name-based UUIDs: uuid3(NAMESPACE, "<table>:<id>").
+#: Every environment derives the same payment_id for the same row.
+STABLE_UUID_NAMESPACE = uuid.UUID("6f1c0d2e-8a4b-4f3e-9c7d-2b5a1e0f9c31")
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str
+    title: str
+    reason: str                       # the change it fixes
+    kind: str                         # ddl | concurrent | backfill
+    table: str | None
+    sql: tuple[str, ...] = ()
+    probe: str = ""                   # SELECT returning true when the step is done
+    reverse: tuple[str, ...] = ()
+    lock: str = ""                    # lock mode taken
+    lock_duration: str = "instant"    # instant | scan | rewrite
+    destructive: bool = False
+    estimated_rows: int = 0
+    estimated_seconds: float = 0.0
+    backfill: dict | None = None      # table, key, column, expression, where
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "sql": list(self.sql), "reverse": list(self.reverse)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Step":
+        return cls(**{**d, "sql": tuple(d.get("sql", ())), "reverse": tuple(d.get("reverse", ()))})
+
+
+@dataclass(frozen=True)
+class Plan:
+    id: str
+    database: str
+    strategy: str
+    backfill_mode: str
+    live_fingerprint: str
+    steps: tuple[Step, ...]
+    kept: tuple[dict, ...] = ()       # drift left in place on purpose (reported, not fixed)
+    unsupported: tuple[dict, ...] = ()  # drift we cannot fix safely
+    residual: tuple[dict, ...] = ()   # differences verify must accept after this plan
+    notes: tuple[str, ...] = ()
+    lint: tuple[dict, ...] = ()
+
+    @property
+    def destructive_steps(self) -> tuple[Step, ...]:
+        return tuple(s for s in self.steps if s.destructive)
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "database": self.database, "strategy": self.strategy,
+                "backfill_mode": self.backfill_mode, "live_fingerprint": self.live_fingerprint,
+                "steps": [s.to_dict() for s in self.steps], "kept": list(self.kept),
+                "unsupported": list(self.unsupported), "residual": list(self.residual),
+                "notes": list(self.notes), "lint": list(self.lint),
+                "destructive": [s.id for s in self.destructive_steps]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Plan":
+        return cls(d["id"], d["database"], d["strategy"], d["backfill_mode"],
+                   d["live_fingerprint"], tuple(Step.from_dict(s) for s in d["steps"]),
+                   tuple(d.get("kept", ())), tuple(d.get("unsupported", ())),
+                   tuple(d.get("residual", ())), tuple(d.get("notes", ())),
+                   tuple(d.get("lint", ())))
+
+    def with_lint(self, findings: list[dict]) -> "Plan":
+        return Plan(**{**{f: getattr(self, f) for f in self.__dataclass_fields__},
+                       "lint": tuple(findings)})
+
+    def sql_script(self) -> str:
+        lines = [f"-- pgreconcile plan {self.id} for database {self.database}",
+                 f"-- strategy {self.strategy}; review before running by hand.",
+                 "-- Statements marked CONCURRENTLY must run outside a transaction.",
+                 "SET lock_timeout = '2s';", ""]
+        for n, step in enumerate(self.steps, 1):
+            lines.append(f"-- step {n}: {step.title}"
+                         + (" [DESTRUCTIVE]" if step.destructive else ""))
+            lines.append(f"--   why: {step.reason}")
+            lines.append(f"--   lock: {step.lock} ({step.lock_duration})")
+            if step.kind == "backfill":
+                b = step.backfill
+                lines.append(f"--   batched by {b['key']}; one batch shown, repeat until 0 rows")
+                lines.append(backfill_batch_sql(b, "<last_key>", "<batch_size>") + ";")
+            else:
+                lines.extend(s.rstrip(";") + ";" for s in step.sql)
+            lines.append("")
+        return "\n".join(lines)
+
+
+def q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def qt(qualified: str) -> str:
+    schema, _, name = qualified.partition(".")
+    return f"{q(schema)}.{q(name)}"
+
+
+def lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def stable_uuid_sql(table_name: str, key_expr: str) -> str:
+    """A name-based UUID (version 3) computed in SQL, equal to Python's
+    `uuid.uuid3(STABLE_UUID_NAMESPACE, f"{table}:{key}")`. No extension needed."""
+    h = (f"md5(decode({lit(STABLE_UUID_NAMESPACE.hex)}, 'hex') || "
+         f"convert_to({lit(table_name + ':')} || ({key_expr})::text, 'UTF8'))")
+    return (f"(SELECT (substr(h, 1, 12) || '3' || substr(h, 14, 3) || "
+            f"to_hex((('x' || substr(h, 17, 1))::bit(4)::int & 3) | 8) || "
+            f"substr(h, 18, 15))::uuid FROM (SELECT {h} AS h) AS stable)")
+
+
+def backfill_batch_sql(b: dict, last_key: str, batch_size: str) -> str:
+    table, key, column = qt(b["table"]), q(b["key"]), q(b["column"])
+    return (f"WITH batch AS (SELECT {key} FROM {table} WHERE {key} > {last_key} "
+            f"ORDER BY {key} LIMIT {batch_size}) "
+            f"UPDATE {table} AS t SET {column} = {b['expression'].replace('__KEY__', 't.' + key)} "
+            f"FROM batch WHERE t.{key} = batch.{key} AND t.{column} IS NULL")
+
+
+def _est_seconds(rows: int, per_sec: float) -> float:
+    return round(rows / per_sec, 1) if rows else 0.0
+
+
+def _rows(table: Table | None) -> int:
+    return max(int(table.row_estimate or 0), 0) if table else 0
+
+
+class _Planner:
+    def __init__(self, live: Schema, expected: Schema, diff: Diff, strategy: str,
+                 backfill: str):
+        self.live, self.expected, self.diff = live, expected, diff
+        self.strategy, self.backfill_mode = strategy, backfill
+        self.steps: list[Step] = []
+        self.kept: list[dict] = []
+        self.unsupported: list[dict] = []
+        self.residual: list[dict] = []
+        self.notes: list[str] = []
+        self.handled: set[str] = set()
+
+    def add(self, **kw) -> None:
+        n = len(self.steps) + 1
+        self.steps.append(Step(id=f"{n:02d}-{kw.pop('slug')}", **kw))
+
+    def keep(self, change: Change, why: str) -> None:
+        self.kept.append({**_key(change), "why": why})
+        self.residual.append(_key(change))
+
+    # -- the seed case: primary key on another column -------------------------------
+    def primary_keys(self) -> None:
+        for change in self.diff.significant:
+            if change.kind != "constraint" or change.bucket != "different":
+                continue
+            live_c = Constraint.from_dict(change.live)
+            exp_c = Constraint.from_dict(change.expected)
+            if live_c.kind != "pk" or exp_c.kind != "pk" or live_c.columns == exp_c.columns:
+                continue
+            self.pk_move(change, live_c, exp_c)
+
+    def pk_move(self, change: Change, live_pk: Constraint, exp_pk: Constraint) -> None:
+        table_name = change.table
+        live_t, exp_t = self.live.table(table_name), self.expected.table(table_name)
+        if len(exp_pk.columns) != 1 or len(live_pk.columns) != 1:
+            self.unsupported.append({**_key(change), "why": "composite primary keys are not "
+                                     "moved automatically"})
+            return
+        new_col = exp_t.column(exp_pk.columns[0])
+        old_key = live_pk.columns[0]
+        if live_t.column(new_col.name) is None and new_col.type != "uuid":
+            self.unsupported.append({**_key(change), "why": f"the new key {new_col.name} is "
+                                     f"{new_col.type}; only uuid keys can be derived safely"})
+            return
+        rows = _rows(live_t)
+        t, c = qt(table_name), q(new_col.name)
+        base = live_t.name
+        idx = f"{base}_{new_col.name}_uniq"[:63]
+        key_con = f"{base}_{new_col.name}_key"[:63]
+        chk = f"{base}_{new_col.name}_not_null"[:63]
+        probe_col = (f"SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = "
+                     f"{lit(t)}::regclass AND attname = {lit(new_col.name)} AND NOT attisdropped)")
+        self.handled.add(f"column:{table_name}.{new_col.name}")
+        if live_t.column(new_col.name) is None:
+            self.add(slug=f"add-column-{base}-{new_col.name}",
+                     title=f"add {table_name}.{new_col.name} uuid (nullable, no rewrite)",
+                     reason=f"{change.object}: expected primary key ({new_col.name}) is missing",
+                     kind="ddl", table=table_name,
+                     sql=(f"ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {c} uuid",),
+                     probe=probe_col, reverse=(f"ALTER TABLE {t} DROP COLUMN IF EXISTS {c}",),
+                     lock="ACCESS EXCLUSIVE", lock_duration="instant")
+        self.add(slug=f"default-{base}-{new_col.name}",
+                 title=f"new rows get a {new_col.name} (DEFAULT gen_random_uuid())",
+                 reason="rows written by the old code during and after the backfill need a key",
+                 kind="ddl", table=table_name,
+                 sql=(f"ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT gen_random_uuid()",),
+                 probe=(f"SELECT EXISTS (SELECT 1 FROM pg_attrdef d JOIN pg_attribute a ON "
+                        f"a.attrelid = d.adrelid AND a.attnum = d.adnum WHERE d.adrelid = "
+                        f"{lit(t)}::regclass AND a.attname = {lit(new_col.name)})"),
+                 reverse=(f"ALTER TABLE {t} ALTER COLUMN {c} DROP DEFAULT",),
+                 lock="ACCESS EXCLUSIVE", lock_duration="instant")
+        expression = ("gen_random_uuid()" if self.backfill_mode == "random"
+                      else stable_uuid_sql(live_t.name, "__KEY__"))
+        self.add(slug=f"backfill-{base}-{new_col.name}",
+                 title=f"backfill {new_col.name} for existing rows in batches "
+                       f"({self.backfill_mode} uuid from {old_key})",
+                 reason="existing rows need a value before the key can be unique and NOT NULL",
+                 kind="backfill", table=table_name,
+                 probe=f"SELECT NOT EXISTS (SELECT 1 FROM {t} WHERE {c} IS NULL)",
+                 lock="ROW EXCLUSIVE (per batch)", lock_duration="instant",
+                 estimated_rows=rows, estimated_seconds=_est_seconds(rows, 150_000),
+                 backfill={"table": table_name, "key": old_key, "column": new_col.name,
+                           "expression": expression})
+        self.add(slug=f"unique-index-{base}-{new_col.name}",
+                 title=f"build unique index {idx} CONCURRENTLY",
+                 reason="the foreign keys of pending migrations need a unique target",
+                 kind="concurrent", table=table_name,
+                 sql=(f"CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {q(idx)} ON {t} ({c})",),
+                 probe=(f"SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_class x ON x.oid = "
+                        f"i.indexrelid WHERE i.indrelid = {lit(t)}::regclass AND x.relname = "
+                        f"{lit(idx)} AND i.indisvalid) OR EXISTS (SELECT 1 FROM pg_constraint "
+                        f"WHERE conrelid = {lit(t)}::regclass AND conname = {lit(key_con)})"),
+                 reverse=(f"DROP INDEX CONCURRENTLY IF EXISTS {qt(live_t.schema + '.' + idx)}",),
+                 lock="SHARE UPDATE EXCLUSIVE", lock_duration="scan",
+                 estimated_rows=rows, estimated_seconds=_est_seconds(rows, 1_000_000),
+                 backfill=None)
+        self.add(slug=f"check-not-null-{base}-{new_col.name}",
+                 title=f"CHECK ({new_col.name} IS NOT NULL) NOT VALID",
+                 reason="prove NOT NULL without a long ACCESS EXCLUSIVE scan",
+                 kind="ddl", table=table_name,
+                 sql=(f"ALTER TABLE {t} ADD CONSTRAINT {q(chk)} CHECK ({c} IS NOT NULL) "
+                      "NOT VALID",),
+                 probe=(f"SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = "
+                        f"{lit(t)}::regclass AND conname = {lit(chk)}) OR EXISTS (SELECT 1 FROM "
+                        f"pg_attribute WHERE attrelid = {lit(t)}::regclass AND attname = "
+                        f"{lit(new_col.name)} AND attnotnull)"),
+                 reverse=(f"ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {q(chk)}",),
+                 lock="ACCESS EXCLUSIVE", lock_duration="instant")
+        self.add(slug=f"validate-not-null-{base}-{new_col.name}",
+                 title=f"VALIDATE CONSTRAINT {chk}",
+                 reason="scan under SHARE UPDATE EXCLUSIVE: writers keep writing",
+                 kind="ddl", table=table_name,
+                 sql=(f"ALTER TABLE {t} VALIDATE CONSTRAINT {q(chk)}",),
+                 probe=(f"SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = "
+                        f"{lit(t)}::regclass AND conname = {lit(chk)} AND convalidated) OR "
+                        f"EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = {lit(t)}::regclass"
+                        f" AND attname = {lit(new_col.name)} AND attnotnull)"),
+                 lock="SHARE UPDATE EXCLUSIVE", lock_duration="scan", estimated_rows=rows,
+                 estimated_seconds=_est_seconds(rows, 2_000_000))
+        self.add(slug=f"set-not-null-{base}-{new_col.name}",
+                 title=f"SET NOT NULL on {new_col.name} (uses the validated CHECK, no scan)",
+                 reason=f"expected {new_col.name} NOT NULL",
+                 kind="ddl", table=table_name,
+                 sql=(f"ALTER TABLE {t} ALTER COLUMN {c} SET NOT NULL",
+                      f"ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {q(chk)}"),
+                 probe=(f"SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = "
+                        f"{lit(t)}::regclass AND attname = {lit(new_col.name)} AND attnotnull) "
+                        f"AND NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = "
+                        f"{lit(t)}::regclass AND conname = {lit(chk)})"),
+                 reverse=(f"ALTER TABLE {t} ALTER COLUMN {c} DROP NOT NULL",),
+                 lock="ACCESS EXCLUSIVE", lock_duration="instant")
+        if self.strategy == "keep":
+            self.add(slug=f"unique-constraint-{base}-{new_col.name}",
+                     title=f"attach {idx} as UNIQUE constraint {key_con}",
+                     reason="a named unique constraint is the FK target Django expects",
+                     kind="ddl", table=table_name,
+                     sql=(f"ALTER TABLE {t} ADD CONSTRAINT {q(key_con)} UNIQUE USING INDEX "
+                          f"{q(idx)}",),
+                     probe=(f"SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = "
+                            f"{lit(t)}::regclass AND conname = {lit(key_con)})"),
+                     reverse=(f"ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {q(key_con)}",),
+                     lock="ACCESS EXCLUSIVE", lock_duration="instant")
+            self.keep(change, f"pk_strategy=keep: {old_key} stays the primary key; "
+                              f"{new_col.name} is unique and NOT NULL")
+            self.handled.add(f"column:{table_name}.{old_key}")
+            for extra in self.diff.significant:
+                if extra.table == table_name and extra.bucket == "extra" and (
+                        extra.object.endswith("." + old_key) or extra.kind == "sequence"):
+                    self.keep(extra, f"kept: the old key {old_key} is not dropped "
+                                     "(pk_strategy=keep)")
+            self.residual.append({"bucket": "different", "kind": "column",
+                                  "object": f"{table_name}.{new_col.name}"})
+            self.residual.append({"bucket": "extra", "kind": "constraint",
+                                  "object": f"{table_name}.{key_con}"})
+            self.residual.append({"bucket": "extra", "kind": "index",
+                                  "object": f"{table_name}.{idx}"})
+            self.notes.append(f"{table_name}: {old_key} kept as primary key, {new_col.name} "
+                              "added as unique NOT NULL uuid; pending foreign keys now have a "
+                              "target")
+        else:
+            self.swap_pk(change, live_t, live_pk, new_col, idx, old_key)
+
+    def swap_pk(self, change: Change, live_t: Table, live_pk: Constraint, new_col: Column,
+                idx: str, old_key: str) -> None:
+        t, c = qt(live_t.qualified_name), q(new_col.name)
+        referencing = [(tb, con) for tb in self.live.tables for con in tb.constraints
+                       if con.kind == "fk" and con.ref_table == live_t.qualified_name
+                       and con.ref_columns == (old_key,)]
+        for tb, con in referencing:
+            self.unsupported.append({"bucket": "different", "kind": "constraint",
+                                     "object": f"{tb.qualified_name}.{con.name}",
+                                     "why": "moving referencing foreign keys to the new key is "
+                                            "not automated yet; do it in a migration first"})
+        if referencing:
+            return
+        pk_name = live_pk.name
+        self.add(slug=f"swap-primary-key-{live_t.name}",
+                 title=f"make {new_col.name} the primary key USING INDEX {idx}",
+                 reason=f"{change.object}: expected primary key ({new_col.name})",
+                 kind="ddl", table=live_t.qualified_name, destructive=True,
+                 sql=(f"ALTER TABLE {t} DROP CONSTRAINT {q(pk_name)}",
+                      f"ALTER TABLE {t} ADD CONSTRAINT {q(pk_name)} PRIMARY KEY USING INDEX "
+                      f"{q(idx)}"),
+                 probe=(f"SELECT EXISTS (SELECT 1 FROM pg_constraint k JOIN pg_attribute a ON "
+                        f"a.attrelid = k.conrelid AND a.attnum = k.conkey[1] WHERE k.conrelid = "
+                        f"{lit(t)}::regclass AND k.contype = 'p' AND a.attname = "
+                        f"{lit(new_col.name)})"),
+                 lock="ACCESS EXCLUSIVE", lock_duration="instant")
+        self.add(slug=f"drop-default-{live_t.name}-{new_col.name}",
+                 title=f"drop the temporary DEFAULT on {new_col.name}",
+                 reason="the model sets the key itself; the reference has no default",
+                 kind="ddl", table=live_t.qualified_name,
+                 sql=(f"ALTER TABLE {t} ALTER COLUMN {c} DROP DEFAULT",),
+                 probe=(f"SELECT NOT EXISTS (SELECT 1 FROM pg_attrdef d JOIN pg_attribute a ON "
+                        f"a.attrelid = d.adrelid AND a.attnum = d.adnum WHERE d.adrelid = "
+                        f"{lit(t)}::regclass AND a.attname = {lit(new_col.name)})"),
+                 lock="ACCESS EXCLUSIVE", lock_duration="instant")
+        self.add(slug=f"drop-old-key-{live_t.name}-{old_key}",
+                 title=f"drop the old key column {old_key} (and its sequence)",
+                 reason="pk_strategy=swap: the reference has no such column",
+                 kind="ddl", table=live_t.qualified_name, destructive=True,
+                 sql=(f"ALTER TABLE {t} DROP COLUMN IF EXISTS {q(old_key)}",),
+                 probe=(f"SELECT NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = "
+                        f"{lit(t)}::regclass AND attname = {lit(old_key)} AND NOT attisdropped)"),
+                 lock="ACCESS EXCLUSIVE", lock_duration="instant")
+        self.handled.add(f"column:{live_t.qualified_name}.{old_key}")
+        self.notes.append(f"{live_t.qualified_name}: primary key swapped from {old_key} to "
+                          f"{new_col.name}; {old_key} dropped")
+
+    # -- generic drift ------------------------------------------------------------
+    def generic(self) -> None:
+        for change in self.diff.significant:
+            key = f"{change.kind}:{change.object}"
+            if key in self.handled or any(k == _key(change) for k in map(_strip, self.kept)):
+                continue
+            if change.bucket == "extra":
+                self.keep(change, "extra on live: kept and reported, never dropped by default")
+            elif change.kind == "column" and change.bucket == "missing":
+                self.missing_column(change)
+            elif change.kind == "column" and change.bucket == "different":
+                self.different_column(change)
+            elif change.kind == "index" and change.bucket == "missing":
+                self.missing_index(change)
+            elif change.kind == "constraint" and change.bucket == "missing":
+                self.missing_constraint(change)
+            elif change.kind == "extension" and change.bucket == "missing":
+                name = change.expected["name"]
+                self.add(slug=f"extension-{name}", title=f"CREATE EXTENSION {name}",
+                         reason=change.object, kind="ddl", table=None,
+                         sql=(f"CREATE EXTENSION IF NOT EXISTS {q(name)}",),
+                         probe=f"SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = "
+                               f"{lit(name)})",
+                         reverse=(f"DROP EXTENSION IF EXISTS {q(name)}",),
+                         lock="none", lock_duration="instant")
+            elif change.kind == "enum" and change.bucket == "different":
+                self.enum_labels(change)
+            else:
+                self.unsupported.append({**_key(change), "why": change.risk or
+                                         "no safe automatic fix; write a migration for it"})
+
+    def missing_column(self, change: Change) -> None:
+        col = Column.from_dict(change.expected)
+        table = self.live.table(change.table)
+        if table is None:
+            self.unsupported.append({**_key(change), "why": "table is missing too"})
+            return
+        t = qt(change.table)
+        probe = (f"SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = {lit(t)}::regclass"
+                 f" AND attname = {lit(col.name)} AND NOT attisdropped)")
+        default = f" DEFAULT {col.default}" if col.default and _non_volatile(col.default) else ""
+        self.add(slug=f"add-column-{table.name}-{col.name}",
+                 title=f"add {change.object} {col.type}{default}",
+                 reason=f"missing column {change.object}", kind="ddl", table=change.table,
+                 sql=(f"ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {q(col.name)} {col.type}"
+                      f"{default}",),
+                 probe=probe, reverse=(f"ALTER TABLE {t} DROP COLUMN IF EXISTS {q(col.name)}",),
+                 lock="ACCESS EXCLUSIVE", lock_duration="instant")
+        if col.not_null:
+            if not default and _rows(table):
+                self.unsupported.append({**_key(change), "why": "NOT NULL column without a "
+                                         "constant default on a non-empty table needs a "
+                                         "backfill rule; write a data migration"})
+                return
+            self.not_null_steps(change.table, table.name, col.name, _rows(table))
+
+    def not_null_steps(self, table_name: str, base: str, column: str, rows: int) -> None:
+        t, c = qt(table_name), q(column)
+        chk = f"{base}_{column}_not_null"[:63]
+        notnull = (f"EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = {lit(t)}::regclass AND "
+                   f"attname = {lit(column)} AND attnotnull)")
+        self.add(slug=f"check-not-null-{base}-{column}", title=f"CHECK ({column} IS NOT NULL) "
+                 "NOT VALID", reason=f"expected {table_name}.{column} NOT NULL", kind="ddl",
+                 table=table_name,
+                 sql=(f"ALTER TABLE {t} ADD CONSTRAINT {q(chk)} CHECK ({c} IS NOT NULL) NOT VALID",),
+                 probe=(f"SELECT {notnull} OR EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid"
+                        f" = {lit(t)}::regclass AND conname = {lit(chk)})"),
+                 reverse=(f"ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {q(chk)}",),
+                 lock="ACCESS EXCLUSIVE", lock_duration="instant")
+        self.add(slug=f"validate-not-null-{base}-{column}", title=f"VALIDATE {chk}",
+                 reason="scan without blocking writers", kind="ddl", table=table_name,
+                 sql=(f"ALTER TABLE {t} VALIDATE CONSTRAINT {q(chk)}",),
+                 probe=(f"SELECT {notnull} OR EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid"
+                        f" = {lit(t)}::regclass AND conname = {lit(chk)} AND convalidated)"),
+                 lock="SHARE UPDATE EXCLUSIVE", lock_duration="scan", estimated_rows=rows)
+        self.add(slug=f"set-not-null-{base}-{column}", title=f"SET NOT NULL {column}",
+                 reason=f"expected {table_name}.{column} NOT NULL", kind="ddl", table=table_name,
+                 sql=(f"ALTER TABLE {t} ALTER COLUMN {c} SET NOT NULL",
+                      f"ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {q(chk)}"),
+                 probe=(f"SELECT {notnull} AND NOT EXISTS (SELECT 1 FROM pg_constraint WHERE "
+                        f"conrelid = {lit(t)}::regclass AND conname = {lit(chk)})"),
+                 reverse=(f"ALTER TABLE {t} ALTER COLUMN {c} DROP NOT NULL",),
+                 lock="ACCESS EXCLUSIVE", lock_duration="instant")
+
+    def different_column(self, change: Change) -> None:
+        live, exp = Column.from_dict(change.live), Column.from_dict(change.expected)
+        table = self.live.table(change.table)
+        t, c = qt(change.table), q(exp.name)
+        attrs = set(change.attributes) or {"type", "not_null", "default"}
+        if "type" in attrs and live.type != exp.type:
+            safe = _widening(live.type, exp.type)
+            self.add(slug=f"type-{table.name}-{exp.name}",
+                     title=f"change type of {change.object}: {live.type} → {exp.type}",
+                     reason=change.risk or "type differs", kind="ddl", table=change.table,
+                     sql=(f"ALTER TABLE {t} ALTER COLUMN {c} TYPE {exp.type}",),
+                     probe=(f"SELECT format_type(atttypid, atttypmod) = {lit(exp.type)} FROM "
+                            f"pg_attribute WHERE attrelid = {lit(t)}::regclass AND attname = "
+                            f"{lit(exp.name)}"),
+                     reverse=(f"ALTER TABLE {t} ALTER COLUMN {c} TYPE {live.type}",),
+                     lock="ACCESS EXCLUSIVE", lock_duration="instant" if safe else "rewrite",
+                     destructive=not safe, estimated_rows=_rows(table))
+        if "default" in attrs and live.default != exp.default:
+            sql = (f"ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT {exp.default}"
+                   if exp.default else f"ALTER TABLE {t} ALTER COLUMN {c} DROP DEFAULT")
+            probe_expr = (f"= {lit(exp.default)}" if exp.default else "IS NULL")
+            self.add(slug=f"default-{table.name}-{exp.name}", title=sql.split(" ", 3)[-1],
+                     reason=f"default of {change.object} differs", kind="ddl",
+                     table=change.table, sql=(sql,),
+                     probe=(f"SELECT (SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d "
+                            f"JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = "
+                            f"d.adnum WHERE d.adrelid = {lit(t)}::regclass AND a.attname = "
+                            f"{lit(exp.name)}) {probe_expr}"),
+                     reverse=((f"ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT {live.default}"
+                               if live.default else
+                               f"ALTER TABLE {t} ALTER COLUMN {c} DROP DEFAULT"),),
+                     lock="ACCESS EXCLUSIVE", lock_duration="instant")
+        if "not_null" in attrs and live.not_null != exp.not_null:
+            if exp.not_null:
+                self.not_null_steps(change.table, table.name, exp.name, _rows(table))
+            else:
+                self.add(slug=f"drop-not-null-{table.name}-{exp.name}",
+                         title=f"DROP NOT NULL on {change.object}", reason="nullability differs",
+                         kind="ddl", table=change.table,
+                         sql=(f"ALTER TABLE {t} ALTER COLUMN {c} DROP NOT NULL",),
+                         probe=(f"SELECT NOT attnotnull FROM pg_attribute WHERE attrelid = "
+                                f"{lit(t)}::regclass AND attname = {lit(exp.name)}"),
+                         reverse=(f"ALTER TABLE {t} ALTER COLUMN {c} SET NOT NULL",),
+                         lock="ACCESS EXCLUSIVE", lock_duration="instant")
+        other = attrs - {"type", "default", "not_null"}
+        if other:
+            self.unsupported.append({**_key(change), "why": f"{', '.join(sorted(other))} "
+                                     "differ; no safe automatic fix"})
+
+    def missing_index(self, change: Change) -> None:
+        index = Index.from_dict(change.expected)
+        table = self.live.table(change.table)
+        if table is None:
+            self.unsupported.append({**_key(change), "why": "table is missing"})
+            return
+        definition = index.definition.replace(" INDEX ", " INDEX CONCURRENTLY IF NOT EXISTS ", 1)
+        schema = change.table.split(".", 1)[0]
+        self.add(slug=f"index-{index.name}", title=f"build index {index.name} CONCURRENTLY",
+                 reason=f"missing index {change.object}", kind="concurrent", table=change.table,
+                 sql=(definition,),
+                 probe=(f"SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_class x ON x.oid = "
+                        f"i.indexrelid JOIN pg_namespace n ON n.oid = x.relnamespace WHERE "
+                        f"x.relname = {lit(index.name)} AND n.nspname = {lit(schema)} AND "
+                        f"i.indisvalid)"),
+                 reverse=(f"DROP INDEX CONCURRENTLY IF EXISTS {qt(schema + '.' + index.name)}",),
+                 lock="SHARE UPDATE EXCLUSIVE", lock_duration="scan",
+                 estimated_rows=_rows(table))
+
+    def missing_constraint(self, change: Change) -> None:
+        con = Constraint.from_dict(change.expected)
+        table = self.live.table(change.table)
+        if table is None:
+            self.unsupported.append({**_key(change), "why": "table is missing"})
+            return
+        t = qt(change.table)
+        exists = (f"EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = {lit(t)}::regclass AND "
+                  f"conname = {lit(con.name)}")
+        reverse = (f"ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {q(con.name)}",)
+        if con.kind in ("fk", "check"):
+            definition = con.definition.removesuffix(" NOT VALID")
+            self.add(slug=f"constraint-{con.name}", title=f"add {con.kind} {con.name} NOT VALID",
+                     reason=f"missing constraint {change.object}", kind="ddl", table=change.table,
+                     sql=(f"ALTER TABLE {t} ADD CONSTRAINT {q(con.name)} {definition} NOT VALID",),
+                     probe=f"SELECT {exists})", reverse=reverse,
+                     lock="SHARE ROW EXCLUSIVE" if con.kind == "fk" else "ACCESS EXCLUSIVE",
+                     lock_duration="instant")
+            if con.validated:
+                self.add(slug=f"validate-{con.name}", title=f"VALIDATE CONSTRAINT {con.name}",
+                         reason="existing rows are checked without blocking writers",
+                         kind="ddl", table=change.table,
+                         sql=(f"ALTER TABLE {t} VALIDATE CONSTRAINT {q(con.name)}",),
+                         probe=f"SELECT {exists} AND convalidated)",
+                         lock="SHARE UPDATE EXCLUSIVE", lock_duration="scan",
+                         estimated_rows=_rows(table))
+        elif con.kind in ("unique", "pk") and con.columns:
+            idx = con.name
+            cols = ", ".join(q(x) for x in con.columns)
+            self.add(slug=f"index-{idx}", title=f"build unique index {idx} CONCURRENTLY",
+                     reason=f"missing constraint {change.object}", kind="concurrent",
+                     table=change.table,
+                     sql=(f"CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {q(idx)} ON {t} "
+                          f"({cols})",),
+                     probe=(f"SELECT {exists}) OR EXISTS (SELECT 1 FROM pg_index i JOIN pg_class "
+                            f"x ON x.oid = i.indexrelid WHERE i.indrelid = {lit(t)}::regclass "
+                            f"AND x.relname = {lit(idx)} AND i.indisvalid)"),
+                     reverse=(f"DROP INDEX CONCURRENTLY IF EXISTS {q(idx)}",),
+                     lock="SHARE UPDATE EXCLUSIVE", lock_duration="scan",
+                     estimated_rows=_rows(table))
+            word = "PRIMARY KEY" if con.kind == "pk" else "UNIQUE"
+            self.add(slug=f"constraint-{con.name}", title=f"attach {idx} as {word}",
+                     reason=f"missing constraint {change.object}", kind="ddl", table=change.table,
+                     sql=(f"ALTER TABLE {t} ADD CONSTRAINT {q(con.name)} {word} USING INDEX "
+                          f"{q(idx)}",),
+                     probe=f"SELECT {exists})", reverse=reverse,
+                     lock="ACCESS EXCLUSIVE", lock_duration="instant")
+        else:
+            self.unsupported.append({**_key(change), "why": f"{con.kind} constraints are not "
+                                     "added automatically"})
+
+    def enum_labels(self, change: Change) -> None:
+        live, exp = change.live.get("labels", []), change.expected.get("labels", [])
+        if [x for x in live if x in exp] != [x for x in exp if x in live] or \
+                set(live) - set(exp):
+            self.unsupported.append({**_key(change), "why": "enum labels removed or reordered"})
+            return
+        name = change.object
+        for i, label in enumerate(exp):
+            if label in live:
+                continue
+            position = (f" AFTER {lit(exp[i - 1])}" if i > 0 else
+                        (f" BEFORE {lit(exp[1])}" if len(exp) > 1 else ""))
+            schema, _, type_name = name.partition(".")
+            self.add(slug=f"enum-{type_name}-{label}", title=f"add label {label!r} to {name}",
+                     reason=f"enum {name} lacks {label!r}", kind="concurrent", table=None,
+                     sql=(f"ALTER TYPE {qt(name)} ADD VALUE IF NOT EXISTS {lit(label)}{position}",),
+                     probe=(f"SELECT EXISTS (SELECT 1 FROM pg_enum e JOIN pg_type t ON t.oid = "
+                            f"e.enumtypid JOIN pg_namespace n ON n.oid = t.typnamespace WHERE "
+                            f"n.nspname = {lit(schema)} AND t.typname = {lit(type_name)} AND "
+                            f"e.enumlabel = {lit(label)})"),
+                     lock="ACCESS EXCLUSIVE", lock_duration="instant")
+            live = live[:i] + [label] + live[i:]
+
+
+def _key(change: Change) -> dict:
+    return {"bucket": change.bucket, "kind": change.kind, "object": change.object}
+
+
+def _strip(d: dict) -> dict:
+    return {k: d[k] for k in ("bucket", "kind", "object")}
+
+
+def _non_volatile(default: str) -> bool:
+    volatile = ("nextval(", "random(", "gen_random_uuid(", "uuid_generate", "clock_timestamp(")
+    return not any(v in default for v in volatile)
+
+
+def _widening(old: str, new: str) -> bool:
+    """Type changes PostgreSQL does without a rewrite."""
+    import re
+    m_old, m_new = re.fullmatch(r"character varying\((\d+)\)", old), \
+        re.fullmatch(r"character varying\((\d+)\)", new)
+    if m_old and (new in ("text", "character varying") or
+                  (m_new and int(m_new.group(1)) >= int(m_old.group(1)))):
+        return True
+    return (old, new) in {("character varying", "text")}
+
+
+def make_plan(live: Schema, expected: Schema, diff: Diff, *, strategy: str = "keep",
+              backfill: str = "stable") -> Plan:
+    if strategy not in ("keep", "swap"):
+        raise ValueError("strategy must be keep or swap")
+    if backfill not in ("stable", "random"):
+        raise ValueError("backfill must be stable or random")
+    planner = _Planner(live, expected, diff, strategy, backfill)
+    planner.primary_keys()
+    planner.generic()
+    body = json.dumps({"fp": live.fingerprint(), "steps": [s.to_dict() for s in planner.steps]},
+                      sort_keys=True)
+    plan_id = hashlib.sha256(body.encode()).hexdigest()[:16]
+    return Plan(plan_id, live.database, strategy, backfill, live.fingerprint(),
+                tuple(planner.steps), tuple(planner.kept), tuple(planner.unsupported),
+                tuple(planner.residual), tuple(planner.notes))
+
+
+def django_migration_draft(plan: Plan, app_label: str, after: str) -> str:
+    """A reviewable Django migration that records the same change (never applied by us)."""
+    ops = []
+    for step in plan.steps:
+        if step.kind == "backfill":
+            b = step.backfill
+            sql = (f"UPDATE {qt(b['table'])} SET {q(b['column'])} = "
+                   f"{b['expression'].replace('__KEY__', q(b['key']))} WHERE {q(b['column'])} IS NULL")
+        elif step.kind == "concurrent":
+            continue_note = "  # built CONCURRENTLY by pgreconcile; idempotent here"
+            sql = step.sql[0]
+            ops.append(f"        migrations.RunSQL({sql!r}, reverse_sql={list(step.reverse)!r}),"
+                       f"{continue_note}")
+            continue
+        else:
+            sql = "; ".join(step.sql)
+        ops.append(f"        migrations.RunSQL({sql!r}, reverse_sql={list(step.reverse)!r}),")
+    body = "\n".join(ops)
+    return f'''"""Draft generated by pgreconcile plan {plan.id} - FOR REVIEW, never applied by the tool.
+
+Strategy: {plan.strategy}. Every statement is idempotent (IF [NOT] EXISTS), so this
+migration is a no-op on databases pgreconcile already reconciled.
+"""
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    atomic = False  # CREATE INDEX CONCURRENTLY cannot run in a transaction
+    dependencies = [("{app_label}", "{after}")]
+
+    operations = [
+        migrations.SeparateDatabaseAndState(database_operations=[
+{body}
+        ], state_operations=[]),
+    ]
+'''
