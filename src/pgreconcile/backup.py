@@ -188,6 +188,8 @@ def _fsync_tree(path: Path) -> None:
 
 
 def _fsync_dir(directory: Path) -> None:
+    if os.name == "nt":  # Windows cannot open a directory to fsync it; NTFS journals renames
+        return
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -247,6 +249,12 @@ def _clean_stale_partials(out_dir: Path) -> list[str]:
 
 
 def _pid_alive(pid: int) -> bool:
+    if os.name == "nt":  # os.kill(pid, 0) would terminate the process on Windows
+        try:
+            import psutil
+        except ImportError:
+            return True
+        return psutil.pid_exists(pid)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -479,7 +487,8 @@ def _pg_restore(tool: Tool, backup: Path, target: ConnectionSpec, jobs: int,
     if proc.returncode != 0:
         raise BackupFailed(f"pg_restore into {target.dbname!r} failed: "
                            f"{redact(proc.stderr.strip()).splitlines()[-1] if proc.stderr.strip() else proc.returncode}",
-                           hint="the target database was left for inspection; drop it before retrying")
+                           hint="read the pg_restore message; a scratch database is dropped, a "
+                                "named target is left for inspection")
 
 
 def _compare(manifest: BackupManifest, target: ConnectionSpec) -> tuple[bool, bool, dict]:
@@ -526,6 +535,11 @@ def _database_state(admin: ConnectionSpec, name: str) -> str:
             return "absent"
     with admin.with_dbname(name).connect() as conn:
         return "nonempty" if census.user_tables(conn) else "empty"
+
+
+def target_state(server: ConnectionSpec, name: str) -> str:
+    """'absent', 'empty' or 'nonempty': what a restore into `name` would meet."""
+    return _database_state(admin_spec(server), name)
 
 
 def restore_backup(path: str | Path, server: ConnectionSpec, target_db: str, *,

@@ -229,6 +229,9 @@ def spec_from(args: argparse.Namespace) -> ConnectionSpec:
 def cmd_backup(args, reporter) -> dict:
     from .backup import create_backup, describe_backup
     spec = spec_from(args)
+    if args.jobs > 1 and args.format != "directory":
+        from .errors import UsageError
+        raise UsageError("--jobs > 1 needs --format directory")
     if args.dry_run:
         return describe_backup(spec, Path(args.out_dir), fmt=args.format,
                                pg_bin_dir=args.pg_bin_dir).to_dict()
@@ -252,8 +255,15 @@ def cmd_backup_verify(args, reporter) -> dict:
 def cmd_restore(args, reporter) -> dict:
     from .backup import restore_backup, verify_backup
     if args.dry_run:
+        from .backup import target_state
+        from .errors import RestoreRefused
         result = verify_backup(args.path, pg_bin_dir=args.pg_bin_dir).to_dict()
-        return {**result, "target_db": args.target_db, "changed": False, "would_change": True}
+        state = target_state(spec_from(args), args.target_db)
+        if state == "nonempty" and not args.replace:
+            raise RestoreRefused(f"database {args.target_db!r} exists and is not empty; "
+                                 "a real run would refuse")
+        return {**result, "target_db": args.target_db, "target_state": state,
+                "changed": False, "would_change": True}
     return restore_backup(args.path, spec_from(args), args.target_db, replace=args.replace,
                           jobs=args.jobs, pg_bin_dir=args.pg_bin_dir,
                           safety_backup_dir=args.backup_dir, no_owner=args.no_owner,
@@ -376,6 +386,7 @@ def _squawk(script: str) -> list[dict]:
 
 
 _LAST_REFERENCE: dict = {}
+MIGRATE_WRITES = {"django_migrations", "django_content_type", "auth_permission"}
 
 
 @command("plan", "turn the diff into steps")
@@ -469,6 +480,124 @@ def cmd_verify(args, reporter) -> dict:
     v = verify_live(spec_from(args), diff, residual, project=project, expected_counts=counts,
                     run_tests=args.run_tests, test_settings=args.test_settings)
     return {**v.to_dict(), "diff": result, "_exit_code": 0 if v.ok else 3}
+
+
+@command("reconcile", "the whole runbook")
+def cmd_reconcile(args, reporter) -> dict:
+    """backup → inspect → preflight → plan → apply → migrate → verify; report either way."""
+    import time as _time
+    from .django_ref import DjangoProject, migration_state
+    from .executor import Executor, revert_plan
+    from .preflight import run_preflight
+    from .verify import data_fingerprints, verify_live
+    live = spec_from(args)
+    report_dir = Path(args.report_dir)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    stages: list[dict] = []
+    report: dict = {"database": live.dbname, "stages": stages, "ok": False,
+                    "dry_run": args.dry_run}
+
+    def stage(name, fn):
+        started = _time.monotonic()
+        entry = {"stage": name, "ok": False}
+        stages.append(entry)
+        reporter.info(f"[bold]{name}[/bold]")
+        try:
+            value = fn()
+            entry["ok"] = True
+            return value
+        except ReconcileError as exc:
+            entry["error"] = exc.to_dict()
+            raise
+        finally:
+            entry["seconds"] = round(_time.monotonic() - started, 3)
+
+    try:
+        project = DjangoProject.from_args(args.project_dir, args.settings, args.python) \
+            if args.project_dir else None
+        if not args.dry_run and not args.no_backup:
+            from .backup import create_backup
+            backup = stage("backup", lambda: create_backup(
+                live, args.out_dir, keep=args.keep, pg_bin_dir=args.pg_bin_dir,
+                test_restore=True, reporter=reporter))
+            report["backup"] = backup.to_dict()
+        if project is not None:
+            pre = stage("preflight", lambda: run_preflight(project, live,
+                                                           pg_bin_dir=args.pg_bin_dir,
+                                                           reporter=reporter))
+            report["preflight_before"] = {**pre.to_dict(), "summary": pre.summary()}
+        plan, diff_result = stage("plan", lambda: _make_plan(args, reporter))
+        report["diff_before"] = diff_result
+        report["plan"] = plan.to_dict()
+        plan_path = report_dir / "plan.json"
+        _write_json(str(plan_path), plan.to_dict())
+        (report_dir / "plan.sql").write_text(plan.sql_script())
+        if plan.unsupported:
+            from .errors import Refused
+            raise Refused(f"{len(plan.unsupported)} difference(s) cannot be fixed safely: "
+                          + "; ".join(f"{u['object']}: {u['why']}" for u in plan.unsupported[:3]),
+                          hint="write a migration for these, or reconcile them by hand")
+        if args.dry_run:
+            report["ok"] = True
+            report["changed"] = False
+            return report
+        fingerprint_columns = {}
+        for step in plan.steps:
+            if step.table and step.table not in fingerprint_columns:
+                t = _LAST_REFERENCE["live"].table(step.table)
+                if t is not None and t.primary_key is not None:
+                    pk = list(t.primary_key.columns)
+                    fingerprint_columns[step.table] = pk + [c.name for c in t.columns
+                                                            if c.name not in pk]
+        with live.connect() as conn:
+            before_fp = data_fingerprints(conn, fingerprint_columns)
+            from . import census
+            # `migrate` itself writes these; every other table must keep its rows.
+            counts_before = {t: n for t, n in census.row_counts(conn).items()
+                             if t.split(".", 1)[-1] not in MIGRATE_WRITES}
+        executor = Executor(live, plan, _apply_opts(args, plan.live_fingerprint), reporter)
+        try:
+            applied = stage("apply", executor.run)
+            report["apply"] = applied.to_dict()
+            if project is not None and not args.no_migrate:
+                report["migrate"] = stage("migrate", lambda: cmd_migrate(argparse.Namespace(
+                    project_dir=args.project_dir, settings=args.settings, python=args.python,
+                    dsn=args.dsn, dry_run=False), reporter))
+            args.reference_state = "latest"
+            after, diff_after = run_diff(args, reporter)
+            report["diff_after"] = after
+            verification = stage("verify", lambda: _verify_or_raise(
+                verify_live(live, diff_after, list(plan.residual), project=project,
+                            expected_counts=counts_before, fingerprints_before=before_fp,
+                            fingerprint_columns=fingerprint_columns,
+                            run_tests=args.run_tests, test_settings=args.test_settings)))
+            report["verify"] = verification.to_dict()
+        except ReconcileError as exc:
+            if not (report.get("migrate") or {}).get("changed"):
+                report["rollback"] = {"reverted": revert_plan(live, plan, reporter),
+                                      "why": str(exc)}
+            else:
+                report["rollback"] = {"reverted": [], "why": str(exc), "advice":
+                                      "migrations ran; restore the backup into a new database "
+                                      "with `pgreconcile restore` and switch to it"}
+            raise
+        report["ok"] = True
+        report["changed"] = bool(applied.changed or (report.get("migrate") or {}).get("changed"))
+        return report
+    finally:
+        _write_json(str(report_dir / "report.json"), report)
+        try:
+            from .report import render_reports
+            render_reports(report, report_dir)
+        except ImportError:
+            pass
+
+
+def _verify_or_raise(v):
+    if not v.ok:
+        from .errors import VerificationFailed
+        raise VerificationFailed("verification failed: " + "; ".join(v.problems))
+    return v
 
 
 def _write_json(path: str, data: dict) -> None:

@@ -27,7 +27,7 @@ def qualify(*parts: str) -> str:
 class Column:
     name: str
     type: str
-    not_null: bool = False
+    not_null: bool = False  # guaranteed: an unvalidated NOT NULL (PostgreSQL 18) is False
     default: str | None = None
     identity: str = ""  # '' | 'a' (ALWAYS) | 'd' (BY DEFAULT)
     generated: str = ""  # '' | 's' (STORED) | 'v' (VIRTUAL, PostgreSQL 18)

@@ -97,16 +97,21 @@ def _add(found: list[Tool], seen: set[str], name: str, path: str, source: str) -
 
 
 def find_tool(name: str, server_major: int, pg_bin_dir: str | None = None) -> Tool:
-    """The first candidate (in priority order) not older than the server."""
+    """--pg-bin-dir if given (refused when older than the server); otherwise the binary
+    nearest to the server's major version from above, the exact match first: a newer
+    pg_dump writes SET commands (e.g. transaction_timeout) an older server rejects."""
     found = candidates(name, pg_bin_dir)
-    if pg_bin_dir and not any(t.source == "--pg-bin-dir" for t in found):
-        raise ToolchainError(f"{name} not found in --pg-bin-dir {pg_bin_dir}")
-    for tool in found:
-        if tool.source == "--pg-bin-dir" and tool.major < server_major:
+    if pg_bin_dir:
+        chosen = [t for t in found if t.source == "--pg-bin-dir"]
+        if not chosen:
+            raise ToolchainError(f"{name} not found in --pg-bin-dir {pg_bin_dir}")
+        if chosen[0].major < server_major:
             raise ToolchainError(_too_old(name, server_major, found))
-        if tool.major >= server_major:
-            return tool
-    raise ToolchainError(_too_old(name, server_major, found))
+        return chosen[0]
+    usable = [t for t in found if t.major >= server_major]
+    if not usable:
+        raise ToolchainError(_too_old(name, server_major, found))
+    return min(usable, key=lambda t: t.major)
 
 
 def _too_old(name: str, server_major: int, found: list[Tool]) -> str:

@@ -1,5 +1,7 @@
--- Columns of every user table, in attnum order. Nullability is attnotnull on every
--- version (PostgreSQL 18 also stores it as a pg_constraint row; constraints.sql skips those).
+-- Columns of every user table, in attnum order. not_null means NULLs are impossible:
+-- attnotnull, except that PostgreSQL 18 sets attnotnull for a NOT NULL ... NOT VALID too
+-- (its pg_constraint row, contype 'n', says convalidated = false; before 18 there are no
+-- 'n' rows, and constraints.sql skips them on 18).
 -- attgenerated exists since 12; 'v' (virtual) appears from 18.
 WITH ns AS (
     SELECT n.oid, n.nspname
@@ -12,7 +14,10 @@ SELECT ns.nspname AS schema,
        c.relname AS table_name,
        a.attname AS name,
        format_type(a.atttypid, a.atttypmod) AS type,
-       a.attnotnull AS not_null,
+       a.attnotnull AND NOT EXISTS (
+           SELECT 1 FROM pg_constraint nn
+           WHERE nn.conrelid = a.attrelid AND nn.contype = 'n'
+             AND nn.conkey[1] = a.attnum AND NOT nn.convalidated) AS not_null,
        CASE WHEN a.attgenerated = '' THEN pg_get_expr(ad.adbin, ad.adrelid) END AS "default",
        a.attidentity::text AS identity,
        a.attgenerated::text AS generated,

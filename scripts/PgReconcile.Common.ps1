@@ -1,0 +1,247 @@
+#Requires -Version 5.1
+<#
+.SYNOPSIS
+    Shared plumbing for the pgreconcile PowerShell wrappers. Dot-source it; do not run it.
+
+.DESCRIPTION
+    Every wrapper in this folder (Backup-Db.ps1, Restore-Db.ps1, ...) validates its
+    parameters, builds an argument list and hands it to Invoke-PgReconcileCli, which is the
+    one place that:
+
+      * finds the pgreconcile executable,
+      * puts the user name and password of a PSCredential into PGUSER/PGPASSWORD for the
+        child process only, and restores the previous environment afterwards,
+      * runs the CLI with --json and turns its one JSON document into an object,
+      * turns a non-zero exit code into a terminating error carrying the CLI's message
+        and hint.
+
+    Connection coordinates (host, port, database) travel as a libpq key=value string in
+    --dsn; a password never appears on a command line.
+
+.NOTES
+    The engine and all decisions live in the Python package; these functions only adapt.
+#>
+
+function Resolve-PgReconcileCli {
+    <#
+    .SYNOPSIS
+        Returns the full path of the pgreconcile executable.
+
+    .PARAMETER Path
+        A command name found on PATH (default 'pgreconcile') or a path to the executable,
+        for example C:\tools\pgreconcile\Scripts\pgreconcile.exe.
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param(
+        [ValidateNotNullOrEmpty()]
+        [string]$Path = 'pgreconcile'
+    )
+
+    $command = Get-Command -Name $Path -CommandType Application -ErrorAction SilentlyContinue |
+        Select-Object -First 1
+    if (-not $command) {
+        $exception = [System.Management.Automation.CommandNotFoundException]::new(
+            "pgreconcile was not found as '$Path'. Install it (pip install pgreconcile) " +
+            "or pass -PgReconcile with the full path to pgreconcile.exe.")
+        $record = [System.Management.Automation.ErrorRecord]::new($exception,
+            'PgReconcile.CliNotFound', [System.Management.Automation.ErrorCategory]::ObjectNotFound,
+            $Path)
+        $PSCmdlet.ThrowTerminatingError($record)
+    }
+    $command.Source
+}
+
+function Resolve-PgReconcilePath {
+    <#
+    .SYNOPSIS
+        Turns a PowerShell path into the full file-system path pgreconcile should get.
+
+    .DESCRIPTION
+        Resolves relative paths, ~ and PowerShell drives against the current location (the
+        CLI knows nothing of PowerShell drives), and drops trailing separators: Windows
+        PowerShell wraps an argument with spaces in double quotes, and a trailing backslash
+        would escape the closing quote ('D:\My Backups\' must reach the CLI intact).
+
+    .PARAMETER Path
+        The path as the user typed it; it need not exist yet.
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param(
+        [Parameter(Mandatory)]
+        [ValidateNotNullOrEmpty()]
+        [string]$Path
+    )
+
+    $PSCmdlet.GetUnresolvedProviderPathFromPSPath($Path) -replace '(?<=[^:\\/])[\\/]+$', ''
+}
+
+function ConvertTo-PgConnInfo {
+    <#
+    .SYNOPSIS
+        Builds a libpq key=value connection string without a password.
+
+    .DESCRIPTION
+        Values are single-quoted with backslash and quote escaped as libpq requires, so a
+        host or database name cannot inject another key. User name and password are not
+        part of it: Invoke-PgReconcileCli passes them through the environment.
+
+    .PARAMETER Server
+        Host name, IP address or socket directory.
+
+    .PARAMETER Port
+        TCP port.
+
+    .PARAMETER Database
+        Database name; omitted when empty.
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param(
+        [Parameter(Mandatory)]
+        [ValidateNotNullOrEmpty()]
+        [string]$Server,
+
+        [ValidateRange(1, 65535)]
+        [int]$Port = 5432,
+
+        [string]$Database
+    )
+
+    $pairs = [ordered]@{ host = $Server; port = [string]$Port }
+    if ($Database) { $pairs['dbname'] = $Database }
+    $parts = foreach ($key in $pairs.Keys) {
+        $value = $pairs[$key] -replace '\\', '\\' -replace "'", "\'"
+        "$key='$value'"
+    }
+    $parts -join ' '
+}
+
+function Invoke-PgReconcileCli {
+    <#
+    .SYNOPSIS
+        Runs one pgreconcile command with --json and returns its result as an object.
+
+    .DESCRIPTION
+        The password of -Credential goes only into $env:PGPASSWORD (and the user name into
+        $env:PGUSER) for the duration of the call; both are put back as they were in a
+        finally block, also when the call fails or is interrupted.
+
+        On exit code 0 the JSON document on stdout is returned with -TypeName inserted as
+        its first type name. On any other exit code (1 error, 2 usage, 3 drift, 4 refused)
+        a terminating error is thrown whose message is the CLI's message and hint; the
+        exit code and hint are also in the exception's Data.
+
+    .PARAMETER Arguments
+        The command and its options, without --json (added here).
+
+    .PARAMETER Credential
+        User name and password for PostgreSQL. Omit it to let libpq use PGUSER, PGPASSWORD
+        or %APPDATA%\postgresql\pgpass.conf.
+
+    .PARAMETER CliPath
+        Command name or path of the pgreconcile executable.
+
+    .PARAMETER TypeName
+        PSTypeName given to the returned object, e.g. PgReconcile.Backup.
+
+    .OUTPUTS
+        PSCustomObject: the CLI's JSON document.
+    #>
+    [CmdletBinding()]
+    [OutputType([pscustomobject])]
+    param(
+        [Parameter(Mandatory)]
+        [ValidateNotNullOrEmpty()]
+        [string[]]$Arguments,
+
+        [System.Management.Automation.PSCredential]
+        [System.Management.Automation.Credential()]
+        $Credential = [System.Management.Automation.PSCredential]::Empty,
+
+        [ValidateNotNullOrEmpty()]
+        [string]$CliPath = 'pgreconcile',
+
+        [string]$TypeName
+    )
+
+    $exe = Resolve-PgReconcileCli -Path $CliPath
+    $saved = @{}
+    foreach ($name in 'PGUSER', 'PGPASSWORD') {
+        $saved[$name] = [System.Environment]::GetEnvironmentVariable($name)
+    }
+    # PowerShell 7.3+ would otherwise throw on a non-zero exit code before the JSON is read.
+    $PSNativeCommandUseErrorActionPreference = $false
+    try {
+        if ($Credential -ne [System.Management.Automation.PSCredential]::Empty) {
+            $env:PGUSER = $Credential.UserName
+            $env:PGPASSWORD = $Credential.GetNetworkCredential().Password
+        }
+        Write-Verbose -Message ("{0} {1} --json" -f $exe, ($Arguments -join ' '))
+        # Windows PowerShell 5.1 turns stderr lines into errors under 'Stop' (ISE, remoting);
+        # the exit code and the JSON document decide success, so stderr just passes through.
+        $stdout = & { $ErrorActionPreference = 'Continue'; & $exe @Arguments '--json' }
+        $exitCode = $LASTEXITCODE
+    }
+    finally {
+        # [Environment] rather than Remove-Item: under -WhatIf, Remove-Item would only pretend.
+        foreach ($name in $saved.Keys) {
+            [System.Environment]::SetEnvironmentVariable($name, $saved[$name])
+        }
+    }
+
+    # The CLI writes ASCII-only JSON (non-ASCII is \u-escaped), so the console code page
+    # cannot garble paths.
+    $text = ($stdout | Out-String).Trim()
+    $document = $null
+    if ($text) {
+        try {
+            $document = $text | ConvertFrom-Json
+        }
+        catch {
+            $document = $null
+        }
+    }
+
+    if ($exitCode -ne 0) {
+        $kind = 'Error'
+        $message = "pgreconcile $($Arguments[0]) failed with exit code $exitCode and wrote no JSON error; see the lines above."
+        $hint = ''
+        if ($document -and $document.message) {
+            $kind = $document.error
+            $message = $document.message
+            $hint = $document.hint
+        }
+        $category = switch ($exitCode) {
+            2 { [System.Management.Automation.ErrorCategory]::InvalidArgument }
+            3 { [System.Management.Automation.ErrorCategory]::InvalidResult }
+            4 { [System.Management.Automation.ErrorCategory]::PermissionDenied }
+            default { [System.Management.Automation.ErrorCategory]::NotSpecified }
+        }
+        $errorText = if ($hint) { "$message`nhint: $hint" } else { $message }
+        $exception = [System.InvalidOperationException]::new($errorText)
+        $exception.Data['ExitCode'] = $exitCode
+        $exception.Data['Hint'] = $hint
+        $record = [System.Management.Automation.ErrorRecord]::new(
+            $exception, "PgReconcile.$kind", $category, $Arguments[0])
+        if ($hint) {
+            $record.ErrorDetails = [System.Management.Automation.ErrorDetails]::new($errorText)
+            $record.ErrorDetails.RecommendedAction = $hint
+        }
+        $PSCmdlet.ThrowTerminatingError($record)
+    }
+
+    if (-not $document) {
+        $exception = [System.InvalidOperationException]::new(
+            "pgreconcile $($Arguments[0]) exited 0 but did not print a JSON document.")
+        $record = [System.Management.Automation.ErrorRecord]::new(
+            $exception, 'PgReconcile.NoJson', [System.Management.Automation.ErrorCategory]::InvalidResult,
+            $Arguments[0])
+        $PSCmdlet.ThrowTerminatingError($record)
+    }
+    if ($TypeName) {
+        $document.PSObject.TypeNames.Insert(0, $TypeName)
+    }
+    $document
+}
