@@ -1,0 +1,56 @@
+"""Connection options shared by every pgreconcile_* module.
+
+Modules pull these in with ``extends_documentation_fragment: [pgreconcile]``;
+the matching argument spec is ``module_utils/pgreconcile_common.py``.
+"""
+
+
+class ModuleDocFragment:
+
+    DOCUMENTATION = r"""
+options:
+  db_name:
+    description:
+      - Database to connect to.
+      - Empty means libpq's default, E(PGDATABASE) or else the user name.
+    type: str
+    default: ''
+  db_host:
+    description:
+      - Host name, IP address or Unix socket directory of the PostgreSQL server.
+      - Empty means E(PGHOST) or libpq's default socket.
+    type: str
+    default: ''
+  db_port:
+    description:
+      - TCP port, or the number in the Unix socket's file name.
+      - Empty means E(PGPORT) or 5432.
+    type: int
+  db_user:
+    description:
+      - Role to connect as.
+      - Empty means E(PGUSER) or the operating system user running the module.
+    type: str
+    default: ''
+  db_password:
+    description:
+      - Password of O(db_user). Keep it in Ansible Vault or the environment, never in plain text.
+      - It reaches C(pg_dump) and C(pg_restore) only through their environment (E(PGPASSWORD)),
+        never their command line, and is never returned or written to a manifest.
+      - Empty means E(PGPASSWORD), E(PGPASSFILE) or C(~/.pgpass) on the managed host.
+    type: str
+    default: ''
+  pg_bin_dir:
+    description:
+      - Directory holding C(pg_dump) and C(pg_restore) to try first.
+      - Without it the engine uses its embedded PostgreSQL toolchain, then E(PATH), and always
+        refuses a C(pg_dump) older than the server.
+    type: path
+requirements:
+  - The C(pgreconcile) Python package on the managed host, importable by the interpreter Ansible
+    runs modules with. C(playbooks/toolkit.yml) installs it; on the controller it is the project's
+    own virtualenv.
+notes:
+  - Connection values left empty fall back to libpq's own rules (E(PGHOST), E(PGPORT), E(PGDATABASE),
+    E(PGUSER), E(PGPASSWORD), C(~/.pgpass)), so a managed host's environment may supply them.
+"""

@@ -1,0 +1,252 @@
+"""The Ansible face of the backup stage, run for real: ansible-playbook against localhost,
+pg_dump against the session's PostgreSQL server.
+
+The connection reaches ansible-playbook the way an operator's would: PG* variables in its
+environment (never a password in -e), read by inventory/group_vars/local.yml.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from psycopg import sql
+
+from pgreconcile.connection import ConnectionSpec
+
+from .conftest import REPO, query, run_sql
+
+BIN = Path(sys.executable).parent
+ROWS = 250
+
+
+def ansible(tool: str, *args: str, spec: ConnectionSpec | None = None,
+            timeout: int = 180) -> subprocess.CompletedProcess:
+    """Run an Ansible command from the repository root, as a user would.
+
+    Results are printed as JSON by the stock `default` callback (ansible-core ships no
+    `json` stdout callback; that one lives in the ansible.posix collection).
+    """
+    env = spec.child_env() if spec is not None else dict(os.environ)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["ANSIBLE_NOCOLOR"] = "1"
+    env["ANSIBLE_CALLBACK_RESULT_FORMAT"] = "json"
+    env.pop("ANSIBLE_CONFIG", None)
+    return subprocess.run([str(BIN / tool), *args], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+def backup_playbook(spec: ConnectionSpec, out_dir: Path, *extra: str,
+                    verbosity: str = "-v") -> subprocess.CompletedProcess:
+    return ansible("ansible-playbook", "playbooks/backup.yml", "-l", "local",
+                   "-e", f"reconcile_backup_dir={out_dir}", verbosity, *extra, spec=spec)
+
+
+_TASK = re.compile(r"^TASK \[(?:[\w.]+ : )?(?P<name>.*)\] \**$", re.MULTILINE)
+_RESULT = re.compile(r"^(?P<status>ok|changed|skipping|fatal): \[localhost\](?:: FAILED!)? => ",
+                     re.MULTILINE)
+
+
+def task_results(proc: subprocess.CompletedProcess) -> dict[str, dict]:
+    """Task name -> localhost's result (plus `status`), from `-v` output in JSON format."""
+    assert proc.returncode == 0, f"ansible-playbook failed:\n{proc.stdout[-4000:]}\n{proc.stderr}"
+    results: dict[str, dict] = {}
+    headers = list(_TASK.finditer(proc.stdout))
+    for header, following in zip(headers, [*headers[1:], None]):
+        section = proc.stdout[header.end():following.start() if following else None]
+        found = _RESULT.search(section)
+        if found:
+            result, _ = json.JSONDecoder().raw_decode(section[found.end():])
+            results[header["name"]] = {**result, "status": found["status"]}
+    return results
+
+
+def populate(spec: ConnectionSpec) -> None:
+    run_sql(spec, f"""
+        CREATE TABLE treasury_payment (id integer PRIMARY KEY, amount numeric(12,2), memo text);
+        INSERT INTO treasury_payment
+        SELECT g, g * 1.5, 'payment ' || g FROM generate_series(1, {ROWS}) g;
+    """)
+
+
+def files_in(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.rglob("*")) if directory.exists() else []
+
+
+# --------------------------------------------------------------------------- playbook runs
+def test_backup_playbook_writes_verified_backup_and_manifest(db, tmp_path):
+    populate(db)
+    out_dir = tmp_path / "backups"
+
+    results = task_results(backup_playbook(db, out_dir))
+
+    dump_task = results["Dump the database, prove the dump and write its manifest"]
+    assert dump_task["changed"] is True
+    assert "censored" in dump_task, "the task that sees the password must be no_log"
+    shown = results["Show the verified backup"]["msg"]
+    assert shown["verified"] is True
+    assert shown["test_restore"]["ok"] is True
+    backup, manifest_path = Path(shown["path"]), Path(shown["manifest"])
+    assert backup.parent == out_dir and backup.suffix == ".dump"
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o600
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["sha256"] == shown["sha256"]
+    assert manifest["verified"] is True
+    assert manifest["database"] == db.dbname
+    assert manifest["row_counts"] == {"public.treasury_payment": ROWS}
+
+
+def test_backup_playbook_keeps_newest_backups(db, tmp_path):
+    populate(db)
+    out_dir = tmp_path / "backups"
+    first = task_results(backup_playbook(db, out_dir, "-e", "reconcile_backup_test_restore=false"))
+    second = task_results(backup_playbook(db, out_dir, "-e", "reconcile_backup_keep=1",
+                                          "-e", "reconcile_backup_test_restore=false"))
+
+    first_path = first["Show the verified backup"]["msg"]["path"]
+    shown = second["Show the verified backup"]["msg"]
+    assert shown["removed"] == [first_path]
+    assert [p.name for p in files_in(out_dir)] == sorted(
+        [Path(shown["path"]).name, Path(shown["manifest"]).name])
+
+
+def test_check_mode_writes_nothing_and_reports_the_would_be_dump(db, tmp_path):
+    populate(db)
+    out_dir = tmp_path / "backups"
+
+    proc = backup_playbook(db, out_dir, "--check", "--diff")
+    results = task_results(proc)
+
+    assert files_in(out_dir) == [] and not out_dir.exists()
+    assert results["Dump the database, prove the dump and write its manifest"]["changed"] is True
+    assert results["Show the verified backup"]["status"] == "skipping"
+    would = results["Show what the backup would dump"]["msg"]
+    assert would["database"] == db.dbname
+    assert would["tables"] == 1
+    assert would["would_write_to"] == str(out_dir)
+    assert Path(would["pg_dump"]["path"]).name == "pg_dump"
+
+
+def test_module_check_mode_diff_names_the_backup_file(db, tmp_path):
+    populate(db)
+    out_dir = tmp_path / "backups"
+
+    proc = ansible("ansible", "localhost", "-m", "pgreconcile_backup", "-a",
+                   f"out_dir={out_dir}", "--check", "--diff", spec=db)
+
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    found = re.search(r"^localhost \| CHANGED => ", proc.stdout, re.MULTILINE)
+    assert found, proc.stdout
+    result, _ = json.JSONDecoder().raw_decode(proc.stdout[found.end():])
+    assert result["changed"] is True and result["tables"] == 1
+    assert f"+would write {out_dir}/{db.dbname}-" in proc.stdout
+    assert "1 tables" in proc.stdout
+    assert not out_dir.exists()
+
+
+def _python_without_engine() -> str | None:
+    for candidate in ("/usr/bin/python3", "/usr/local/bin/python3"):
+        if Path(candidate).exists() and subprocess.run(
+                [candidate, "-c", "import pgreconcile"], capture_output=True,
+                check=False).returncode != 0:
+            return candidate
+    return None
+
+
+def test_missing_engine_fails_with_install_hint(db, tmp_path):
+    python = _python_without_engine()
+    if python is None:
+        pytest.skip("no Python without pgreconcile on this machine")
+    out_dir = tmp_path / "backups"
+
+    proc = backup_playbook(db, out_dir, "-e", f"ansible_python_interpreter={python}")
+
+    assert proc.returncode != 0
+    assert "EngineMissing" in proc.stdout
+    assert "playbooks/toolkit.yml" in proc.stdout
+    assert not out_dir.exists()
+
+
+@pytest.fixture
+def password_role(server, db):
+    """A login role with a real password that owns the test table; removed afterwards."""
+    role = f"pgrt_pw_{secrets.token_hex(4)}"
+    password = f"Lit3ral-{secrets.token_hex(12)}"
+    with server.connect() as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEDB PASSWORD {}").format(
+            sql.Identifier(role), sql.Literal(password)))
+    populate(db)
+    run_sql(db, sql.SQL("ALTER TABLE treasury_payment OWNER TO {}").format(
+        sql.Identifier(role)).as_string(None))
+    yield db.with_params(user=role, password=password), password
+    run_sql(db, sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)).as_string(None))
+    with server.connect() as conn:
+        conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+
+
+def test_password_never_appears_in_output_or_manifest(password_role, tmp_path):
+    spec, password = password_role
+    assert spec.child_env()["PGPASSWORD"] == password
+    out_dir = tmp_path / "backups"
+
+    proc = backup_playbook(spec, out_dir, verbosity="-vvv")
+
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr
+    assert "changed=1" in proc.stdout
+    assert password not in proc.stdout
+    assert password not in proc.stderr
+    written = files_in(out_dir)
+    assert any(p.name.endswith(".manifest.json") for p in written)
+    for path in written:
+        if path.is_file():
+            assert password.encode() not in path.read_bytes(), f"password written to {path}"
+    owner = query(spec, "SELECT current_user")[0][0]
+    assert owner == spec.params["user"]
+
+
+# --------------------------------------------------------------------------- docs and lint
+@pytest.mark.parametrize("module_path_args", [(), ("-M", "library")], ids=["ansible.cfg", "-M"])
+def test_ansible_doc_renders_backup_module(module_path_args):
+    proc = ansible("ansible-doc", "-t", "module", *module_path_args, "pgreconcile_backup")
+
+    assert proc.returncode == 0, proc.stderr
+    assert "[ERROR]" not in proc.stderr and "[WARNING]" not in proc.stderr
+    for option in ("out_dir", "format", "jobs", "test_restore", "keep",
+                   "db_name", "db_host", "db_port", "db_user", "db_password", "pg_bin_dir"):
+        assert option in proc.stdout, f"{option} missing from ansible-doc output"
+    assert "RETURN VALUES" in proc.stdout and "sha256" in proc.stdout
+
+
+def test_ansible_doc_renders_restore_module():
+    proc = ansible("ansible-doc", "-t", "module", "pgreconcile_restore")
+
+    assert proc.returncode == 0, proc.stderr
+    for option in ("path", "target_db", "replace", "db_password"):
+        assert option in proc.stdout
+
+
+def test_ansible_lint_production_profile_passes():
+    proc = ansible("ansible-lint", "--offline", "roles", "playbooks", "reconcile.yml",
+                   "inventory", timeout=300)
+
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Profile 'production' was required, and it passed" in proc.stdout + proc.stderr
+
+
+def test_no_literal_password_in_inventory_or_role():
+    """Every password-like setting is a vault variable or a lookup, never a literal."""
+    offenders = []
+    for path in [*(REPO / "inventory").rglob("*.yml"), *(REPO / "roles").rglob("*.yml")]:
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            key, sep, value = line.strip().partition(":")
+            if sep and "password" in key and not key.startswith("#") and "description" not in key:
+                value = value.split(" #")[0].strip()
+                if value and "{{" not in value and value not in {"''", '""', "true", "false"}:
+                    offenders.append(f"{path.relative_to(REPO)}:{number}: {line.strip()}")
+    assert offenders == []
