@@ -1,0 +1,226 @@
+"""plan / apply / reconcile on the seed example: real server, real manage.py, real kills."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import psycopg
+import pytest
+
+from pgreconcile.planner import STABLE_UUID_NAMESPACE
+from pgreconcile.scratch import list_scratch_databases
+
+from .conftest import EXAMPLE, query, run_sql
+from .test_diagnose import _load_make_drift, as_json, cli, fingerprint_and_counts
+
+P = ["--project-dir", str(EXAMPLE)]
+
+
+def drifted_db(make_db, rows: int):
+    spec = make_db("apply")
+    _load_make_drift().build_drifted_database(spec.conninfo(), rows=rows, python=sys.executable)
+    return spec
+
+
+@pytest.fixture
+def drifted(make_db):
+    return drifted_db(make_db, 2000)
+
+
+def make_plan_file(spec, tmp_path, *extra) -> dict:
+    out = tmp_path / "plan.json"
+    proc = cli("plan", *P, "--out", str(out), "--sql", str(tmp_path / "plan.sql"),
+               "--migration-draft", str(tmp_path / "0003_reconcile.py"), "--json", *extra,
+               spec=spec)
+    assert proc.returncode == 3, proc.stderr
+    return json.loads(out.read_text())
+
+
+def payments(spec, with_uuid: bool = True) -> list[tuple]:
+    extra = ", payment_id" if with_uuid else ""
+    return query(spec, "SELECT id, reference, payee, amount, status, created_at" + extra
+                       + " FROM treasury_payment ORDER BY id")
+
+
+def test_plan_for_seed_is_option_a_and_safe(drifted, tmp_path):
+    plan = make_plan_file(drifted, tmp_path)
+    titles = [s["title"] for s in plan["steps"]]
+    assert plan["strategy"] == "keep" and plan["destructive"] == []
+    kinds = [s["kind"] for s in plan["steps"]]
+    assert kinds.count("backfill") == 1 and kinds.count("concurrent") == 1
+    assert any("CONCURRENTLY" in t for t in titles)
+    assert all(s["probe"] and s["lock"] for s in plan["steps"])
+    sql = (tmp_path / "plan.sql").read_text()
+    assert "NOT VALID" in sql and "VALIDATE CONSTRAINT" in sql and "USING INDEX" in sql
+    draft = (tmp_path / "0003_reconcile.py").read_text()
+    compile(draft, "0003_reconcile.py", "exec")
+    assert "SeparateDatabaseAndState" in draft
+    assert {k["object"] for k in plan["kept"]} >= {"public.treasury_payment.id"}
+
+
+def test_reconcile_end_to_end_applies_0002_keeps_every_row_and_is_idempotent(
+        drifted, server, tmp_path):
+    before = payments(drifted, with_uuid=False)
+    args = ["reconcile", *P, "--out-dir", str(tmp_path / "b"), "--report-dir",
+            str(tmp_path / "r"), "--json"]
+    proc = cli(*args, spec=drifted)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
+    report = as_json(proc)
+    assert report["ok"] and report["changed"]
+    assert report["preflight_before"]["ok"] is False
+    assert report["migrate"]["applied"] == ["treasury.0002_phase6_dashboard_models"]
+    assert report["verify"]["checks"]["migrate_check"]["ok"]
+    assert report["verify"]["checks"]["makemigrations_check"]["ok"]
+    assert report["backup"]["verified"] and report["backup"]["test_restore"]["ok"]
+    after = payments(drifted)
+    assert [r[:6] for r in after] == [r[:6] for r in before]
+    expected_ids = [uuid.uuid3(STABLE_UUID_NAMESPACE, f"treasury_payment:{r[0]}") for r in after]
+    assert [r[6] for r in after] == expected_ids
+    # Django can now write through the new FK.
+    run_sql(drifted, "INSERT INTO treasury_alert (payment_id, level, message, created_at, "
+                     "acknowledged) SELECT payment_id, 'warning', 'x', now(), false "
+                     "FROM treasury_payment LIMIT 1")
+    again = as_json(cli(*args, spec=drifted))
+    assert again["ok"] and again["changed"] is False
+    assert all(s["outcome"] != "done" for s in again["apply"]["steps"])
+    assert (tmp_path / "r" / "report.json").exists()
+    assert list_scratch_databases(server) == []
+
+
+def test_swap_strategy_needs_allow_destructive_then_leaves_zero_drift(drifted, tmp_path):
+    plan = make_plan_file(drifted, tmp_path, "--pk-strategy", "swap")
+    assert plan["destructive"]
+    before = fingerprint_and_counts(drifted)
+    refused = cli("apply", str(tmp_path / "plan.json"), "--no-backup", "--json", spec=drifted)
+    assert refused.returncode == 4
+    assert as_json(refused)["error"] == "DestructiveStepRefused"
+    assert fingerprint_and_counts(drifted) == before
+    ok = cli("apply", str(tmp_path / "plan.json"), "--no-backup", "--allow-destructive",
+             "--json", spec=drifted)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert cli("migrate", *P, "--json", spec=drifted).returncode == 0
+    diff = cli("diff", *P, "--reference-state", "latest", "--json", spec=drifted)
+    assert diff.returncode == 0, [c["object"] for c in as_json(diff)["changes"]
+                                  if not c["cosmetic"]]
+
+
+def test_apply_refuses_without_backup_decision(drifted, tmp_path):
+    make_plan_file(drifted, tmp_path)
+    proc = cli("apply", str(tmp_path / "plan.json"), "--json", spec=drifted)
+    assert proc.returncode == 1 and as_json(proc)["error"] == "BackupUnverified"
+    assert query(drifted, "SELECT to_regclass('pgreconcile.ledger')") == [(None,)]
+
+
+def test_apply_refuses_a_plan_made_for_another_schema_state(drifted, tmp_path):
+    make_plan_file(drifted, tmp_path)
+    run_sql(drifted, "ALTER TABLE treasury_payment ADD COLUMN note text")
+    proc = cli("apply", str(tmp_path / "plan.json"), "--no-backup", "--json", spec=drifted)
+    assert proc.returncode == 4 and as_json(proc)["error"] == "PlanOutdated"
+    assert query(drifted, "SELECT count(*) FROM information_schema.columns WHERE "
+                          "table_name = 'treasury_payment' AND column_name = 'payment_id'") == [(0,)]
+
+
+def test_second_concurrent_run_is_refused_with_the_holder(drifted, tmp_path):
+    make_plan_file(drifted, tmp_path)
+    with drifted.connect() as holder:
+        holder.execute("SET application_name = 'other-reconcile'")
+        holder.execute("SELECT pg_advisory_lock(%s)", (0x70677263,))
+        proc = cli("apply", str(tmp_path / "plan.json"), "--no-backup", "--json", spec=drifted)
+    assert proc.returncode == 4
+    err = as_json(proc)
+    assert err["error"] == "LockNotAcquired" and "other-reconcile" in err["message"]
+
+
+def test_held_table_lock_makes_step_retry_then_refuse_without_blocking_writers(drifted,
+                                                                             tmp_path):
+    make_plan_file(drifted, tmp_path)
+    waits: list[float] = []
+    stop = threading.Event()
+
+    def writer():
+        with drifted.connect() as conn:
+            while not stop.is_set():
+                t0 = time.monotonic()
+                conn.execute("UPDATE treasury_payment SET memo = memo WHERE id = 1")
+                waits.append(time.monotonic() - t0)
+                time.sleep(0.02)
+
+    with drifted.connect(autocommit=False) as blocker:
+        blocker.execute("SELECT * FROM treasury_payment LIMIT 1")  # ACCESS SHARE, held
+        thread = threading.Thread(target=writer)
+        thread.start()
+        proc = cli("apply", str(tmp_path / "plan.json"), "--no-backup", "--json",
+                   "--lock-timeout", "300ms", "--retries", "3", spec=drifted)
+        stop.set()
+        thread.join()
+        blocker.rollback()
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    err = as_json(proc)
+    assert err["error"] == "LockNotAcquired" and "3 attempts" in err["message"]
+    assert waits and max(waits) < 0.3 + 0.5, f"a writer waited {max(waits):.2f}s"
+    ledger = query(drifted, "SELECT step_id, status FROM pgreconcile.ledger")
+    assert all(status != "done" for _, status in ledger)
+
+
+def test_interrupted_concurrent_index_is_rebuilt_not_counted_as_done(drifted, tmp_path):
+    plan = make_plan_file(drifted, tmp_path)
+    index_name = next(s for s in plan["steps"] if s["kind"] == "concurrent")["sql"][0] \
+        .split("IF NOT EXISTS ")[1].split(" ON ")[0].strip('"')
+    run_sql(drifted, "ALTER TABLE treasury_payment ADD COLUMN payment_id uuid")
+    run_sql(drifted, "UPDATE treasury_payment SET payment_id = "
+                     "'00000000-0000-0000-0000-000000000001' WHERE id IN (1, 2)")
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        run_sql(drifted, f'CREATE UNIQUE INDEX CONCURRENTLY "{index_name}" '
+                         "ON treasury_payment (payment_id)")
+    assert query(drifted, "SELECT indisvalid FROM pg_index WHERE indexrelid = %s::regclass",
+                 (index_name,)) == [(False,)]
+    run_sql(drifted, "UPDATE treasury_payment SET payment_id = NULL")
+    # The plan was made before; the column already exists: its probes say so.
+    proc = cli("apply", str(tmp_path / "plan.json"), "--no-backup", "--json", spec=drifted)
+    if proc.returncode == 4 and as_json(proc)["error"] == "PlanOutdated":
+        make_plan_file(drifted, tmp_path)
+        proc = cli("apply", str(tmp_path / "plan.json"), "--no-backup", "--json", spec=drifted)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert query(drifted, "SELECT bool_and(indisvalid) FROM pg_index WHERE indrelid = "
+                          "'treasury_payment'::regclass") == [(True,)]
+
+
+def test_backfill_resumes_after_kill_and_matches_uninterrupted_run(make_db, tmp_path):
+    killed_db = drifted_db(make_db, 30000)
+    clean_db = drifted_db(make_db, 30000)
+    plan = make_plan_file(killed_db, tmp_path)
+    plan_path = tmp_path / "plan.json"
+    base = [sys.executable, "-m", "pgreconcile", "apply", str(plan_path), "--no-backup",
+            "--json", "--batch-size", "200", "--batch-delay", "0.05"]
+    env = {**os.environ, "DATABASE_URL": killed_db.conninfo()}
+    rng = random.Random(7)
+    kills = 0
+    for _ in range(4):
+        proc = subprocess.Popen(base, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(rng.uniform(1.0, 2.5))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait()
+    assert kills >= 2, "apply finished before it could be killed; use more rows"
+    progress = query(killed_db, "SELECT rows FROM pgreconcile.ledger WHERE step_id LIKE "
+                                "'%backfill%'")
+    assert progress and 0 < progress[0][0] < 30000 or progress[0][0] == 30000
+    final = subprocess.run(base, env=env, capture_output=True, text=True)
+    assert final.returncode == 0, final.stdout + final.stderr
+    clean_plan = make_plan_file(clean_db, tmp_path / "clean" if (tmp_path / "clean").mkdir()
+                                or True else None)
+    assert [s["id"] for s in clean_plan["steps"]] == [s["id"] for s in plan["steps"]]
+    clean = cli("apply", str(tmp_path / "clean" / "plan.json"), "--no-backup", "--json",
+                "--batch-size", "500", spec=clean_db)
+    assert clean.returncode == 0
+    assert payments(killed_db) == payments(clean_db)
+    assert query(killed_db, "SELECT count(*) FROM treasury_payment WHERE payment_id IS NULL") \
+        == [(0,)]
