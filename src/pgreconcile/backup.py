@@ -325,7 +325,6 @@ def create_backup(spec: ConnectionSpec, out_dir: str | Path, *, fmt: str = "cust
         with spec.connect() as conn:
             major = server_major(conn)
             tool = find_tool("pg_dump", major, pg_bin_dir)
-            restore_tool = find_tool("pg_restore", major, pg_bin_dir)
             db_size = census.database_size(conn)
             version = conn.execute("SHOW server_version").fetchone()[0]
             _check_out_dir(out_dir, db_size)
@@ -355,12 +354,18 @@ def create_backup(spec: ConnectionSpec, out_dir: str | Path, *, fmt: str = "cust
                 reader.start()
                 counts = census.row_counts(conn, reporter)
                 fingerprint = census.schema_fingerprint(conn)
+                # Needed only after the dump; looked up while pg_dump runs.
+                restore_tool = _sibling_tool(tool, "pg_restore") or find_tool(
+                    "pg_restore", major, pg_bin_dir)
                 with reporter.task("pg_dump", total=None) as task:
-                    while proc.poll() is None:
-                        if partial.exists():
-                            task.update(completed=_dir_size(partial) if partial.is_dir()
-                                        else partial.stat().st_size)
-                        time.sleep(0.1)
+                    while True:
+                        try:
+                            proc.wait(timeout=0.1)
+                            break
+                        except subprocess.TimeoutExpired:
+                            if partial.exists():
+                                task.update(completed=_dir_size(partial) if partial.is_dir()
+                                            else partial.stat().st_size)
                 reader.join()
                 conn.execute("COMMIT")
                 stderr = redact("".join(stderr_box))
@@ -405,6 +410,14 @@ def create_backup(spec: ConnectionSpec, out_dir: str | Path, *, fmt: str = "cust
 
     removed = apply_retention(out_dir, spec.dbname, keep, protect=final) if keep else []
     return BackupResult(str(final), str(manifest_path), digest, True, manifest, tuple(removed))
+
+
+def _sibling_tool(tool: Tool, name: str) -> Tool | None:
+    """pg_restore from the same directory as the chosen pg_dump (same version by build)."""
+    path = Path(tool.path).with_name(name)
+    if path.exists() and os.access(path, os.X_OK):
+        return Tool(name, str(path), tool.version, tool.major, tool.source)
+    return None
 
 
 def _restore_list(tool: Tool, path: Path) -> int:

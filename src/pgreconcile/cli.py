@@ -136,11 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--backup", help="a verified backup taken before (checked again)")
     g.add_argument("--no-backup", action="store_true",
                    help="apply without a backup (you take responsibility)")
+    _window(p)
 
     p = sub.add_parser("migrate", help="show `migrate --plan`, then run pending migrations")
     _common(p)
     _project(p)
     p.add_argument("--dry-run", action="store_true", help="only show the plan")
+    _window(p)
 
     p = sub.add_parser("verify", help="zero drift, migrate --check, data preserved; exit 3 if not")
     _common(p)
@@ -167,7 +169,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-settings", help="settings for the tests, e.g. staging_settings")
     p.add_argument("--dry-run", action="store_true",
                    help="backup-free inspection, preflight and plan only; change nothing")
+    p.add_argument("--no-test-restore", action="store_true",
+                   help="skip the backup's test restore (faster, less proof)")
+    p.add_argument("--rollback", choices=["reverse", "restore"], default="reverse",
+                   help="on failure: undo with reverse steps (default) or restore the backup "
+                        "into a new database")
+    p.add_argument("--fail-verify", action="store_true",
+                   help="rollback drill: treat verification as failed")
+    _window(p)
+
+    p = sub.add_parser("report", help="render a run's report.json as Markdown and HTML")
+    p.add_argument("report_json", help="report.json written by `reconcile`")
+    p.add_argument("--out-dir", help="where report.md/report.html go (default: beside it)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--quiet", "-q", action="store_true")
     return parser
+
+
+def _window(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--maintenance-window", metavar="WINDOW",
+                   help='e.g. "Sat 01:00-03:00 UTC" (several separated by ";"); changing '
+                        "stages refuse outside it (exit 4)")
 
 
 def _plan_options(p: argparse.ArgumentParser) -> None:
@@ -270,21 +292,35 @@ def cmd_restore(args, reporter) -> dict:
                           reporter=reporter).to_dict()
 
 
+def target_from(args, *, need_reference: bool = True):
+    from .reference import ReferenceSource
+    from .runbook import Target
+    reference = None
+    if need_reference or getattr(args, "project_dir", None):
+        reference = ReferenceSource.from_args(
+            project_dir=getattr(args, "project_dir", None), settings=getattr(args, "settings", None),
+            python=getattr(args, "python", None),
+            reference_dsn=getattr(args, "reference_dsn", None),
+            reference_sql=getattr(args, "reference_sql", None))
+    scratch = getattr(args, "scratch_dsn", None)
+    return Target(spec_from(args), reference,
+                  ConnectionSpec.resolve(scratch) if scratch else None,
+                  tuple(args.schemas) if getattr(args, "schemas", None) else None,
+                  tuple(args.exclude_schemas) if getattr(args, "exclude_schemas", None) else None,
+                  getattr(args, "pg_bin_dir", None))
+
+
+def windows_from(args):
+    from .window import MaintenanceWindows
+    return MaintenanceWindows.parse(getattr(args, "maintenance_window", None))
+
+
 @command("inspect", "read the live schema")
 def cmd_inspect(args, reporter) -> dict:
-    from .catalog import inspect_schema
-    spec = spec_from(args)
-    with spec.connect() as conn:
-        schema = inspect_schema(conn, schemas=args.schemas, exclude_schemas=args.exclude_schemas)
-    result = {"database": spec.dbname, "server_version": schema.server_version,
-              "fingerprint": schema.fingerprint(), "summary": schema.summary(),
-              "schema": schema.to_dict()}
-    if args.project_dir:
-        from .django_ref import DjangoProject, migration_state
-        project = DjangoProject.from_args(args.project_dir, args.settings, args.python)
-        result["migrations"] = migration_state(project, spec).to_dict()
+    from .runbook import inspect_live
+    result = inspect_live(target_from(args, need_reference=False))
     if args.out:
-        _write_json(args.out, schema.to_dict())
+        _write_json(args.out, result["schema"])
     return result
 
 
@@ -297,47 +333,13 @@ def cmd_migrations(args, reporter) -> dict:
             "_exit_code": 3 if state.pending or state.unknown_applied else 0}
 
 
-def run_diff(args, reporter) -> tuple[dict, object]:
-    from .catalog import inspect_schema
-    from .diff import diff_schemas
-    from .reference import ReferenceSource, build_reference
-    live = spec_from(args)
-    source = ReferenceSource.from_args(
-        project_dir=args.project_dir, settings=args.settings, python=args.python,
-        reference_dsn=args.reference_dsn, reference_sql=args.reference_sql)
-    with live.connect() as conn:
-        live_schema = inspect_schema(conn, schemas=args.schemas,
-                                     exclude_schemas=args.exclude_schemas)
-    scratch = ConnectionSpec.resolve(args.scratch_dsn) if args.scratch_dsn else None
-    state = None
-    targets = None
-    if source.kind == "django":
-        from .django_ref import migration_state
-        state = migration_state(source.project, live)
-        if getattr(args, "reference_state", "applied") == "applied":
-            targets = state.applied_targets
-    expected = build_reference(source, live, scratch_server=scratch, schemas=args.schemas,
-                               exclude_schemas=args.exclude_schemas, targets=targets,
-                               pg_bin_dir=args.pg_bin_dir, reporter=reporter)
-    diff = diff_schemas(live_schema, expected)
-    _LAST_REFERENCE["schema"] = expected
-    _LAST_REFERENCE["live"] = live_schema
-    result = {"database": live.dbname, "reference": source.describe(), **diff.to_dict()}
-    if state is not None:
-        result["reference_state"] = "applied" if targets is not None else "latest"
-        drifted = {c.table.split(".", 1)[-1] for c in diff.significant if c.table}
-        result["migrations"] = {**state.to_dict(),
-                                "suspect_edited": state.suspect_edited(drifted)}
-    result["_exit_code"] = 0 if diff.is_empty else 3
-    return result, diff
-
-
 @command("diff", "compare live with the reference")
 def cmd_diff(args, reporter) -> dict:
-    result, _ = run_diff(args, reporter)
+    from .runbook import diagnose
+    result = diagnose(target_from(args), args.reference_state, reporter).to_dict()
     if args.out:
-        _write_json(args.out, {k: v for k, v in result.items() if not k.startswith("_")})
-    return result
+        _write_json(args.out, result)
+    return {**result, "_exit_code": 0 if result["empty"] else 3}
 
 
 @command("preflight", "run pending migrations on a clone")
@@ -352,252 +354,90 @@ def cmd_preflight(args, reporter) -> dict:
             "_exit_code": 0 if result.ok else 3}
 
 
-def _make_plan(args, reporter):
-    from .planner import make_plan
-    result, diff = run_diff(args, reporter)
-    live_schema, expected = _LAST_REFERENCE["live"], _LAST_REFERENCE["schema"]
-    plan = make_plan(live_schema, expected, diff, strategy=args.pk_strategy,
-                     backfill=args.backfill)
-    plan = plan.with_lint(_squawk(plan.sql_script()))
-    return plan, result
-
-
-def _squawk(script: str) -> list[dict]:
-    """Findings of the squawk linter on the plan's SQL, when squawk is installed."""
-    import shutil
-    import subprocess
-    import tempfile
-    exe = shutil.which("squawk") or str(Path(sys.executable).with_name("squawk"))
-    if not Path(exe).exists():
-        return [{"rule": "squawk-missing", "message": "squawk not installed; SQL not linted"}]
-    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as fh:
-        fh.write(script)
-    try:
-        proc = subprocess.run([exe, "--reporter", "Json", fh.name], capture_output=True,
-                              text=True, timeout=60)
-        try:
-            data = json.loads(proc.stdout or "[]")
-        except ValueError:
-            return [{"rule": "squawk-output", "message": proc.stdout[-300:]}]
-        return [{"rule": d.get("rule_name") or d.get("code"), "message": d.get("message"),
-                 "line": d.get("line")} for d in data if isinstance(d, dict)]
-    finally:
-        os.unlink(fh.name)
-
-
-_LAST_REFERENCE: dict = {}
-MIGRATE_WRITES = {"django_migrations", "django_content_type", "auth_permission"}
-
-
 @command("plan", "turn the diff into steps")
 def cmd_plan(args, reporter) -> dict:
-    plan, diff_result = _make_plan(args, reporter)
+    from .runbook import plan_changes
+    plan, diagnosis = plan_changes(target_from(args), strategy=args.pk_strategy,
+                                   backfill=args.backfill, reporter=reporter)
     if args.out:
         _write_json(args.out, plan.to_dict())
     if args.sql:
         Path(args.sql).write_text(plan.sql_script())
-    if args.migration_draft and args.project_dir:
+    if args.migration_draft:
         from .planner import django_migration_draft
-        Path(args.migration_draft).write_text(django_migration_draft(
-            plan, "treasury", (diff_result.get("migrations") or {}).get("applied", ["x.x"])[-1]
-            .split(".", 1)[1]))
-    return {**plan.to_dict(), "drift": diff_result.get("counts"),
+        applied = (diagnosis.migrations or {}).get("applied_targets", [])
+        app = next((t for t in applied if t.startswith("treasury.")), applied[-1] if applied
+                   else "app.0001_initial")
+        label, after = app.split(".", 1)
+        Path(args.migration_draft).write_text(django_migration_draft(plan, label, after))
+    return {**plan.to_dict(), "drift": diagnosis.diff.counts(),
             "_exit_code": 3 if plan.steps else 0}
 
 
-def _load_plan(path: str):
-    from .planner import Plan
-    try:
-        return Plan.from_dict(json.loads(Path(path).read_text()))
-    except (OSError, ValueError, KeyError) as exc:
-        from .errors import UsageError
-        raise UsageError(f"cannot read plan {path}: {exc}") from None
-
-
-def _apply_opts(args, fingerprint=None):
+def _apply_opts(args):
     from .executor import ApplyOptions
     return ApplyOptions(allow_destructive=args.allow_destructive, lock_timeout=args.lock_timeout,
                         statement_timeout=args.statement_timeout, retries=args.retries,
-                        batch_size=args.batch_size, batch_delay=args.batch_delay,
-                        current_fingerprint=fingerprint)
+                        batch_size=args.batch_size, batch_delay=args.batch_delay)
 
 
 @command("apply", "carry out a plan")
 def cmd_apply(args, reporter) -> dict:
-    from .catalog import inspect_schema
-    from .errors import BackupUnverified
-    from .executor import Executor
-    plan = _load_plan(args.plan)
-    live = spec_from(args)
-    executor_probe = Executor(live, plan, _apply_opts(args))
-    executor_probe.check_refusals()
-    if not args.no_backup:
-        if not args.backup:
-            raise BackupUnverified("apply needs a verified backup: pass --backup PATH "
-                                   "(from `pgreconcile backup`) or --no-backup explicitly",
-                                   hint="run `pgreconcile backup` first")
-        from .backup import verify_backup
-        verify_backup(args.backup, pg_bin_dir=args.pg_bin_dir)
-    with live.connect() as conn:
-        fingerprint = inspect_schema(conn).fingerprint()
-    result = Executor(live, plan, _apply_opts(args, fingerprint), reporter).run()
-    result.backup = args.backup
-    return result.to_dict()
+    from .runbook import apply_changes, load_plan
+    return apply_changes(spec_from(args), load_plan(args.plan), _apply_opts(args),
+                         backup=args.backup, no_backup=args.no_backup,
+                         windows=windows_from(args), pg_bin_dir=args.pg_bin_dir,
+                         reporter=reporter).to_dict()
 
 
 @command("migrate", "run pending migrations")
 def cmd_migrate(args, reporter) -> dict:
-    from .django_ref import DjangoProject, manage, migration_state
+    from .django_ref import DjangoProject
+    from .runbook import run_migrations
     project = DjangoProject.from_args(args.project_dir, args.settings, args.python)
-    live = spec_from(args)
-    plan = manage(project, live, "migrate", "--plan", "--no-input")
-    pending = migration_state(project, live).pending
-    if args.dry_run or not pending:
-        return {"changed": False, "pending": pending, "plan": plan.stdout.strip()}
-    run = manage(project, live, "migrate", "--no-input")
-    if not run.ok:
-        from .errors import MigrationPreflightFailed
-        tail = [ln for ln in run.stderr.splitlines() if ln.strip()][-1:] or ["?"]
-        raise MigrationPreflightFailed(f"migrate failed: {tail[0]}")
-    return {"changed": True, "applied": pending, "plan": plan.stdout.strip(),
-            "output": run.stdout.strip()[-2000:]}
+    return run_migrations(project, spec_from(args), dry_run=args.dry_run,
+                          windows=windows_from(args))
 
 
 @command("verify", "verify live")
 def cmd_verify(args, reporter) -> dict:
-    from .verify import verify_live
-    args.reference_state = "latest"
-    result, diff = run_diff(args, reporter)
-    residual = list(_load_plan(args.plan).residual) if args.plan else []
+    from .runbook import load_plan, verify_target
+    residual = list(load_plan(args.plan).residual) if args.plan else []
     counts = None
     if args.backup:
         from .backup import load_manifest
-        counts = load_manifest(args.backup).row_counts
-    project = None
-    if args.project_dir:
-        from .django_ref import DjangoProject
-        project = DjangoProject.from_args(args.project_dir, args.settings, args.python)
-    v = verify_live(spec_from(args), diff, residual, project=project, expected_counts=counts,
-                    run_tests=args.run_tests, test_settings=args.test_settings)
-    return {**v.to_dict(), "diff": result, "_exit_code": 0 if v.ok else 3}
+        counts = {t: n for t, n in load_manifest(args.backup).row_counts.items()
+                  if t.split(".", 1)[-1] not in ("django_migrations", "django_content_type",
+                                                 "auth_permission")}
+    v, diagnosis = verify_target(target_from(args), residual=residual, expected_counts=counts,
+                                 run_tests=args.run_tests, test_settings=args.test_settings,
+                                 reporter=reporter)
+    return {**v.to_dict(), "diff": diagnosis.to_dict(), "_exit_code": 0 if v.ok else 3}
 
 
 @command("reconcile", "the whole runbook")
 def cmd_reconcile(args, reporter) -> dict:
-    """backup → inspect → preflight → plan → apply → migrate → verify; report either way."""
-    import time as _time
-    from .django_ref import DjangoProject, migration_state
-    from .executor import Executor, revert_plan
-    from .preflight import run_preflight
-    from .verify import data_fingerprints, verify_live
-    live = spec_from(args)
-    report_dir = Path(args.report_dir)
-    report_dir.mkdir(parents=True, exist_ok=True)
-    stages: list[dict] = []
-    report: dict = {"database": live.dbname, "stages": stages, "ok": False,
-                    "dry_run": args.dry_run}
+    from .runbook import ReconcileOptions, reconcile
+    opts = ReconcileOptions(
+        strategy=args.pk_strategy, backfill=args.backfill, apply=_apply_opts(args),
+        backup_dir=args.out_dir, backup_keep=args.keep,
+        backup_test_restore=not args.no_test_restore, no_backup=args.no_backup,
+        run_migrations=not args.no_migrate, run_tests=args.run_tests,
+        test_settings=args.test_settings, rollback=args.rollback, report_dir=args.report_dir,
+        dry_run=args.dry_run, windows=windows_from(args), fail_verify=args.fail_verify)
+    return reconcile(target_from(args), opts, reporter)
 
-    def stage(name, fn):
-        started = _time.monotonic()
-        entry = {"stage": name, "ok": False}
-        stages.append(entry)
-        reporter.info(f"[bold]{name}[/bold]")
-        try:
-            value = fn()
-            entry["ok"] = True
-            return value
-        except ReconcileError as exc:
-            entry["error"] = exc.to_dict()
-            raise
-        finally:
-            entry["seconds"] = round(_time.monotonic() - started, 3)
 
+@command("report", "render report.json as Markdown and HTML")
+def cmd_report(args, reporter) -> dict:
+    from .report import render_reports
+    source = Path(args.report_json)
     try:
-        project = DjangoProject.from_args(args.project_dir, args.settings, args.python) \
-            if args.project_dir else None
-        if not args.dry_run and not args.no_backup:
-            from .backup import create_backup
-            backup = stage("backup", lambda: create_backup(
-                live, args.out_dir, keep=args.keep, pg_bin_dir=args.pg_bin_dir,
-                test_restore=True, reporter=reporter))
-            report["backup"] = backup.to_dict()
-        if project is not None:
-            pre = stage("preflight", lambda: run_preflight(project, live,
-                                                           pg_bin_dir=args.pg_bin_dir,
-                                                           reporter=reporter))
-            report["preflight_before"] = {**pre.to_dict(), "summary": pre.summary()}
-        plan, diff_result = stage("plan", lambda: _make_plan(args, reporter))
-        report["diff_before"] = diff_result
-        report["plan"] = plan.to_dict()
-        plan_path = report_dir / "plan.json"
-        _write_json(str(plan_path), plan.to_dict())
-        (report_dir / "plan.sql").write_text(plan.sql_script())
-        if plan.unsupported:
-            from .errors import Refused
-            raise Refused(f"{len(plan.unsupported)} difference(s) cannot be fixed safely: "
-                          + "; ".join(f"{u['object']}: {u['why']}" for u in plan.unsupported[:3]),
-                          hint="write a migration for these, or reconcile them by hand")
-        if args.dry_run:
-            report["ok"] = True
-            report["changed"] = False
-            return report
-        fingerprint_columns = {}
-        for step in plan.steps:
-            if step.table and step.table not in fingerprint_columns:
-                t = _LAST_REFERENCE["live"].table(step.table)
-                if t is not None and t.primary_key is not None:
-                    pk = list(t.primary_key.columns)
-                    fingerprint_columns[step.table] = pk + [c.name for c in t.columns
-                                                            if c.name not in pk]
-        with live.connect() as conn:
-            before_fp = data_fingerprints(conn, fingerprint_columns)
-            from . import census
-            # `migrate` itself writes these; every other table must keep its rows.
-            counts_before = {t: n for t, n in census.row_counts(conn).items()
-                             if t.split(".", 1)[-1] not in MIGRATE_WRITES}
-        executor = Executor(live, plan, _apply_opts(args, plan.live_fingerprint), reporter)
-        try:
-            applied = stage("apply", executor.run)
-            report["apply"] = applied.to_dict()
-            if project is not None and not args.no_migrate:
-                report["migrate"] = stage("migrate", lambda: cmd_migrate(argparse.Namespace(
-                    project_dir=args.project_dir, settings=args.settings, python=args.python,
-                    dsn=args.dsn, dry_run=False), reporter))
-            args.reference_state = "latest"
-            after, diff_after = run_diff(args, reporter)
-            report["diff_after"] = after
-            verification = stage("verify", lambda: _verify_or_raise(
-                verify_live(live, diff_after, list(plan.residual), project=project,
-                            expected_counts=counts_before, fingerprints_before=before_fp,
-                            fingerprint_columns=fingerprint_columns,
-                            run_tests=args.run_tests, test_settings=args.test_settings)))
-            report["verify"] = verification.to_dict()
-        except ReconcileError as exc:
-            if not (report.get("migrate") or {}).get("changed"):
-                report["rollback"] = {"reverted": revert_plan(live, plan, reporter),
-                                      "why": str(exc)}
-            else:
-                report["rollback"] = {"reverted": [], "why": str(exc), "advice":
-                                      "migrations ran; restore the backup into a new database "
-                                      "with `pgreconcile restore` and switch to it"}
-            raise
-        report["ok"] = True
-        report["changed"] = bool(applied.changed or (report.get("migrate") or {}).get("changed"))
-        return report
-    finally:
-        _write_json(str(report_dir / "report.json"), report)
-        try:
-            from .report import render_reports
-            render_reports(report, report_dir)
-        except ImportError:
-            pass
-
-
-def _verify_or_raise(v):
-    if not v.ok:
-        from .errors import VerificationFailed
-        raise VerificationFailed("verification failed: " + "; ".join(v.problems))
-    return v
+        data = json.loads(source.read_text())
+    except (OSError, ValueError) as exc:
+        from .errors import UsageError
+        raise UsageError(f"cannot read {source}: {exc}") from None
+    return {"files": render_reports(data, Path(args.out_dir or source.parent))}
 
 
 def _write_json(path: str, data: dict) -> None:
@@ -685,6 +525,8 @@ def _render_human(name: str, result: dict, reporter) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not hasattr(args, "pg_bin_dir"):
+        args.pg_bin_dir = None
     handler = COMMANDS[args.command]
     as_json = getattr(args, "json", False)
     reporter = default_reporter(quiet=as_json and not sys.stderr.isatty() or args.quiet)

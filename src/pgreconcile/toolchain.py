@@ -6,6 +6,7 @@ the list of what was found.
 """
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -49,6 +50,7 @@ def embedded_bin_dir() -> Path | None:
     return max(found)[1] if found else None
 
 
+@functools.lru_cache(maxsize=64)
 def _version_of(path: str) -> tuple[str, int] | None:
     try:
         out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30).stdout

@@ -1,0 +1,326 @@
+"""`pgreconcile backup` (verified, no test restore) against a plain `pg_dump -Fc`.
+
+Goal (issue 3): the tool costs at most 1.15x a plain `pg_dump -Fc` of the same
+2,000,000-row drifted pettycash database, measured in the same run.
+
+Both sides run as subprocesses, wall-clock timed with `time.perf_counter`, with the
+same pg_dump binary (the one `pgreconcile.toolchain.find_tool` picks), the same
+connection (public conninfo on the command line, any password only in the child's
+environment) and the same kind of output (custom format, fsynced by pg_dump). Runs are
+interleaved and the order alternates each round (plain-tool, tool-plain, ...) so that
+neither side always gets the warmer cache; one untimed warm-up of each comes first.
+
+After the timed runs, one extra process replays the tool's phases one by one (connect,
+toolchain discovery, row counts, schema fingerprint, fsync, `pg_restore --list`,
+sha256, manifest) on a dump the tool made, so the overhead can be attributed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from psycopg import sql
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "examples" / "pettycash"
+
+DESCRIPTION = "pgreconcile backup vs plain pg_dump -Fc"
+GOAL_RATIO = 1.15
+GOAL_ROWS = 2_000_000
+
+# Replays create_backup's phases one at a time in a fresh interpreter (as the CLI runs),
+# printing {phase: seconds}. argv: public conninfo, dump path, scratch dir.
+PHASES_SCRIPT = r"""
+import json, sys, time
+t = time.perf_counter()
+timings = {}
+def lap(name):
+    global t
+    now = time.perf_counter()
+    timings[name] = now - t
+    t = now
+from pgreconcile import backup, census, cli
+from pgreconcile.connection import ConnectionSpec
+from pgreconcile.progress import default_reporter
+from pgreconcile.toolchain import find_tool, server_major
+from pathlib import Path
+default_reporter(quiet=True)
+lap("import pgreconcile (cli, backup, psycopg, rich)")
+spec = ConnectionSpec.resolve(sys.argv[1])
+dump = Path(sys.argv[2])
+scratch = Path(sys.argv[3])
+with spec.connect() as conn:
+    lap("connect")
+    major = server_major(conn)
+    find_tool("pg_dump", major)
+    restore_tool = find_tool("pg_restore", major)
+    lap("find_tool pg_dump + pg_restore")
+    size = census.database_size(conn)
+    conn.execute("SHOW server_version").fetchone()
+    backup._check_out_dir(scratch, size)
+    backup._clean_stale_partials(scratch)
+    lap("db size + out-dir checks")
+    conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    conn.execute("SELECT pg_export_snapshot()").fetchone()
+    lap("snapshot export")
+    counts = census.row_counts(conn)
+    lap("row counts [overlaps pg_dump]")
+    census.schema_fingerprint(conn)
+    lap("schema fingerprint [overlaps pg_dump]")
+    conn.execute("COMMIT")
+backup._chmod_private(dump)
+backup._fsync_tree(dump)
+lap("chmod + fsync")
+toc = backup._restore_list(restore_tool, dump)
+lap("pg_restore --list")
+backup._hash_backup(dump, dump.name)
+lap("sha256")
+backup._write_json_atomic(scratch / "bench.manifest.json",
+                          {"row_counts": counts, "toc_entries": toc})
+lap("manifest write")
+print(json.dumps(timings))
+"""
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--backup-no-warmup", action="store_true",
+                        help="backup benchmark: skip the untimed warm-up run of each side")
+
+
+def _fmt_s(seconds: float) -> str:
+    return f"{seconds:.3f} s"
+
+
+def _fmt_bytes(n: int) -> str:
+    return f"{n / 1e6:,.1f} MB ({n:,} bytes)"
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _timed(argv: list[str], env: dict) -> tuple[float, subprocess.CompletedProcess]:
+    """Wall-clock seconds of one child; its CPU seconds (with its own children, e.g. the
+    tool's pg_dump) are left in `proc.cpu_seconds`."""
+    cpu0 = _children_cpu()
+    t0 = time.perf_counter()
+    proc = subprocess.run(argv, check=False, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - t0
+    proc.cpu_seconds = _children_cpu() - cpu0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{Path(argv[0]).name} {' '.join(argv[1:3])} exited "
+                           f"{proc.returncode}: {proc.stderr.strip()[-500:]}")
+    return elapsed, proc
+
+
+def _loadavg() -> str:
+    try:
+        return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def _busy(*loads: str) -> bool:
+    """More than half the CPUs busy with something else (1-minute load average)."""
+    cpus = os.cpu_count() or 1
+    return any(load != "n/a" and float(load.split()[0]) > cpus / 2 for load in loads)
+
+
+def _create_database(admin, name: str) -> None:
+    from pgreconcile.scratch import drop_database
+    drop_database(admin, name)
+    with admin.connect() as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(
+            sql.Identifier(name)))
+
+
+def run(server_uri: str, args) -> dict:
+    from pgreconcile.connection import ConnectionSpec
+    from pgreconcile.scratch import drop_database
+    from pgreconcile.toolchain import find_tool, server_major
+
+    sys.path.insert(0, str(EXAMPLE))
+    try:
+        from make_drift import build_drifted_database
+    finally:
+        sys.path.remove(str(EXAMPLE))
+
+    rows, repeat = args.rows, args.repeat
+    admin = ConnectionSpec.resolve(server_uri).with_dbname("postgres")
+    dbname = f"pgreconcile_bench_backup_{rows}"
+    spec = admin.with_dbname(dbname)
+    workdir = Path(tempfile.mkdtemp(prefix="pgreconcile-bench-backup-",
+                                    dir=getattr(args, "workdir", None)))
+    load_before = _loadavg()  # before any work of ours: what else is running
+    try:
+        _create_database(admin, dbname)
+        print(f"building the drifted pettycash database ({rows:,} payments)...", flush=True)
+        t0 = time.perf_counter()
+        build_drifted_database(spec.conninfo(), rows=rows, python=sys.executable)
+        build_s = time.perf_counter() - t0
+        with spec.connect() as conn:
+            conn.execute("VACUUM (ANALYZE)")  # settle hint bits: every run reads the same pages
+            major = server_major(conn)
+            db_size = int(conn.execute(
+                "SELECT pg_database_size(current_database())").fetchone()[0])
+            version = conn.execute("SHOW server_version").fetchone()[0]
+        pg_dump = find_tool("pg_dump", major)
+        print(f"  built in {build_s:.1f} s; database {db_size / 1e6:,.1f} MB; "
+              f"pg_dump {pg_dump.version} at {pg_dump.path}", flush=True)
+
+        env = spec.child_env()
+        plain_out = workdir / "plain.dump"
+        tool_dir = workdir / "tool"
+
+        def plain() -> tuple[float, dict]:
+            plain_out.unlink(missing_ok=True)
+            elapsed, proc = _timed([pg_dump.path, "--format=c", f"--file={plain_out}",
+                                    "--no-password", f"--dbname={spec.public_conninfo()}"], env)
+            return elapsed, {"size_bytes": plain_out.stat().st_size, "cpu": proc.cpu_seconds}
+
+        def tool(keep: bool = False) -> tuple[float, dict]:
+            shutil.rmtree(tool_dir, ignore_errors=True)
+            elapsed, proc = _timed([sys.executable, "-m", "pgreconcile", "backup",
+                                    "--dsn", spec.public_conninfo(), "--out-dir", str(tool_dir),
+                                    "--json", "--quiet"], env)
+            out = json.loads(proc.stdout)
+            if not out.get("verified"):
+                raise RuntimeError(f"pgreconcile backup did not verify: {out}")
+            info = {"size_bytes": out["size_bytes"], "pg_dump": out["pg_dump"]["path"],
+                    "path": out["path"], "tables": len(out["row_counts"]),
+                    "cpu": proc.cpu_seconds}
+            return elapsed, info
+
+        sides = {"plain": plain, "tool": tool}
+        if not getattr(args, "backup_no_warmup", False):
+            print("  warm-up (untimed): plain, tool", flush=True)
+            plain()
+            tool()
+        times: dict[str, list[float]] = {"plain": [], "tool": []}
+        cpu: dict[str, list[float]] = {"plain": [], "tool": []}
+        info: dict[str, dict] = {}
+        for i in range(repeat):
+            order = ("plain", "tool") if i % 2 == 0 else ("tool", "plain")
+            for side in order:
+                elapsed, info[side] = sides[side]()
+                times[side].append(elapsed)
+                cpu[side].append(info[side]["cpu"])
+                print(f"  run {i + 1}/{repeat} {side:<5} {elapsed:8.3f} s wall, "
+                      f"{info[side]['cpu']:7.3f} s client CPU", flush=True)
+        if info["tool"]["pg_dump"] != pg_dump.path:
+            raise RuntimeError(f"the tool used {info['tool']['pg_dump']}, the plain side "
+                               f"{pg_dump.path}; the comparison would not be fair")
+
+        plain_s = statistics.median(times["plain"])
+        tool_s = statistics.median(times["tool"])
+        ratio = tool_s / plain_s if plain_s > 0 else float("inf")
+        # secondary views, less sensitive to other load on the machine
+        paired = [t / p for p, t in zip(times["plain"], times["tool"], strict=True) if p > 0]
+        best_ratio = min(times["tool"]) / min(times["plain"]) if min(times["plain"]) else 0.0
+        plain_cpu, tool_cpu = statistics.median(cpu["plain"]), statistics.median(cpu["tool"])
+
+        print("  phase profile of the tool (one run, phases replayed one by one)...",
+              flush=True)
+        phases, phases_error = _profile_phases(spec, Path(info["tool"]["path"]), workdir, env)
+
+        applies = rows >= GOAL_ROWS
+        status = ("PASS" if ratio <= GOAL_RATIO else "FAIL") if applies else "n/a"
+        table = [
+            ["rows (treasury_payment)", f"{rows:,}"],
+            ["database size", _fmt_bytes(db_size)],
+            ["server / pg_dump", (f"PostgreSQL {version} / pg_dump {pg_dump.version} "
+                                  f"({pg_dump.path})")],
+            ["build of the example", _fmt_s(build_s)],
+            ["plain pg_dump -Fc, median", f"{_fmt_s(plain_s)}   runs: "
+                                          + ", ".join(f"{t:.3f}" for t in times["plain"])],
+            ["pgreconcile backup, median", f"{_fmt_s(tool_s)}   runs: "
+                                           + ", ".join(f"{t:.3f}" for t in times["tool"])],
+            ["overhead", f"{tool_s - plain_s:+.3f} s"],
+            ["ratio tool / plain", f"{ratio:.3f}x (of the medians)"],
+            ["  per round / best-of", (", ".join(f"{r:.3f}" for r in paired)
+                                       + f" / {best_ratio:.3f}x (min tool / min plain)")],
+            ["client CPU, median plain / tool", (f"{_fmt_s(plain_cpu)} / {_fmt_s(tool_cpu)} "
+                                                 f"({tool_cpu - plain_cpu:+.3f} s; user+sys of "
+                                                 "the processes started, not the server's)")],
+            ["load average at start", f"{load_before} (1/5/15 min, {os.cpu_count()} CPUs)"
+                                      + ("  busy machine: figures are noisy"
+                                         if _busy(load_before) else "")],
+            ["goal", f"<= {GOAL_RATIO}x at >= {GOAL_ROWS:,} rows"
+                     + ("" if applies else f" (not applicable at {rows:,} rows)")],
+            ["status", status],
+            ["dump size plain / tool", (f"{_fmt_bytes(info['plain']['size_bytes'])} / "
+                                        f"{_fmt_bytes(info['tool']['size_bytes'])}")],
+        ]
+        if phases:
+            serial = sum(v for k, v in phases.items() if "[overlaps" not in k)
+            for key, value in phases.items():
+                table.append([f"  phase: {key}", _fmt_s(value)])
+            serial_note = (f"{_fmt_s(serial)} (on top of pg_dump; row counts and "
+                           "fingerprint run while pg_dump runs)")
+            rest_note = (f"{tool_s - plain_s - serial:+.3f} s (contention from the "
+                         "overlapped phases, 0.1 s poll, noise)")
+            table.append(["  serial phases, sum", serial_note])
+            table.append(["  unexplained", rest_note])
+        elif phases_error:
+            table.append(["phase profile", f"unavailable: {phases_error}"])
+
+        return {
+            "name": "backup",
+            "headline": f"plain {plain_s:.2f} s, tool {tool_s:.2f} s, ratio {ratio:.3f}x",
+            "goal": f"ratio <= {GOAL_RATIO} at {GOAL_ROWS:,} rows",
+            "status": status,
+            "table": table,
+            "rows": rows,
+            "repeat": repeat,
+            "database_size_bytes": db_size,
+            "server_version": version,
+            "pg_dump": pg_dump.to_dict(),
+            "build_seconds": round(build_s, 3),
+            "plain_seconds": [round(t, 4) for t in times["plain"]],
+            "tool_seconds": [round(t, 4) for t in times["tool"]],
+            "plain_median_seconds": round(plain_s, 4),
+            "tool_median_seconds": round(tool_s, 4),
+            "ratio": round(ratio, 4),
+            "plain_cpu_seconds": [round(t, 4) for t in cpu["plain"]],
+            "tool_cpu_seconds": [round(t, 4) for t in cpu["tool"]],
+            "ratio_per_round": [round(r, 4) for r in paired],
+            "ratio_best_of": round(best_ratio, 4),
+            "loadavg_at_start": load_before,
+            "goal_ratio": GOAL_RATIO,
+            "goal_applies": applies,
+            "plain_size_bytes": info["plain"]["size_bytes"],
+            "tool_size_bytes": info["tool"]["size_bytes"],
+            "phases_seconds": {k: round(v, 4) for k, v in (phases or {}).items()},
+            "phases_error": phases_error,
+        }
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+        if not getattr(args, "keep_db", False):
+            drop_database(admin, dbname)
+
+
+def _profile_phases(spec, dump: Path, workdir: Path, env: dict) -> tuple[dict | None, str | None]:
+    """{phase: seconds} from one replay of create_backup's steps, plus CLI start-up time."""
+    try:
+        startup = []
+        for _ in range(3):
+            elapsed, _proc = _timed([sys.executable, "-c", "pass"], env)
+            startup.append(elapsed)
+        scratch = workdir / "phases"
+        scratch.mkdir(exist_ok=True)
+        _elapsed, proc = _timed([sys.executable, "-c", PHASES_SCRIPT, spec.public_conninfo(),
+                                 str(dump), str(scratch)], env)
+        phases = {"python interpreter start": statistics.median(startup)}
+        phases.update(json.loads(proc.stdout.strip().splitlines()[-1]))
+        return phases, None
+    except Exception as exc:  # noqa: BLE001 - the profile is a help, not the benchmark
+        return None, f"{type(exc).__name__}: {str(exc)[:300]}"

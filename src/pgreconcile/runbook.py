@@ -1,0 +1,402 @@
+"""The runbook's stages as engine calls, shared by every face (CLI, Ansible, PowerShell).
+
+Each function takes plain request objects and returns plain data; the faces only
+parse inputs and render results.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from . import census
+from .catalog import inspect_schema
+from .connection import ConnectionSpec
+from .diff import Diff, diff_schemas
+from .django_ref import DjangoProject, manage, migration_state
+from .errors import (BackupUnverified, MigrationPreflightFailed, ReconcileError, Refused,
+                     UsageError, VerificationFailed)
+from .executor import ApplyOptions, ApplyResult, Executor, revert_plan
+from .model import Schema
+from .planner import Plan, make_plan
+from .progress import NULL, Reporter
+from .reference import ReferenceSource, build_reference
+from .window import MaintenanceWindows
+
+#: Tables `migrate` itself writes to; every other table must keep its rows.
+MIGRATE_WRITES = frozenset({"django_migrations", "django_content_type", "auth_permission"})
+
+
+@dataclass(frozen=True)
+class Target:
+    """What to work on: the live database, and what it should look like."""
+
+    live: ConnectionSpec
+    reference: ReferenceSource | None = None
+    scratch: ConnectionSpec | None = None
+    schemas: tuple[str, ...] | None = None
+    exclude_schemas: tuple[str, ...] | None = None
+    pg_bin_dir: str | None = None
+
+    @property
+    def project(self) -> DjangoProject | None:
+        return self.reference.project if self.reference and self.reference.kind == "django" \
+            else None
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    live: Schema
+    expected: Schema
+    diff: Diff
+    reference: str
+    reference_state: str | None = None
+    migrations: dict | None = None
+
+    def to_dict(self) -> dict:
+        d = {"database": self.live.database, "reference": self.reference, **self.diff.to_dict()}
+        if self.reference_state:
+            d["reference_state"] = self.reference_state
+        if self.migrations is not None:
+            d["migrations"] = self.migrations
+        return d
+
+
+def inspect_live(target: Target) -> dict:
+    with target.live.connect() as conn:
+        schema = inspect_schema(conn, schemas=target.schemas,
+                                exclude_schemas=target.exclude_schemas)
+    result = {"database": target.live.dbname, "server_version": schema.server_version,
+              "fingerprint": schema.fingerprint(), "summary": schema.summary(),
+              "schema": schema.to_dict()}
+    if target.project is not None:
+        result["migrations"] = migration_state(target.project, target.live).to_dict()
+    return result
+
+
+def diagnose(target: Target, reference_state: str = "applied",
+             reporter: Reporter = NULL) -> Diagnosis:
+    """Live vs reference. For Django, `applied` builds the state live claims to be in."""
+    if target.reference is None:
+        raise UsageError("a reference is needed: --project-dir, --reference-dsn or "
+                         "--reference-sql")
+    with target.live.connect() as conn:
+        live_schema = inspect_schema(conn, schemas=target.schemas,
+                                     exclude_schemas=target.exclude_schemas)
+    state = None
+    targets = None
+    if target.project is not None:
+        state = migration_state(target.project, target.live)
+        if reference_state == "applied":
+            targets = state.applied_targets
+    expected = build_reference(target.reference, target.live, scratch_server=target.scratch,
+                               schemas=target.schemas, exclude_schemas=target.exclude_schemas,
+                               targets=targets, pg_bin_dir=target.pg_bin_dir, reporter=reporter)
+    diff = diff_schemas(live_schema, expected)
+    migrations = None
+    if state is not None:
+        drifted = {c.table.split(".", 1)[-1] for c in diff.significant if c.table}
+        migrations = {**state.to_dict(), "suspect_edited": state.suspect_edited(drifted)}
+    return Diagnosis(live_schema, expected, diff, target.reference.describe(),
+                     reference_state if state is not None else None, migrations)
+
+
+def squawk_findings(script: str) -> list[dict]:
+    """Findings of the squawk linter on the plan's SQL (pip squawk-cli), when installed."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+    exe = shutil.which("squawk") or str(Path(sys.executable).with_name("squawk"))
+    if not Path(exe).exists():
+        return [{"rule": "squawk-missing", "message": "squawk not installed; SQL not linted"}]
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as fh:
+        fh.write(script)
+    try:
+        proc = subprocess.run([exe, "--reporter", "Json", fh.name], capture_output=True,
+                              text=True, timeout=60)
+        try:
+            data = json.loads(proc.stdout or "[]")
+        except ValueError:
+            return [{"rule": "squawk-output", "message": proc.stdout[-300:]}]
+        return [{"rule": d.get("rule_name") or d.get("code"), "message": d.get("message"),
+                 "line": d.get("line")} for d in data if isinstance(d, dict)]
+    finally:
+        os.unlink(fh.name)
+
+
+def plan_changes(target: Target, *, strategy: str = "keep", backfill: str = "stable",
+                 lint: bool = True, reporter: Reporter = NULL) -> tuple[Plan, Diagnosis]:
+    diagnosis = diagnose(target, "applied", reporter)
+    plan = make_plan(diagnosis.live, diagnosis.expected, diagnosis.diff, strategy=strategy,
+                     backfill=backfill)
+    if lint:
+        plan = plan.with_lint(squawk_findings(plan.sql_script()))
+    return plan, diagnosis
+
+
+def load_plan(path: str | Path) -> Plan:
+    try:
+        return Plan.from_dict(json.loads(Path(path).read_text()))
+    except (OSError, ValueError, KeyError) as exc:
+        raise UsageError(f"cannot read plan {path}: {exc}") from None
+
+
+def apply_changes(live: ConnectionSpec, plan: Plan, options: ApplyOptions, *,
+                  backup: str | None = None, no_backup: bool = False,
+                  windows: MaintenanceWindows | None = None, pg_bin_dir: str | None = None,
+                  reporter: Reporter = NULL) -> ApplyResult:
+    """Refusals first (nothing changed), then the executor."""
+    Executor(live, plan, options).check_refusals()
+    if windows is not None and plan.steps:
+        windows.require_open()
+        options = replace(options, deadline=windows.current_end_epoch())
+    if not no_backup:
+        if not backup:
+            raise BackupUnverified("apply needs a verified backup: pass --backup PATH "
+                                   "(from `pgreconcile backup`) or --no-backup explicitly",
+                                   hint="run `pgreconcile backup` first")
+        from .backup import verify_backup
+        verify_backup(backup, pg_bin_dir=pg_bin_dir)
+    if options.current_fingerprint is None:
+        with live.connect() as conn:
+            options = replace(options, current_fingerprint=inspect_schema(conn).fingerprint())
+    result = Executor(live, plan, options, reporter).run()
+    result.backup = backup
+    return result
+
+
+def run_migrations(project: DjangoProject, live: ConnectionSpec, *, dry_run: bool = False,
+                   windows: MaintenanceWindows | None = None) -> dict:
+    """`migrate --plan` first, then `migrate` for the pending migrations."""
+    plan = manage(project, live, "migrate", "--plan", "--no-input")
+    pending = migration_state(project, live).pending
+    if dry_run or not pending:
+        return {"changed": False, "pending": pending, "plan": plan.stdout.strip()}
+    if windows is not None:
+        windows.require_open()
+    run = manage(project, live, "migrate", "--no-input")
+    if not run.ok:
+        tail = [ln for ln in run.stderr.splitlines() if ln.strip()][-1:] or ["?"]
+        raise MigrationPreflightFailed(f"migrate failed: {tail[0]}")
+    return {"changed": True, "applied": pending, "plan": plan.stdout.strip(),
+            "output": run.stdout.strip()[-2000:]}
+
+
+def verify_target(target: Target, *, residual: list[dict] | None = None,
+                  expected_counts: dict | None = None, fingerprints_before: dict | None = None,
+                  fingerprint_columns: dict | None = None, run_tests: bool = False,
+                  test_settings: str | None = None, reporter: Reporter = NULL):
+    from .verify import verify_live
+    diagnosis = diagnose(target, "latest", reporter)
+    v = verify_live(target.live, diagnosis.diff, residual or [], project=target.project,
+                    expected_counts=expected_counts, fingerprints_before=fingerprints_before,
+                    fingerprint_columns=fingerprint_columns, run_tests=run_tests,
+                    test_settings=test_settings)
+    return v, diagnosis
+
+
+@dataclass(frozen=True)
+class ReconcileOptions:
+    strategy: str = "keep"
+    backfill: str = "stable"
+    apply: ApplyOptions = field(default_factory=ApplyOptions)
+    backup_dir: str = "backups"
+    backup_keep: int = 7
+    backup_test_restore: bool = True
+    no_backup: bool = False
+    run_migrations: bool = True
+    run_tests: bool = False
+    test_settings: str | None = None
+    rollback: str = "reverse"          # reverse | restore
+    report_dir: str = "reports"
+    dry_run: bool = False
+    windows: MaintenanceWindows | None = None
+    fail_verify: bool = False          # fault injection for rollback drills (tests, staging)
+
+
+def _fingerprint_columns(plan: Plan, live: Schema) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for step in plan.steps:
+        if step.table and step.table not in out:
+            t = live.table(step.table)
+            if t is not None and t.primary_key is not None:
+                pk = list(t.primary_key.columns)
+                out[step.table] = pk + [c.name for c in t.columns if c.name not in pk]
+    return out
+
+
+def reconcile(target: Target, opts: ReconcileOptions, reporter: Reporter = NULL) -> dict:
+    """backup → preflight → plan → apply → migrate → verify; rollback on failure; report."""
+    from .preflight import run_preflight
+    from .verify import data_fingerprints
+    live = target.live
+    project = target.project
+    report_dir = Path(opts.report_dir)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    stages: list[dict] = []
+    report: dict = {"tool": "pgreconcile", "database": live.dbname, "server": live.describe(),
+                    "started_at": _now(), "stages": stages, "ok": False,
+                    "dry_run": opts.dry_run, "strategy": opts.strategy, "changed": False}
+
+    def stage(name, fn):
+        started = time.monotonic()
+        entry = {"stage": name, "ok": False, "started_at": _now()}
+        stages.append(entry)
+        reporter.info(f"» {name}")
+        try:
+            value = fn()
+            entry["ok"] = True
+            return value
+        except ReconcileError as exc:
+            entry["error"] = exc.to_dict()
+            raise
+        finally:
+            entry["seconds"] = round(time.monotonic() - started, 3)
+
+    try:
+        if opts.windows is not None:
+            report["maintenance_window"] = opts.windows.describe()
+            if not opts.dry_run:
+                stage("window", opts.windows.require_open)
+        if not opts.dry_run and not opts.no_backup:
+            from .backup import create_backup
+            backup = stage("backup", lambda: create_backup(
+                live, opts.backup_dir, keep=opts.backup_keep, pg_bin_dir=target.pg_bin_dir,
+                test_restore=opts.backup_test_restore, reporter=reporter))
+            report["backup"] = backup.to_dict()
+            report["backup"]["manifest_data"] = backup.manifest_data.to_dict()
+        if project is not None:
+            pre = stage("preflight", lambda: run_preflight(
+                project, live, scratch_server=target.scratch, pg_bin_dir=target.pg_bin_dir,
+                reporter=reporter))
+            report["preflight_before"] = {**pre.to_dict(), "summary": pre.summary()}
+        plan, diagnosis = stage("plan", lambda: plan_changes(
+            target, strategy=opts.strategy, backfill=opts.backfill, reporter=reporter))
+        report["diff_before"] = diagnosis.to_dict()
+        report["plan"] = plan.to_dict()
+        _write_json(report_dir / "plan.json", plan.to_dict())
+        (report_dir / "plan.sql").write_text(plan.sql_script())
+        if plan.unsupported:
+            raise Refused(f"{len(plan.unsupported)} difference(s) cannot be fixed safely: "
+                          + "; ".join(f"{u['object']}: {u['why']}" for u in plan.unsupported[:3]),
+                          hint="write a migration for these, or reconcile them by hand")
+        if project is not None and plan.steps:
+            from .executor import Executor as _Ex
+
+            def prepare(clone):
+                _Ex(clone, plan, replace(opts.apply, allow_destructive=True,
+                                         current_fingerprint=None)).run()
+            after = stage("preflight-with-plan", lambda: run_preflight(
+                project, live, scratch_server=target.scratch, pg_bin_dir=target.pg_bin_dir,
+                prepare=prepare, reporter=reporter))
+            report["preflight_after"] = {**after.to_dict(), "summary": after.summary()}
+            if not after.ok:
+                raise Refused("the plan does not make the pending migrations apply: "
+                              + after.summary(), hint="see the report; nothing was changed")
+        if opts.dry_run:
+            report["ok"] = True
+            return report
+        fp_columns = _fingerprint_columns(plan, diagnosis.live)
+        with live.connect() as conn:
+            before_fp = data_fingerprints(conn, fp_columns)
+            counts_before = {t: n for t, n in census.row_counts(conn).items()
+                             if t.split(".", 1)[-1] not in MIGRATE_WRITES}
+        report["data_before"] = {"fingerprints": before_fp, "row_counts": counts_before}
+        apply_opts = replace(opts.apply, current_fingerprint=diagnosis.live.fingerprint())
+        if opts.windows is not None:
+            apply_opts = replace(apply_opts, deadline=opts.windows.current_end_epoch())
+        executor = Executor(live, plan, apply_opts, reporter)
+        try:
+            applied = stage("apply", executor.run)
+            report["apply"] = applied.to_dict()
+            report["changed"] = applied.changed
+            if project is not None and opts.run_migrations:
+                report["migrate"] = stage("migrate", lambda: run_migrations(
+                    project, live, windows=opts.windows))
+                report["changed"] = report["changed"] or report["migrate"]["changed"]
+
+            def _verify():
+                v, diag_after = verify_target(
+                    target, residual=list(plan.residual), expected_counts=counts_before,
+                    fingerprints_before=before_fp, fingerprint_columns=fp_columns,
+                    run_tests=opts.run_tests, test_settings=opts.test_settings)
+                report["diff_after"] = diag_after.to_dict()
+                report["verify"] = v.to_dict()
+                if opts.fail_verify:
+                    v.problems.append("fault injected by --fail-verify (rollback drill)")
+                    v.ok = False
+                if not v.ok:
+                    raise VerificationFailed("verification failed: " + "; ".join(v.problems))
+                return v
+            stage("verify", _verify)
+        except ReconcileError as exc:
+            report["rollback"] = stage("rollback", lambda: _rollback(
+                live, plan, report, opts, target, str(exc), reporter))
+            raise
+        report["ok"] = True
+        return report
+    except ReconcileError as exc:
+        report["error"] = exc.to_dict()
+        raise
+    finally:
+        report["finished_at"] = _now()
+        _write_json(report_dir / "report.json", report)
+        try:
+            from .report import render_reports
+            report["files"] = render_reports(report, report_dir)
+        except ImportError:
+            pass
+
+
+def _rollback(live: ConnectionSpec, plan: Plan, report: dict, opts: ReconcileOptions,
+              target: Target, why: str, reporter: Reporter) -> dict:
+    """Undo this run: unapply the migrations it applied, then the plan's finished steps in
+    reverse order. Where that is impossible (or asked), restore the backup into a new DB."""
+    migrated = bool((report.get("migrate") or {}).get("changed"))
+    if opts.rollback == "reverse":
+        unapplied = []
+        if migrated and target.project is not None:
+            from .django_ref import migrate_to
+            before = (report.get("diff_before") or {}).get("migrations", {}) \
+                .get("applied_targets", [])
+            try:
+                migrate_to(target.project, live, before)
+                unapplied = report["migrate"].get("applied", [])
+            except ReconcileError as exc:
+                return {**_restore_rollback(live, report, target, why, reporter),
+                        "reverse_failed": str(exc)}
+        reverted = revert_plan(live, plan, reporter)
+        return {"method": "reverse", "unapplied_migrations": unapplied, "reverted": reverted,
+                "why": why}
+    return _restore_rollback(live, report, target, why, reporter)
+
+
+def _restore_rollback(live: ConnectionSpec, report: dict, target: Target, why: str,
+                      reporter: Reporter) -> dict:
+    backup = (report.get("backup") or {}).get("path")
+    if not backup:
+        return {"method": "none", "reverted": [], "why": why,
+                "advice": "no backup was taken in this run; restore your latest backup"}
+    from .backup import restore_backup
+    target_db = f"{live.dbname}_restored_{time.strftime('%Y%m%d%H%M%S')}"[:63]
+    restored = restore_backup(backup, live, target_db, pg_bin_dir=target.pg_bin_dir,
+                              reporter=reporter)
+    return {"method": "restore", "why": why, "restored_into": target_db,
+            "verified": restored.verified,
+            "advice": f"the live database was left as it is; {target_db!r} holds the backup. "
+                      f"To switch: stop the application, ALTER DATABASE {live.dbname} RENAME TO "
+                      f"{live.dbname}_failed; ALTER DATABASE {target_db} RENAME TO "
+                      f"{live.dbname}; start the application"}
+
+
+def _now() -> str:
+    from datetime import datetime, timezone
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
