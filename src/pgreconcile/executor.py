@@ -161,13 +161,15 @@ class Executor:
             "detail, finished_at) VALUES (%s, %s, %s, %s, %s, %s, %s, "
             "CASE WHEN %s IN ('done', 'failed') THEN now() END) "
             "ON CONFLICT (plan_id, step_id) DO UPDATE SET status = EXCLUDED.status, "
-            "rows = EXCLUDED.rows, last_key = COALESCE(EXCLUDED.last_key, ledger.last_key), "
+            "rows = GREATEST(ledger.rows, EXCLUDED.rows), last_key = COALESCE(EXCLUDED.last_key, ledger.last_key), "
             "attempts = ledger.attempts + EXCLUDED.attempts, detail = EXCLUDED.detail, "
             "finished_at = EXCLUDED.finished_at",
             (self.plan.id, step.id, status, rows, last_key, attempts,
              json.dumps(detail) if detail else None, status))
 
     def run_step(self, conn, step: Step, entry: dict | None) -> StepOutcome:
+        if entry is not None and entry["status"] == "reverted":
+            entry = None  # undone by a rollback: start this step afresh
         if self._probe(conn, step):
             if entry is None or entry["status"] != "done":
                 self._record(conn, step, "done", rows=entry["rows"] if entry else 0,
