@@ -104,3 +104,34 @@ def test_backfill_pauses_at_window_end_and_resumes(make_db, tmp_path):
     result = Executor(spec, plan, ApplyOptions(batch_size=5000)).run()
     assert result.changed
     assert query(spec, "SELECT count(*) FROM treasury_payment WHERE payment_id IS NULL") == [(0,)]
+
+
+@pytest.mark.parametrize("expected_extra, bad_data, words", [
+    ("ALTER TABLE child ADD CONSTRAINT child_parent_fk FOREIGN KEY (parent_id) "
+     "REFERENCES parent(id);", "UPDATE child SET parent_id = 999 WHERE id IN (3, 4);",
+     ["2 row(s)", "999"]),
+    ("ALTER TABLE child ADD CONSTRAINT child_name_key UNIQUE (name);",
+     "UPDATE child SET name = 'dup' WHERE id IN (5, 6, 7);", ["1 row(s)", "dup"]),
+    ("ALTER TABLE child ADD CONSTRAINT child_qty_positive CHECK (qty >= 0);",
+     "UPDATE child SET qty = -1 WHERE id = 9;", ["1 row(s)"]),
+    ("ALTER TABLE child ALTER COLUMN note SET NOT NULL;",
+     "UPDATE child SET note = NULL WHERE id IN (1, 2);", ["2 row(s)"]),
+])
+def test_violating_rows_are_refused_with_counts_and_samples(expected_extra, bad_data, words,
+                                                            db, tmp_path):
+    from pgreconcile import census
+    run_sql(db, BASE + bad_data)
+    ref = tmp_path / "expected.sql"
+    ref.write_text(BASE.split("INSERT")[0] + expected_extra + "\n")
+    plan_path = tmp_path / "plan.json"
+    as_json(cli("plan", "--reference-sql", str(ref), "--out", str(plan_path), "--json", spec=db))
+    with db.connect() as conn:
+        before = census.schema_fingerprint(conn)
+    proc = cli("apply", str(plan_path), "--no-backup", "--json", spec=db)
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    err = as_json(proc)
+    assert "existing data would make the plan fail" in err["message"]
+    for word in words:
+        assert word in err["message"]
+    with db.connect() as conn:
+        assert census.schema_fingerprint(conn) == before

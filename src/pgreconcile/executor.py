@@ -129,6 +129,7 @@ class Executor:
                 raise LockNotAcquired(f"another pgreconcile run holds the reconcile lock on "
                                       f"{self.spec.dbname!r}: {_lock_holder(conn)}")
             try:
+                self.check_data(conn)
                 ledger = self._ledger(conn)
                 if (not ledger and self.opt.current_fingerprint is not None
                         and self.opt.current_fingerprint != self.plan.live_fingerprint):
@@ -144,6 +145,26 @@ class Executor:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_KEY,))
         result.seconds = round(time.monotonic() - started, 3)
         return result
+
+    def check_data(self, conn) -> None:
+        """Refuse before any change when existing rows would make a step fail
+        (FK orphans, duplicates under a new unique key, NULLs, CHECK violations)."""
+        problems = []
+        for step in self.plan.steps:
+            if not step.precheck or self._probe(conn, step):
+                continue
+            try:
+                count, sample = conn.execute(step.precheck).fetchone()
+            except psycopg.Error:
+                continue  # the table or column does not exist yet: an earlier step adds it
+            if count:
+                problems.append(f"{step.id}: {count} row(s) would violate it "
+                                f"(e.g. {sample})")
+        if problems:
+            raise Refused("existing data would make the plan fail; nothing was changed: "
+                          + "; ".join(problems),
+                          hint="fix or delete those rows (or add the constraint in a data "
+                               "migration), then apply again")
 
     def _probe(self, conn, step: Step) -> bool:
         if not step.probe:

@@ -41,6 +41,7 @@ class Step:
     estimated_rows: int = 0
     estimated_seconds: float = 0.0
     backfill: dict | None = None      # table, key, column, expression, where
+    precheck: str = ""                # SELECT count, sample: rows that would make it fail
 
     def to_dict(self) -> dict:
         return {**asdict(self), "sql": list(self.sql), "reverse": list(self.reverse)}
@@ -420,6 +421,9 @@ class _Planner:
         self.add(slug=f"check-not-null-{base}-{column}", title=f"CHECK ({column} IS NOT NULL) "
                  "NOT VALID", reason=f"expected {table_name}.{column} NOT NULL", kind="ddl",
                  table=table_name,
+                 precheck=(f"SELECT count(*), string_agg(ctid::text, ', ') FILTER (WHERE n <= 5) "
+                           f"FROM (SELECT ctid, row_number() OVER () AS n FROM {t} WHERE {c} IS "
+                           f"NULL) AS v"),
                  sql=(f"ALTER TABLE {t} ADD CONSTRAINT {q(chk)} CHECK ({c} IS NOT NULL) NOT VALID",),
                  probe=(f"SELECT {notnull} OR EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid"
                         f" = {lit(t)}::regclass AND conname = {lit(chk)})"),
@@ -520,8 +524,10 @@ class _Planner:
         reverse = (f"ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {q(con.name)}",)
         if con.kind in ("fk", "check"):
             definition = con.definition.removesuffix(" NOT VALID")
+            precheck = _violations_sql(t, con, definition)
             self.add(slug=f"constraint-{con.name}", title=f"add {con.kind} {con.name} NOT VALID",
                      reason=f"missing constraint {change.object}", kind="ddl", table=change.table,
+                     precheck=precheck,
                      sql=(f"ALTER TABLE {t} ADD CONSTRAINT {q(con.name)} {definition} NOT VALID",),
                      probe=f"SELECT {exists})", reverse=reverse,
                      lock="SHARE ROW EXCLUSIVE" if con.kind == "fk" else "ACCESS EXCLUSIVE",
@@ -539,7 +545,7 @@ class _Planner:
             cols = ", ".join(q(x) for x in con.columns)
             self.add(slug=f"index-{idx}", title=f"build unique index {idx} CONCURRENTLY",
                      reason=f"missing constraint {change.object}", kind="concurrent",
-                     table=change.table,
+                     table=change.table, precheck=_duplicates_sql(t, con.columns),
                      sql=(f"CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {q(idx)} ON {t} "
                           f"({cols})",),
                      probe=(f"SELECT {exists}) OR EXISTS (SELECT 1 FROM pg_index i JOIN pg_class "
@@ -581,6 +587,31 @@ class _Planner:
                             f"e.enumlabel = {lit(label)})"),
                      lock="ACCESS EXCLUSIVE", lock_duration="instant")
             live = live[:i] + [label] + live[i:]
+
+
+def _violations_sql(t: str, con: Constraint, definition: str) -> str:
+    """Rows that would make VALIDATE fail: FK orphans or CHECK violations, with samples."""
+    if con.kind == "fk":
+        cols = [q(c) for c in con.columns]
+        refs = [q(c) for c in con.ref_columns]
+        join = " AND ".join(f"p.{r} = c.{x}" for x, r in zip(cols, refs))
+        notnull = " AND ".join(f"c.{x} IS NOT NULL" for x in cols)
+        key = " || ',' || ".join(f"c.{x}::text" for x in cols)
+        return (f"SELECT count(*), string_agg(k, ', ') FILTER (WHERE n <= 5) FROM (SELECT {key} "
+                f"AS k, row_number() OVER () AS n FROM {t} AS c WHERE {notnull} AND NOT EXISTS "
+                f"(SELECT 1 FROM {qt(con.ref_table)} AS p WHERE {join})) AS v")
+    expr = definition.removeprefix("CHECK ").strip()
+    return (f"SELECT count(*), string_agg(ctid::text, ', ') FILTER (WHERE n <= 5) FROM "
+            f"(SELECT ctid, row_number() OVER () AS n FROM {t} WHERE NOT {expr}) AS v")
+
+
+def _duplicates_sql(t: str, columns: tuple[str, ...]) -> str:
+    cols = ", ".join(q(c) for c in columns)
+    key = " || ',' || ".join(f"{q(c)}::text" for c in columns)
+    return (f"SELECT count(*), string_agg(k, ', ') FILTER (WHERE n <= 5) FROM (SELECT {key} AS k,"
+            f" row_number() OVER () AS n FROM {t} WHERE "
+            + " AND ".join(f"{q(c)} IS NOT NULL" for c in columns)
+            + f" GROUP BY {cols} HAVING count(*) > 1) AS v")
 
 
 def _key(change: Change) -> dict:

@@ -25,6 +25,7 @@ from .connection import redact
 CHANGING_STAGES = frozenset({"apply", "migrate", "rollback"})
 BUCKETS = ("missing", "extra", "different")
 _MIN_BAR = 0.6   # percent: a zero-second step is still a visible tick
+_SECRET_KEY = re.compile(r"passw(or)?d|secret", re.I)
 
 
 # --------------------------------------------------------------------------- public API
@@ -58,19 +59,28 @@ def render_reports(report: dict, out_dir: Path, json_path: str | Path | None = N
 
 
 def render_markdown(report: dict) -> str:
-    return redact(_env().get_template("report.md").render(**build_context(report)))
+    """report.md: for a ticket or a pull request. Raises on a template bug."""
+    return _render("report.md", report)
 
 
 def render_html(report: dict) -> str:
-    return redact(_env().get_template("report.html").render(**build_context(report)))
+    """report.html: one self-contained page. Raises on a template bug."""
+    return _render("report.html", report)
+
+
+def _render(template: str, report: dict) -> str:
+    context = build_context(redact_data(report))
+    return redact(_env().get_template(template).render(**context))
 
 
 def redact_data(value: Any) -> Any:
-    """A copy of `value` with every string passed through `connection.redact`."""
+    """A copy of `value` with every string passed through `connection.redact`, and the
+    string under any key that names a password or secret replaced outright."""
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
-        return {str(k): redact_data(v) for k, v in value.items()}
+        return {str(k): "********" if _SECRET_KEY.search(str(k)) and isinstance(v, str) and v
+                else redact_data(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [redact_data(v) for v in value]
     return value
@@ -421,7 +431,8 @@ def _check(name: str, value: Any) -> dict:
     if isinstance(value, dict):
         if "ok" in value:
             ok = value.get("ok") is True
-            detail = " ".join(str(value.get("output") or "").split())[-300:]
+            detail = " ".join(str(value.get("output") or "").split())[-300:] or (
+                "clean" if ok else "failed")
         if name == "drift":
             bad = _l(value.get("unexpected"))
             ok = not bad
@@ -588,7 +599,8 @@ def _cards(ctx: dict) -> list[dict]:
         v = ctx["verify"]
         cards.append({"title": "Verification", "ok": v["ok"],
                       "value": "passed" if v["ok"] else "FAILED",
-                      "note": f"{sum(c['ok'] for c in v['checks'])}/{len(v['checks'])} checks"})
+                      "note": f"{sum(c['ok'] for c in v['checks'])}/{len(v['checks'])} checks ok"
+                      + (f" · {len(v['problems'])} problem(s)" if v["problems"] else "")})
     if ctx["rollback"]:
         rb = ctx["rollback"]
         cards.append({"title": "Rollback", "ok": None, "value": rb["method"] or "?",
