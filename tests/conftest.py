@@ -12,7 +12,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import psycopg
 import pytest
 from psycopg import sql
 

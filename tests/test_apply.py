@@ -224,3 +224,21 @@ def test_backfill_resumes_after_kill_and_matches_uninterrupted_run(make_db, tmp_
     assert payments(killed_db) == payments(clean_db)
     assert query(killed_db, "SELECT count(*) FROM treasury_payment WHERE payment_id IS NULL") \
         == [(0,)]
+
+
+def test_plan_sql_script_runs_by_hand_and_fixes_the_seed(drifted, tmp_path):
+    """The reviewable plan.sql is not pseudo-code: psql runs it and 0002 then applies."""
+    from pgreconcile.toolchain import find_tool
+    make_plan_file(drifted, tmp_path)
+    with drifted.connect() as conn:
+        psql = find_tool("psql", int(conn.info.server_version) // 10000)
+    proc = subprocess.run([psql.path, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d",
+                           drifted.public_conninfo(), "-f", str(tmp_path / "plan.sql")],
+                          env=drifted.child_env(), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert query(drifted, "SELECT count(*) FROM treasury_payment WHERE payment_id IS NULL") \
+        == [(0,)]
+    assert cli("migrate", *P, "--json", spec=drifted).returncode == 0
+    ids = [r[0] for r in query(drifted, "SELECT id FROM treasury_payment ORDER BY id")]
+    got = [r[0] for r in query(drifted, "SELECT payment_id FROM treasury_payment ORDER BY id")]
+    assert got == [uuid.uuid3(STABLE_UUID_NAMESPACE, f"treasury_payment:{i}") for i in ids]

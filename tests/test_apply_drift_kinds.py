@@ -2,7 +2,6 @@
 Reference given as a SQL file; the live database gets the same DDL minus the drift."""
 from __future__ import annotations
 
-import json
 import time
 
 import pytest

@@ -21,12 +21,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from psycopg import sql
-
 from . import __version__, census
 from .connection import ConnectionSpec, redact
-from .errors import (BackupFailed, BackupUnverified, InsufficientSpace, RestoreRefused,
-                     UsageError)
+from .errors import BackupFailed, BackupUnverified, InsufficientSpace, RestoreRefused, UsageError
 from .progress import NULL, Reporter
 from .scratch import admin_spec, create_database, drop_database, scratch_name
 from .toolchain import Tool, find_tool, server_major
@@ -498,8 +495,8 @@ def _pg_restore(tool: Tool, backup: Path, target: ConnectionSpec, jobs: int,
     argv.append(str(backup))
     proc = subprocess.run(argv, env=target.child_env(), capture_output=True, text=True)
     if proc.returncode != 0:
-        raise BackupFailed(f"pg_restore into {target.dbname!r} failed: "
-                           f"{redact(proc.stderr.strip()).splitlines()[-1] if proc.stderr.strip() else proc.returncode}",
+        lines = redact(proc.stderr.strip()).splitlines() or [f"exit code {proc.returncode}"]
+        raise BackupFailed(f"pg_restore into {target.dbname!r} failed: {lines[-1]}",
                            hint="read the pg_restore message; a scratch database is dropped, a "
                                 "named target is left for inspection")
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Callable
@@ -298,7 +297,8 @@ def target_from(args, *, need_reference: bool = True):
     reference = None
     if need_reference or getattr(args, "project_dir", None):
         reference = ReferenceSource.from_args(
-            project_dir=getattr(args, "project_dir", None), settings=getattr(args, "settings", None),
+            project_dir=getattr(args, "project_dir", None),
+            settings=getattr(args, "settings", None),
             python=getattr(args, "python", None),
             reference_dsn=getattr(args, "reference_dsn", None),
             reference_sql=getattr(args, "reference_sql", None))
@@ -437,7 +437,8 @@ def cmd_report(args, reporter) -> dict:
     except (OSError, ValueError) as exc:
         from .errors import UsageError
         raise UsageError(f"cannot read {source}: {exc}") from None
-    return {"files": render_reports(data, Path(args.out_dir or source.parent))}
+    return {"files": render_reports(data, Path(args.out_dir or source.parent),
+                                    json_path=source)}
 
 
 def _write_json(path: str, data: dict) -> None:

@@ -32,7 +32,8 @@ class ConnectionSpec:
     params: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def resolve(cls, dsn: str | None = None, env: Mapping[str, str] | None = None) -> "ConnectionSpec":
+    def resolve(cls, dsn: str | None = None,
+                env: Mapping[str, str] | None = None) -> "ConnectionSpec":
         env = os.environ if env is None else env
         source = dsn or env.get("DATABASE_URL") or ""
         try:

@@ -36,7 +36,8 @@ def state() -> dict:
         if depth > applied_targets.get(app_label, (0, None))[0]:
             applied_targets[app_label] = (depth, name)
     return {"tables_by_migration": _tables_by_migration(loader),
-            "applied_targets": sorted(f"{a}.{n}" for a, (_, n) in applied_targets.items()),"applied": applied, "pending": pending, "unknown_applied": unknown,
+            "applied_targets": sorted(f"{a}.{n}" for a, (_, n) in applied_targets.items()),
+            "applied": applied, "pending": pending, "unknown_applied": unknown,
             "conflicts": conflicts, "leaf_nodes": sorted(f"{a}.{n}" for a, n in targets),
             "vendor": connection.vendor}
 

@@ -164,7 +164,8 @@ class _Runner:
                                       capture_output=True,
                                       text=True, timeout=timeout)
             except FileNotFoundError:
-                raise ProjectError(f"cannot run the project's interpreter {self.project.python}")
+                raise ProjectError(
+                    f"cannot run the project's interpreter {self.project.python}") from None
         return ManageResult([Path(self.project.python).name, *argv], proc.returncode,
                             redact(proc.stdout), redact(proc.stderr),
                             round(time.monotonic() - started, 3))

@@ -60,7 +60,8 @@ class InsufficientSpace(ReconcileError):
 
 class RestoreRefused(ReconcileError):
     exit_code = EXIT_REFUSED
-    hint = "choose a new --target-db, or pass --replace to overwrite it (a backup of it is taken first)"
+    hint = ("choose a new --target-db, or pass --replace to overwrite it "
+            "(a backup of it is taken first)")
 
 
 class ProjectError(ReconcileError):

@@ -2,6 +2,7 @@
 short locks with bounded retries, batched backfills that resume after a kill."""
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -182,7 +183,8 @@ class Executor:
             "detail, finished_at) VALUES (%s, %s, %s, %s, %s, %s, %s, "
             "CASE WHEN %s IN ('done', 'failed') THEN now() END) "
             "ON CONFLICT (plan_id, step_id) DO UPDATE SET status = EXCLUDED.status, "
-            "rows = GREATEST(ledger.rows, EXCLUDED.rows), last_key = COALESCE(EXCLUDED.last_key, ledger.last_key), "
+            "rows = GREATEST(ledger.rows, EXCLUDED.rows), "
+            "last_key = COALESCE(EXCLUDED.last_key, ledger.last_key), "
             "attempts = ledger.attempts + EXCLUDED.attempts, detail = EXCLUDED.detail, "
             "finished_at = EXCLUDED.finished_at",
             (self.plan.id, step.id, status, rows, last_key, attempts,
@@ -271,6 +273,19 @@ class Executor:
                 delay = min(delay * 2, 10)
         return self.opt.retries
 
+    def _batch(self, conn, step: Step, scan: str, sql: str, params: dict, done_rows: int,
+               box: dict) -> None:
+        """One batch in its own short transaction, committed together with its progress."""
+        with conn.transaction():
+            conn.execute(f"SET LOCAL lock_timeout = '{self.opt.lock_timeout}'")
+            upper = conn.execute(scan, params).fetchone()[0]
+            if upper is None:
+                box["result"] = (None, 0)
+                return
+            updated = len(conn.execute(sql, params).fetchall())
+            self._record(conn, step, "running", rows=done_rows + updated, last_key=str(upper))
+        box["result"] = (upper, updated)
+
     def _backfill(self, conn, step: Step, entry: dict | None) -> tuple[int, int]:
         b = step.backfill
         # Resume from the last committed batch: the ledger and the batch commit together.
@@ -299,20 +314,10 @@ class Executor:
                                          f"{last} ({done_rows} rows done): the maintenance "
                                          "window is ending")
                 params = {"last": last, "n": self.opt.batch_size}
-
-                def batch():
-                    with conn.transaction():
-                        conn.execute(f"SET LOCAL lock_timeout = '{self.opt.lock_timeout}'")
-                        upper = conn.execute(scan, params).fetchone()[0]
-                        if upper is None:
-                            return None, 0
-                        updated = len(conn.execute(sql, params).fetchall())
-                        self._record(conn, step, "running", rows=done_rows + updated,
-                                     last_key=str(upper))
-                        return upper, updated
-                box = {}
-                attempts += self._with_retries(conn, step, lambda: box.update(r=batch()))
-                upper, updated = box["r"]
+                box: dict = {}
+                attempts += self._with_retries(conn, step, functools.partial(
+                    self._batch, conn, step, scan, sql, params, done_rows, box))
+                upper, updated = box["result"]
                 if upper is None:
                     break
                 last = upper

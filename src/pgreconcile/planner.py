@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from .diff import Change, Diff
 from .model import Column, Constraint, Index, Schema, Table
@@ -100,9 +100,7 @@ class Plan:
             lines.append(f"--   why: {step.reason}")
             lines.append(f"--   lock: {step.lock} ({step.lock_duration})")
             if step.kind == "backfill":
-                b = step.backfill
-                lines.append(f"--   batched by {b['key']}; one batch shown, repeat until 0 rows")
-                lines.append(backfill_batch_sql(b, "<last_key>", "<batch_size>") + ";")
+                lines.append(backfill_do_block(step.backfill))
             else:
                 lines.extend(s.rstrip(";") + ";" for s in step.sql)
             lines.append("")
@@ -122,6 +120,34 @@ def lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+# -- probes: catalog facts that say a step is already done ------------------------------
+def has_column(t: str, column: str) -> str:
+    return (f"EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = {lit(t)}::regclass AND "
+            f"attname = {lit(column)} AND NOT attisdropped)")
+
+
+def column_not_null(t: str, column: str) -> str:
+    return (f"EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = {lit(t)}::regclass AND "
+            f"attname = {lit(column)} AND attnotnull)")
+
+
+def has_default(t: str, column: str) -> str:
+    return (f"EXISTS (SELECT 1 FROM pg_attrdef d JOIN pg_attribute a ON a.attrelid = d.adrelid "
+            f"AND a.attnum = d.adnum WHERE d.adrelid = {lit(t)}::regclass AND a.attname = "
+            f"{lit(column)})")
+
+
+def has_constraint(t: str, name: str, *, validated: bool = False) -> str:
+    return (f"EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = {lit(t)}::regclass AND "
+            f"conname = {lit(name)}{' AND convalidated' if validated else ''})")
+
+
+def has_valid_index(t: str, name: str) -> str:
+    """Only a VALID index counts: an interrupted CONCURRENTLY build leaves an INVALID one."""
+    return (f"EXISTS (SELECT 1 FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid WHERE "
+            f"i.indrelid = {lit(t)}::regclass AND x.relname = {lit(name)} AND i.indisvalid)")
+
+
 def stable_uuid_sql(table_name: str, key_expr: str) -> str:
     """A name-based UUID (version 3) computed in SQL, equal to Python's
     `uuid.uuid3(STABLE_UUID_NAMESPACE, f"{table}:{key}")`. No extension needed."""
@@ -138,6 +164,21 @@ def backfill_batch_sql(b: dict, last_key: str, batch_size: str) -> str:
             f"ORDER BY {key} LIMIT {batch_size}) "
             f"UPDATE {table} AS t SET {column} = {b['expression'].replace('__KEY__', 't.' + key)} "
             f"FROM batch WHERE t.{key} = batch.{key} AND t.{column} IS NULL")
+
+
+def backfill_do_block(b: dict, batch_size: int = 10_000) -> str:
+    """The backfill as a runnable DO block for a person running plan.sql by hand: keyset
+    batches, each committed on its own (PostgreSQL 11+, outside a transaction block)."""
+    table, key, column = qt(b["table"]), q(b["key"]), q(b["column"])
+    expr = b["expression"].replace("__KEY__", f"{table}.{key}")
+    return (f"DO $$\nDECLARE\n    last_key bigint := (SELECT min({key}) - 1 FROM {table});\n"
+            f"    upper_key bigint;\nBEGIN\n    LOOP\n"
+            f"        SELECT max({key}) INTO upper_key FROM (SELECT {key} FROM {table} "
+            f"WHERE {key} > last_key ORDER BY {key} LIMIT {batch_size}) AS batch;\n"
+            f"        EXIT WHEN upper_key IS NULL;\n"
+            f"        UPDATE {table} SET {column} = {expr}\n"
+            f"         WHERE {key} > last_key AND {key} <= upper_key AND {column} IS NULL;\n"
+            f"        last_key := upper_key;\n        COMMIT;\n    END LOOP;\nEND\n$$;")
 
 
 def _est_seconds(rows: int, per_sec: float) -> float:
@@ -197,9 +238,6 @@ class _Planner:
         base = live_t.name
         idx = f"{base}_{new_col.name}_uniq"[:63]
         key_con = f"{base}_{new_col.name}_key"[:63]
-        chk = f"{base}_{new_col.name}_not_null"[:63]
-        probe_col = (f"SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = "
-                     f"{lit(t)}::regclass AND attname = {lit(new_col.name)} AND NOT attisdropped)")
         self.handled.add(f"column:{table_name}.{new_col.name}")
         if live_t.column(new_col.name) is None:
             self.add(slug=f"add-column-{base}-{new_col.name}",
@@ -207,16 +245,15 @@ class _Planner:
                      reason=f"{change.object}: expected primary key ({new_col.name}) is missing",
                      kind="ddl", table=table_name,
                      sql=(f"ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {c} uuid",),
-                     probe=probe_col, reverse=(f"ALTER TABLE {t} DROP COLUMN IF EXISTS {c}",),
+                     probe=f"SELECT {has_column(t, new_col.name)}",
+                     reverse=(f"ALTER TABLE {t} DROP COLUMN IF EXISTS {c}",),
                      lock="ACCESS EXCLUSIVE", lock_duration="instant")
         self.add(slug=f"default-{base}-{new_col.name}",
                  title=f"new rows get a {new_col.name} (DEFAULT gen_random_uuid())",
                  reason="rows written by the old code during and after the backfill need a key",
                  kind="ddl", table=table_name,
                  sql=(f"ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT gen_random_uuid()",),
-                 probe=(f"SELECT EXISTS (SELECT 1 FROM pg_attrdef d JOIN pg_attribute a ON "
-                        f"a.attrelid = d.adrelid AND a.attnum = d.adnum WHERE d.adrelid = "
-                        f"{lit(t)}::regclass AND a.attname = {lit(new_col.name)})"),
+                 probe=f"SELECT {has_default(t, new_col.name)}",
                  reverse=(f"ALTER TABLE {t} ALTER COLUMN {c} DROP DEFAULT",),
                  lock="ACCESS EXCLUSIVE", lock_duration="instant")
         expression = ("gen_random_uuid()" if self.backfill_mode == "random"
@@ -236,49 +273,11 @@ class _Planner:
                  reason="the foreign keys of pending migrations need a unique target",
                  kind="concurrent", table=table_name,
                  sql=(f"CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {q(idx)} ON {t} ({c})",),
-                 probe=(f"SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_class x ON x.oid = "
-                        f"i.indexrelid WHERE i.indrelid = {lit(t)}::regclass AND x.relname = "
-                        f"{lit(idx)} AND i.indisvalid) OR EXISTS (SELECT 1 FROM pg_constraint "
-                        f"WHERE conrelid = {lit(t)}::regclass AND conname = {lit(key_con)})"),
+                 probe=f"SELECT {has_valid_index(t, idx)} OR {has_constraint(t, key_con)}",
                  reverse=(f"DROP INDEX CONCURRENTLY IF EXISTS {qt(live_t.schema + '.' + idx)}",),
                  lock="SHARE UPDATE EXCLUSIVE", lock_duration="scan",
-                 estimated_rows=rows, estimated_seconds=_est_seconds(rows, 1_000_000),
-                 backfill=None)
-        self.add(slug=f"check-not-null-{base}-{new_col.name}",
-                 title=f"CHECK ({new_col.name} IS NOT NULL) NOT VALID",
-                 reason="prove NOT NULL without a long ACCESS EXCLUSIVE scan",
-                 kind="ddl", table=table_name,
-                 sql=(f"ALTER TABLE {t} ADD CONSTRAINT {q(chk)} CHECK ({c} IS NOT NULL) "
-                      "NOT VALID",),
-                 probe=(f"SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = "
-                        f"{lit(t)}::regclass AND conname = {lit(chk)}) OR EXISTS (SELECT 1 FROM "
-                        f"pg_attribute WHERE attrelid = {lit(t)}::regclass AND attname = "
-                        f"{lit(new_col.name)} AND attnotnull)"),
-                 reverse=(f"ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {q(chk)}",),
-                 lock="ACCESS EXCLUSIVE", lock_duration="instant")
-        self.add(slug=f"validate-not-null-{base}-{new_col.name}",
-                 title=f"VALIDATE CONSTRAINT {chk}",
-                 reason="scan under SHARE UPDATE EXCLUSIVE: writers keep writing",
-                 kind="ddl", table=table_name,
-                 sql=(f"ALTER TABLE {t} VALIDATE CONSTRAINT {q(chk)}",),
-                 probe=(f"SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = "
-                        f"{lit(t)}::regclass AND conname = {lit(chk)} AND convalidated) OR "
-                        f"EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = {lit(t)}::regclass"
-                        f" AND attname = {lit(new_col.name)} AND attnotnull)"),
-                 lock="SHARE UPDATE EXCLUSIVE", lock_duration="scan", estimated_rows=rows,
-                 estimated_seconds=_est_seconds(rows, 2_000_000))
-        self.add(slug=f"set-not-null-{base}-{new_col.name}",
-                 title=f"SET NOT NULL on {new_col.name} (uses the validated CHECK, no scan)",
-                 reason=f"expected {new_col.name} NOT NULL",
-                 kind="ddl", table=table_name,
-                 sql=(f"ALTER TABLE {t} ALTER COLUMN {c} SET NOT NULL",
-                      f"ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {q(chk)}"),
-                 probe=(f"SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = "
-                        f"{lit(t)}::regclass AND attname = {lit(new_col.name)} AND attnotnull) "
-                        f"AND NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = "
-                        f"{lit(t)}::regclass AND conname = {lit(chk)})"),
-                 reverse=(f"ALTER TABLE {t} ALTER COLUMN {c} DROP NOT NULL",),
-                 lock="ACCESS EXCLUSIVE", lock_duration="instant")
+                 estimated_rows=rows, estimated_seconds=_est_seconds(rows, 1_000_000))
+        self.not_null_steps(table_name, base, new_col.name, rows, precheck=False)
         if self.strategy == "keep":
             self.add(slug=f"unique-constraint-{base}-{new_col.name}",
                      title=f"attach {idx} as UNIQUE constraint {key_con}",
@@ -286,8 +285,7 @@ class _Planner:
                      kind="ddl", table=table_name,
                      sql=(f"ALTER TABLE {t} ADD CONSTRAINT {q(key_con)} UNIQUE USING INDEX "
                           f"{q(idx)}",),
-                     probe=(f"SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = "
-                            f"{lit(t)}::regclass AND conname = {lit(key_con)})"),
+                     probe=f"SELECT {has_constraint(t, key_con)}",
                      reverse=(f"ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {q(key_con)}",),
                      lock="ACCESS EXCLUSIVE", lock_duration="instant")
             self.keep(change, f"pk_strategy=keep: {old_key} stays the primary key; "
@@ -341,17 +339,14 @@ class _Planner:
                  reason="the model sets the key itself; the reference has no default",
                  kind="ddl", table=live_t.qualified_name,
                  sql=(f"ALTER TABLE {t} ALTER COLUMN {c} DROP DEFAULT",),
-                 probe=(f"SELECT NOT EXISTS (SELECT 1 FROM pg_attrdef d JOIN pg_attribute a ON "
-                        f"a.attrelid = d.adrelid AND a.attnum = d.adnum WHERE d.adrelid = "
-                        f"{lit(t)}::regclass AND a.attname = {lit(new_col.name)})"),
+                 probe=f"SELECT NOT {has_default(t, new_col.name)}",
                  lock="ACCESS EXCLUSIVE", lock_duration="instant")
         self.add(slug=f"drop-old-key-{live_t.name}-{old_key}",
                  title=f"drop the old key column {old_key} (and its sequence)",
                  reason="pk_strategy=swap: the reference has no such column",
                  kind="ddl", table=live_t.qualified_name, destructive=True,
                  sql=(f"ALTER TABLE {t} DROP COLUMN IF EXISTS {q(old_key)}",),
-                 probe=(f"SELECT NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = "
-                        f"{lit(t)}::regclass AND attname = {lit(old_key)} AND NOT attisdropped)"),
+                 probe=f"SELECT NOT {has_column(t, old_key)}",
                  lock="ACCESS EXCLUSIVE", lock_duration="instant")
         self.handled.add(f"column:{live_t.qualified_name}.{old_key}")
         self.notes.append(f"{live_t.qualified_name}: primary key swapped from {old_key} to "
@@ -395,8 +390,7 @@ class _Planner:
             self.unsupported.append({**_key(change), "why": "table is missing too"})
             return
         t = qt(change.table)
-        probe = (f"SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = {lit(t)}::regclass"
-                 f" AND attname = {lit(col.name)} AND NOT attisdropped)")
+        probe = f"SELECT {has_column(t, col.name)}"
         default = f" DEFAULT {col.default}" if col.default and _non_volatile(col.default) else ""
         self.add(slug=f"add-column-{table.name}-{col.name}",
                  title=f"add {change.object} {col.type}{default}",
@@ -413,34 +407,36 @@ class _Planner:
                 return
             self.not_null_steps(change.table, table.name, col.name, _rows(table))
 
-    def not_null_steps(self, table_name: str, base: str, column: str, rows: int) -> None:
+    def not_null_steps(self, table_name: str, base: str, column: str, rows: int, *,
+                       precheck: bool = True) -> None:
+        """NOT NULL without a long ACCESS EXCLUSIVE scan: CHECK NOT VALID, VALIDATE under
+        SHARE UPDATE EXCLUSIVE, then SET NOT NULL (which uses the validated CHECK)."""
         t, c = qt(table_name), q(column)
         chk = f"{base}_{column}_not_null"[:63]
-        notnull = (f"EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = {lit(t)}::regclass AND "
-                   f"attname = {lit(column)} AND attnotnull)")
-        self.add(slug=f"check-not-null-{base}-{column}", title=f"CHECK ({column} IS NOT NULL) "
-                 "NOT VALID", reason=f"expected {table_name}.{column} NOT NULL", kind="ddl",
-                 table=table_name,
+        done = column_not_null(t, column)
+        self.add(slug=f"check-not-null-{base}-{column}",
+                 title=f"CHECK ({column} IS NOT NULL) NOT VALID",
+                 reason=f"expected {table_name}.{column} NOT NULL", kind="ddl", table=table_name,
                  precheck=(f"SELECT count(*), string_agg(ctid::text, ', ') FILTER (WHERE n <= 5) "
                            f"FROM (SELECT ctid, row_number() OVER () AS n FROM {t} WHERE {c} IS "
-                           f"NULL) AS v"),
-                 sql=(f"ALTER TABLE {t} ADD CONSTRAINT {q(chk)} CHECK ({c} IS NOT NULL) NOT VALID",),
-                 probe=(f"SELECT {notnull} OR EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid"
-                        f" = {lit(t)}::regclass AND conname = {lit(chk)})"),
+                           f"NULL) AS v") if precheck else "",
+                 sql=(f"ALTER TABLE {t} ADD CONSTRAINT {q(chk)} CHECK ({c} IS NOT NULL) "
+                      "NOT VALID",),
+                 probe=f"SELECT {done} OR {has_constraint(t, chk)}",
                  reverse=(f"ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {q(chk)}",),
                  lock="ACCESS EXCLUSIVE", lock_duration="instant")
-        self.add(slug=f"validate-not-null-{base}-{column}", title=f"VALIDATE {chk}",
-                 reason="scan without blocking writers", kind="ddl", table=table_name,
-                 sql=(f"ALTER TABLE {t} VALIDATE CONSTRAINT {q(chk)}",),
-                 probe=(f"SELECT {notnull} OR EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid"
-                        f" = {lit(t)}::regclass AND conname = {lit(chk)} AND convalidated)"),
-                 lock="SHARE UPDATE EXCLUSIVE", lock_duration="scan", estimated_rows=rows)
-        self.add(slug=f"set-not-null-{base}-{column}", title=f"SET NOT NULL {column}",
+        self.add(slug=f"validate-not-null-{base}-{column}", title=f"VALIDATE CONSTRAINT {chk}",
+                 reason="scan under SHARE UPDATE EXCLUSIVE: writers keep writing", kind="ddl",
+                 table=table_name, sql=(f"ALTER TABLE {t} VALIDATE CONSTRAINT {q(chk)}",),
+                 probe=f"SELECT {done} OR {has_constraint(t, chk, validated=True)}",
+                 lock="SHARE UPDATE EXCLUSIVE", lock_duration="scan", estimated_rows=rows,
+                 estimated_seconds=_est_seconds(rows, 2_000_000))
+        self.add(slug=f"set-not-null-{base}-{column}",
+                 title=f"SET NOT NULL on {column} (uses the validated CHECK, no scan)",
                  reason=f"expected {table_name}.{column} NOT NULL", kind="ddl", table=table_name,
                  sql=(f"ALTER TABLE {t} ALTER COLUMN {c} SET NOT NULL",
                       f"ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {q(chk)}"),
-                 probe=(f"SELECT {notnull} AND NOT EXISTS (SELECT 1 FROM pg_constraint WHERE "
-                        f"conrelid = {lit(t)}::regclass AND conname = {lit(chk)})"),
+                 probe=f"SELECT {done} AND NOT {has_constraint(t, chk)}",
                  reverse=(f"ALTER TABLE {t} ALTER COLUMN {c} DROP NOT NULL",),
                  lock="ACCESS EXCLUSIVE", lock_duration="instant")
 
@@ -594,7 +590,7 @@ def _violations_sql(t: str, con: Constraint, definition: str) -> str:
     if con.kind == "fk":
         cols = [q(c) for c in con.columns]
         refs = [q(c) for c in con.ref_columns]
-        join = " AND ".join(f"p.{r} = c.{x}" for x, r in zip(cols, refs))
+        join = " AND ".join(f"p.{r} = c.{x}" for x, r in zip(cols, refs, strict=True))
         notnull = " AND ".join(f"c.{x} IS NOT NULL" for x in cols)
         key = " || ',' || ".join(f"c.{x}::text" for x in cols)
         return (f"SELECT count(*), string_agg(k, ', ') FILTER (WHERE n <= 5) FROM (SELECT {key} "
@@ -661,8 +657,9 @@ def django_migration_draft(plan: Plan, app_label: str, after: str) -> str:
     for step in plan.steps:
         if step.kind == "backfill":
             b = step.backfill
-            sql = (f"UPDATE {qt(b['table'])} SET {q(b['column'])} = "
-                   f"{b['expression'].replace('__KEY__', q(b['key']))} WHERE {q(b['column'])} IS NULL")
+            expr = b["expression"].replace("__KEY__", q(b["key"]))
+            sql = (f"UPDATE {qt(b['table'])} SET {q(b['column'])} = {expr} "
+                   f"WHERE {q(b['column'])} IS NULL")
         elif step.kind == "concurrent":
             continue_note = "  # built CONCURRENTLY by pgreconcile; idempotent here"
             sql = step.sql[0]
@@ -673,7 +670,9 @@ def django_migration_draft(plan: Plan, app_label: str, after: str) -> str:
             sql = "; ".join(step.sql)
         ops.append(f"        migrations.RunSQL({sql!r}, reverse_sql={list(step.reverse)!r}),")
     body = "\n".join(ops)
-    return f'''"""Draft generated by pgreconcile plan {plan.id} - FOR REVIEW, never applied by the tool.
+    return f'''"""Draft generated by pgreconcile plan {plan.id}.
+
+FOR REVIEW ONLY: pgreconcile never applies it and never edits existing migrations.
 
 Strategy: {plan.strategy}. Every statement is idempotent (IF [NOT] EXISTS), so this
 migration is a no-op on databases pgreconcile already reconciled.

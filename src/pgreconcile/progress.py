@@ -46,8 +46,7 @@ class RichReporter:
 
     @contextmanager
     def task(self, description: str, total: float | None = None):
-        from rich.progress import (BarColumn, Progress, SpinnerColumn, TextColumn,
-                                   TimeElapsedColumn)
+        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
         columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                    TextColumn("{task.completed:,.0f}/{task.total:,.0f}" if total else ""),
                    TimeElapsedColumn()]

@@ -218,6 +218,7 @@ def build_context(report: dict) -> dict:
         "rollback": _rollback(rollback, steps),
         "data_before": _d(r.get("data_before")),
     }
+    ctx["changed_text"] = _changed_text(ctx)
     ctx["outcome"] = _outcome(r, ctx)
     ctx["summary_cards"] = _cards(ctx)
     ctx["next_steps"] = _next_steps(ctx)
@@ -505,6 +506,19 @@ def _rollback(rb: dict, steps: list[dict]) -> dict:
             "advice": rb.get("advice") or "", "reverse_failed": rb.get("reverse_failed") or ""}
 
 
+def _changed_text(ctx: dict) -> str:
+    rb = ctx["rollback"]
+    if ctx["dry_run"]:
+        return "no (dry run)"
+    if not ctx["changed"]:
+        return "no"
+    if rb.get("method") == "reverse":
+        return "yes, then rolled back"
+    if rb.get("method") == "restore":
+        return f"yes, and left so; backup restored into {rb['restored_into'] or 'a new database'}"
+    return "yes"
+
+
 def _outcome(r: dict, ctx: dict) -> dict:
     stages, error, rb = ctx["stages"], ctx["error"], ctx["rollback"]
     failed = next((s for s in stages if not s["ok"]), None)
@@ -540,12 +554,15 @@ def _outcome(r: dict, ctx: dict) -> dict:
                 "detail": message + " Restore the verified backup (see below)."}
     if rb:
         if rb["method"] == "restore":
+            into = rb["restored_into"] or "a new database"
             return {"kind": "failed", "label": "FAILED — BACKUP RESTORED",
-                    "title": f"Failed at {where}; backup restored into "
-                             f"{rb['restored_into'] or 'a new database'}",
-                    "detail": (rb["why"] or message) + (
-                        f" Reverse steps failed: {rb['reverse_failed']}."
-                        if rb["reverse_failed"] else "")}
+                    "title": f"Failed at {where}; backup restored into {into}",
+                    "detail": f"{(rb['why'] or message).rstrip('.')}. "
+                              + (f"Reverse steps failed: {rb['reverse_failed']}. "
+                                 if rb["reverse_failed"] else "")
+                              + f"The live database {db} was left as it is, with this run's "
+                                f"changes; the verified backup is in {into}: switch to it "
+                                "as the next steps say."}
         if rb["method"] == "none":
             return {"kind": "failed", "label": "FAILED — NOT ROLLED BACK",
                     "title": f"Failed at {where}; nothing could be rolled back",
@@ -648,7 +665,7 @@ def _next_steps(ctx: dict) -> list[str]:
         out.append("Re-run the runbook once the cause is fixed; finished steps are skipped.")
     else:
         out.append("Re-run the runbook: steps recorded in the ledger are resumed or skipped.")
-    return out
+    return [n[:1].upper() + n[1:] for n in out]
 
 
 # --------------------------------------------------------------------------- output

@@ -15,8 +15,14 @@ from .catalog import inspect_schema
 from .connection import ConnectionSpec
 from .diff import Diff, diff_schemas
 from .django_ref import DjangoProject, manage, migration_state
-from .errors import (BackupUnverified, MigrationPreflightFailed, ReconcileError, Refused,
-                     UsageError, VerificationFailed)
+from .errors import (
+    BackupUnverified,
+    MigrationPreflightFailed,
+    ReconcileError,
+    Refused,
+    UsageError,
+    VerificationFailed,
+)
 from .executor import ApplyOptions, ApplyResult, Executor, revert_plan
 from .model import Schema
 from .planner import Plan, make_plan
@@ -323,18 +329,19 @@ def reconcile(target: Target, opts: ReconcileOptions, reporter: Reporter = NULL)
                     target, residual=list(plan.residual), expected_counts=counts_before,
                     fingerprints_before=before_fp, fingerprint_columns=fp_columns,
                     run_tests=opts.run_tests, test_settings=opts.test_settings)
-                report["diff_after"] = diag_after.to_dict()
-                report["verify"] = v.to_dict()
                 if opts.fail_verify:
                     v.problems.append("fault injected by --fail-verify (rollback drill)")
                     v.ok = False
+                report["diff_after"] = diag_after.to_dict()
+                report["verify"] = v.to_dict()
                 if not v.ok:
                     raise VerificationFailed("verification failed: " + "; ".join(v.problems))
                 return v
             stage("verify", _verify)
         except ReconcileError as exc:
+            why = str(exc)
             report["rollback"] = stage("rollback", lambda: _rollback(
-                live, plan, report, opts, target, str(exc), reporter))
+                live, plan, report, opts, target, why, reporter))
             raise
         report["ok"] = True
         return report
@@ -347,8 +354,8 @@ def reconcile(target: Target, opts: ReconcileOptions, reporter: Reporter = NULL)
         try:
             from .report import render_reports
             report["files"] = render_reports(report, report_dir)
-        except ImportError:
-            pass
+        except Exception as exc:  # a report problem must never hide the run's own outcome
+            report.setdefault("warnings", []).append(f"report not rendered: {exc}")
 
 
 def _rollback(live: ConnectionSpec, plan: Plan, report: dict, opts: ReconcileOptions,

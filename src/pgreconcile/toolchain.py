@@ -26,7 +26,8 @@ class Tool:
     source: str  # "--pg-bin-dir", "embedded", "PATH"
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "path": self.path, "version": self.version, "source": self.source}
+        return {"name": self.name, "path": self.path, "version": self.version,
+                "source": self.source}
 
 
 def embedded_bin_dirs() -> list[Path]:
