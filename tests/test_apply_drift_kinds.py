@@ -2,6 +2,7 @@
 Reference given as a SQL file; the live database gets the same DDL minus the drift."""
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -134,3 +135,27 @@ def test_violating_rows_are_refused_with_counts_and_samples(expected_extra, bad_
         assert word in err["message"]
     with db.connect() as conn:
         assert census.schema_fingerprint(conn) == before
+
+
+@pytest.mark.parametrize("analyzed", [True, False], ids=["fresh-stats", "stale-stats"])
+def test_drift_that_cannot_be_fixed_safely_is_refused_before_any_change(analyzed, db, tmp_path):
+    from pgreconcile import census
+    run_sql(db, BASE + ("ANALYZE child;" if analyzed else ""))
+    ref = tmp_path / "expected.sql"
+    # A NOT NULL column with no default on a table that has rows: no safe value to invent.
+    ref.write_text(BASE.split("INSERT")[0] + "ALTER TABLE child ADD COLUMN owner int NOT NULL;\n")
+    with db.connect() as conn:
+        before = census.schema_fingerprint(conn), census.row_counts(conn)
+    proc = cli("reconcile", "--reference-sql", str(ref), "--out-dir", str(tmp_path / "b"),
+               "--report-dir", str(tmp_path / "r"), "--json", spec=db)
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    err = as_json(proc)
+    # Refused by the planner (row estimates known) or by the executor's data check (stale
+    # estimates): either way before any change, naming the column.
+    assert ("cannot be fixed safely" in err["message"]
+            or "existing data would make the plan fail" in err["message"])
+    assert "owner" in err["message"] and err["hint"]
+    with db.connect() as conn:
+        assert (census.schema_fingerprint(conn), census.row_counts(conn)) == before
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["ok"] is False and report["error"]["exit_code"] == 4

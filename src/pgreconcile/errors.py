@@ -96,6 +96,11 @@ class PlanOutdated(Refused):
     hint = "the live schema changed since the plan was made; run `pgreconcile plan` again"
 
 
+class StepFailed(ReconcileError):
+    hint = ("the ledger marks the step failed; a DDL step runs in one transaction, so none of "
+            "it was applied; fix the cause and run apply again (finished steps are skipped)")
+
+
 class VerificationFailed(ReconcileError):
     exit_code = EXIT_DRIFT
     hint = "see the report; roll back with `pgreconcile restore` or the plan's reverse steps"

@@ -11,7 +11,7 @@ import psycopg
 from psycopg import errors as pgerr
 
 from .connection import ConnectionSpec
-from .errors import DestructiveStepRefused, LockNotAcquired, PlanOutdated, Refused
+from .errors import DestructiveStepRefused, LockNotAcquired, PlanOutdated, Refused, StepFailed
 from .planner import Plan, Step, backfill_batch_sql
 from .progress import NULL, Reporter
 
@@ -215,6 +215,10 @@ class Executor:
                 self._record(conn, step, "failed", detail={"error": str(exc)[:500]})
             except psycopg.Error:
                 pass
+            if isinstance(exc, psycopg.Error):
+                raise StepFailed(f"step {step.id} ({step.title}) failed: "
+                                 f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
+                                 ) from None
             raise
         if not self._probe(conn, step):
             self._record(conn, step, "failed", detail={"error": "probe false after running"})

@@ -400,11 +400,17 @@ class _Planner:
                  probe=probe, reverse=(f"ALTER TABLE {t} DROP COLUMN IF EXISTS {q(col.name)}",),
                  lock="ACCESS EXCLUSIVE", lock_duration="instant")
         if col.not_null:
-            if not default and _rows(table):
-                self.unsupported.append({**_key(change), "why": "NOT NULL column without a "
-                                         "constant default on a non-empty table needs a "
-                                         "backfill rule; write a data migration"})
-                return
+            if not default:
+                if _rows(table):
+                    self.unsupported.append({**_key(change), "why": "NOT NULL column without a "
+                                             "constant default on a non-empty table needs a "
+                                             "backfill rule; write a data migration"})
+                    self.steps.pop()
+                    return
+                # Row estimates can be stale: the executor checks the table is really empty.
+                self.steps[-1] = Step(**{**self.steps[-1].__dict__, "precheck": (
+                    f"SELECT count(*), 'the table is not empty; a NOT NULL column without a "
+                    f"default needs a data migration'::text FROM {t}")})
             self.not_null_steps(change.table, table.name, col.name, _rows(table))
 
     def not_null_steps(self, table_name: str, base: str, column: str, rows: int, *,
