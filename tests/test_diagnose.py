@@ -226,3 +226,31 @@ def test_no_privilege_to_create_scratch_database_is_a_clear_error(drifted, serve
     finally:
         run_sql(drifted, f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}")
         run_sql(server, f"DROP ROLE {role}")
+
+
+def test_applied_migration_unknown_to_the_project_is_reported(drifted):
+    run_sql(drifted, "INSERT INTO django_migrations (app, name, applied) "
+                     "VALUES ('treasury', '0099_hotfix_from_another_branch', now())")
+    proc = cli("migrations", "--project-dir", str(EXAMPLE), "--json", spec=drifted)
+    assert proc.returncode == 3
+    state = as_json(proc)
+    assert state["unknown_applied"] == ["treasury.0099_hotfix_from_another_branch"]
+    assert state["pending"] == ["treasury.0002_phase6_dashboard_models"]
+
+
+def test_ctrl_c_while_building_the_reference_leaves_no_scratch_database(drifted, server):
+    import signal
+    import time
+    env = {**os.environ, "DATABASE_URL": drifted.conninfo()}
+    proc = subprocess.Popen([*CLI, "diff", "--project-dir", str(EXAMPLE), "--json"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not list_scratch_databases(server):
+        time.sleep(0.05)
+    assert list_scratch_databases(server), "the scratch database never appeared"
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends to the whole group on Ctrl-C
+    stdout, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert json.loads(stdout)["error"] == "Interrupted"
+    assert list_scratch_databases(server) == []
