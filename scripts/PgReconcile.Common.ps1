@@ -4,9 +4,9 @@
     Shared plumbing for the pgreconcile PowerShell wrappers. Dot-source it; do not run it.
 
 .DESCRIPTION
-    Every wrapper in this folder (Backup-Db.ps1, Restore-Db.ps1, ...) validates its
-    parameters, builds an argument list and hands it to Invoke-PgReconcileCli, which is the
-    one place that:
+    Every wrapper in this folder (Backup-Db.ps1, Restore-Db.ps1, Invoke-Reconcile.ps1, ...)
+    validates its parameters, builds an argument list and hands it to Invoke-PgReconcileCli,
+    which is the one place that:
 
       * finds the pgreconcile executable,
       * puts the user name and password of a PSCredential into PGUSER/PGPASSWORD for the
@@ -129,9 +129,18 @@ function Invoke-PgReconcileCli {
         finally block, also when the call fails or is interrupted.
 
         On exit code 0 the JSON document on stdout is returned with -TypeName inserted as
-        its first type name. On any other exit code (1 error, 2 usage, 3 drift, 4 refused)
-        a terminating error is thrown whose message is the CLI's message and hint; the
-        exit code and hint are also in the exception's Data.
+        its first type name. On any other exit code (1 error, 2 usage, 3 drift or failed
+        verification, 4 refused) a terminating error is thrown whose message is the CLI's
+        message and hint. The exception's Data carries what a caller needs to act on it:
+
+          ExitCode  the CLI's exit code
+          Hint      the CLI's hint ('' when none)
+          Document  the CLI's parsed JSON error document ($null when it printed none)
+
+        The error is always terminating, also for exit code 3: a caller that has more to
+        say (Invoke-Reconcile.ps1 adds the path and content of the run's report.json)
+        catches it, adds to $_.Exception.Data and rethrows the same record with
+        $PSCmdlet.ThrowTerminatingError($_), so message, hint and exit code are kept.
 
     .PARAMETER Arguments
         The command and its options, without --json (added here).
@@ -223,6 +232,7 @@ function Invoke-PgReconcileCli {
         $exception = [System.InvalidOperationException]::new($errorText)
         $exception.Data['ExitCode'] = $exitCode
         $exception.Data['Hint'] = $hint
+        $exception.Data['Document'] = $document
         $record = [System.Management.Automation.ErrorRecord]::new(
             $exception, "PgReconcile.$kind", $category, $Arguments[0])
         if ($hint) {
@@ -244,4 +254,80 @@ function Invoke-PgReconcileCli {
         $document.PSObject.TypeNames.Insert(0, $TypeName)
     }
     $document
+}
+
+function Get-PgReconcileStamp {
+    <#
+    .SYNOPSIS
+        The current UTC time as a compact, sortable stamp for file and folder names.
+
+    .DESCRIPTION
+        Format yyyyMMddTHHmmssZ, e.g. 20250104T010000Z: the same in every culture and time
+        zone, free of characters Windows forbids in names, and sorting in time order.
+
+    .OUTPUTS
+        System.String
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param()
+
+    [datetime]::UtcNow.ToString("yyyyMMdd'T'HHmmss'Z'", [System.Globalization.CultureInfo]::InvariantCulture)
+}
+
+function Import-PgReconcileCredential {
+    <#
+    .SYNOPSIS
+        Reads a PostgreSQL credential saved with Export-Clixml (DPAPI-protected).
+
+    .DESCRIPTION
+        Export-Clixml stores a PSCredential's password encrypted with the Windows Data
+        Protection API for the account that ran it, on that computer. Only that account on
+        that computer can read it back, which is why unattended runs (a scheduled task)
+        keep their PostgreSQL password in such a file instead of on a command line.
+
+        The file is made once, as the account that will read it:
+
+            Get-Credential postgres | Export-Clixml -Path D:\pgreconcile\pettycash.credential.xml
+
+        A file that holds no PSCredential, or one encrypted for another account or
+        computer, is a terminating error that says so.
+
+    .PARAMETER Path
+        The file written by Export-Clixml.
+
+    .OUTPUTS
+        System.Management.Automation.PSCredential
+    #>
+    [CmdletBinding()]
+    [OutputType([System.Management.Automation.PSCredential])]
+    param(
+        [Parameter(Mandatory)]
+        [ValidateNotNullOrEmpty()]
+        [string]$Path
+    )
+
+    $fullPath = Resolve-PgReconcilePath -Path $Path
+    $reason = $null
+    $credential = $null
+    try {
+        $credential = Import-Clixml -LiteralPath $fullPath
+    }
+    catch [System.Security.Cryptography.CryptographicException] {
+        $reason = "it was encrypted by another account or on another computer " +
+            "($($_.Exception.Message.Trim())); create it again as $([Environment]::UserDomainName)\" +
+            "$([Environment]::UserName) on $([Environment]::MachineName)"
+    }
+    if (-not $reason -and $credential -isnot [System.Management.Automation.PSCredential]) {
+        $reason = 'it does not hold a PSCredential; write it with Get-Credential | Export-Clixml'
+    }
+    if ($reason) {
+        $exception = [System.InvalidOperationException]::new(
+            "Cannot read the PostgreSQL credential in ${fullPath}: $reason.")
+        $record = [System.Management.Automation.ErrorRecord]::new($exception,
+            'PgReconcile.CredentialUnreadable', [System.Management.Automation.ErrorCategory]::InvalidData,
+            $fullPath)
+        $PSCmdlet.ThrowTerminatingError($record)
+    }
+    $credential
 }

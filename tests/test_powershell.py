@@ -4,17 +4,24 @@ PowerShell does not run on these machines, so every `scripts/*.ps1` is read with
 PowerShell grammar (tree-sitter-powershell) and checked from its parse tree:
 
 * it parses without ERROR or MISSING nodes;
-* each wrapper carries dbatools-style help, `[CmdletBinding(SupportsShouldProcess)]` and
-  `$ErrorActionPreference = 'Stop'`, and calls the CLI only through
+* each script carries dbatools-style help (an example per parameter set),
+  `[CmdletBinding(SupportsShouldProcess)]` and `$ErrorActionPreference = 'Stop'`; the CLI
+  wrappers (Backup-Db, Restore-Db, Invoke-Reconcile) call the CLI only through
   `PgReconcile.Common.ps1` (`Invoke-PgReconcileCli -Arguments $cliArgs`);
+  Register-MaintenanceTask does not call the CLI: it registers a scheduled task that runs
+  Invoke-Reconcile.ps1;
 * no password reaches a command line: a credential's plain-text password may only be
-  assigned to `$env:PGPASSWORD`, inside a try whose finally puts the environment back;
+  assigned to `$env:PGPASSWORD`, inside a try whose finally puts the environment back, or
+  be the -Password of Register-ScheduledTask (Task Scheduler keeps it); nothing secret
+  flows into a scheduled task's definition;
 * the subcommand and every `--option` literal are accepted by `pgreconcile.cli.build_parser()`;
 * the argument list a wrapper builds is reconstructed by evaluating the statements that
-  build `$cliArgs` (parameters bound and validated as PowerShell would, literals,
-  if/elseif/else, `$PSBoundParameters`, `ShouldProcess`/`$WhatIfPreference`, and the two
-  Common helpers modelled in Python), parsed by the real argparse parser, and run with the
-  real CLI against a real server.
+  build `$cliArgs` (parameters and parameter sets bound and validated as PowerShell would,
+  literals, if/elseif/else, try/finally, `$PSBoundParameters`, `ShouldProcess` with its
+  ConfirmImpact/$ConfirmPreference rule, `$WhatIfPreference`, and the Common helpers modelled
+  in Python), parsed by the real argparse parser, and run with the real CLI against a real
+  server; for the scheduled task, the Invoke-Reconcile.ps1 arguments it registers are bound to
+  Invoke-Reconcile.ps1 and followed down to the CLI the same way.
 
 Convention for wrappers (so these checks keep working for new ones): build the CLI's
 arguments in an array named `$cliArgs` that starts with the subcommand, add to it only with
@@ -30,6 +37,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
 
@@ -37,10 +45,13 @@ import pytest
 import tree_sitter_powershell
 from tree_sitter import Language, Node, Parser
 
+from pgreconcile import census
 from pgreconcile.cli import build_parser
-from pgreconcile.scratch import drop_database
+from pgreconcile.scratch import drop_database, list_scratch_databases
+from pgreconcile.window import MaintenanceWindows, Window
 
-from .conftest import TEST_DB_PREFIX, query, run_sql
+from .conftest import EXAMPLE, TEST_DB_PREFIX, query, run_sql
+from .test_diagnose import _load_make_drift
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = REPO / "scripts"
@@ -201,6 +212,9 @@ def param_block(script: Script) -> Node | None:
     return next((c for c in script.root.children if c.type == "param_block"), None)
 
 
+ALL_SETS = "__AllParameterSets"
+
+
 @dataclass
 class ScriptParameter:
     name: str
@@ -208,13 +222,25 @@ class ScriptParameter:
     sets: set[str] = field(default_factory=set)
     default: Node | None = None
     is_switch: bool = False
-    mandatory: bool = False
+    # One (parameter set, mandatory) per [Parameter()] attribute; none means all sets, optional.
+    declarations: list[tuple[str, bool]] = field(default_factory=list)
     pattern: str | None = None
     choices: list[str] | None = None
     range: tuple[int, int] | None = None
 
+    @property
+    def mandatory(self) -> bool:
+        return any(mandatory for _, mandatory in self.declarations)
+
+    def mandatory_in(self, name: str) -> bool:
+        return any(m and s in (name, ALL_SETS) for s, m in self.declarations)
+
     def validate(self, value: object) -> None:
         """What PowerShell's Validate* attributes would refuse at binding time."""
+        if isinstance(value, list):  # [string[]]: each element is validated
+            for item in value:
+                self.validate(item)
+            return
         if self.pattern is not None and not re.search(self.pattern, str(value), re.IGNORECASE):
             raise ParameterRejected(f"-{self.name} {value!r} does not match {self.pattern}")
         if self.choices is not None and str(value).lower() not in {c.lower() for c in self.choices}:
@@ -250,13 +276,16 @@ def script_parameters(script: Script) -> dict[str, ScriptParameter]:
                 low, high = (int(script.text(core(a))) for a in arguments)
                 param.range = (low, high)
             elif kind == "parameter":
+                set_name, mandatory = ALL_SETS, False
                 for argument in arguments:
                     key, _, value = script.text(argument).partition("=")
                     key = key.strip().lower()
                     if key == "mandatory" and value.strip().lower() in ("", "$true"):
-                        param.mandatory = True
+                        mandatory = True
                     elif key == "parametersetname":
-                        param.sets.add(string_value(script, argument.named_children[-1]) or "")
+                        set_name = string_value(script, argument.named_children[-1]) or ""
+                        param.sets.add(set_name)
+                param.declarations.append((set_name, mandatory))
         params[name.lower()] = param
     return params
 
@@ -275,6 +304,12 @@ def cmdlet_binding_arguments(script: Script) -> dict[str, str] | None:
                 args[name.strip().lower()] = value.strip() or "$true"
             return args
     return None
+
+
+def binding_setting(script: Script, name: str) -> str | None:
+    """A literal CmdletBinding argument, e.g. ConfirmImpact -> 'Medium'; None when absent."""
+    value = (cmdlet_binding_arguments(script) or {}).get(name.lower())
+    return None if value is None else value.strip("'\"")
 
 
 COMMON_PARAMETERS = {"whatif", "confirm", "verbose", "debug", "erroraction", "warningaction",
@@ -351,33 +386,31 @@ def help_problems(script: Script) -> list[str]:
     return problems
 
 
-def wrapper_problems(script: Script) -> list[str]:
-    """CmdletBinding, ErrorActionPreference, and the CLI reached only via the common file."""
+def top_level_stop(script: Script) -> list[Node]:
+    """`$ErrorActionPreference = 'Stop'` statements outside functions."""
+    return [a for a in script.of_type("assignment_expression")
+            if assigns_to(script, a, "ErrorActionPreference")
+            and string_value(script, a.named_children[-1]) == "Stop"
+            and not inside(a, "function_statement")]
+
+
+def dot_sources_common(script: Script) -> bool:
+    return any(
+        any(c.type == "command_invokation_operator" and script.text(c) == "." for c in cmd.children)
+        and COMMON in script.text(cmd) for cmd in script.of_type("command"))
+
+
+def shape_problems(script: Script) -> list[str]:
+    """Every script: CmdletBinding with SupportsShouldProcess, 'Stop', no CLI run by hand,
+    and PGPASSWORD left to the common file."""
     problems = []
     binding = cmdlet_binding_arguments(script)
     if binding is None:
         problems.append(f"{script.path.name}: no [CmdletBinding()] on the param block")
     elif binding.get("supportsshouldprocess", "$false").lower() != "$true":
         problems.append(f"{script.path.name}: CmdletBinding lacks SupportsShouldProcess")
-    calls = [c for c in script.of_type("command")
-             if command_name(script, c).lower() == "invoke-pgreconcilecli"]
-    stop = [a for a in script.of_type("assignment_expression")
-            if assigns_to(script, a, "ErrorActionPreference")
-            and string_value(script, a.named_children[-1]) == "Stop"
-            and not inside(a, "function_statement")]
-    if not stop or (calls and stop[0].start_byte > calls[0].start_byte):
-        problems.append(f"{script.path.name}: no $ErrorActionPreference = 'Stop' before the CLI call")
-    dot_sourced = any(
-        any(c.type == "command_invokation_operator" and script.text(c) == "." for c in cmd.children)
-        and COMMON in script.text(cmd) for cmd in script.of_type("command"))
-    if not dot_sourced:
-        problems.append(f"{script.path.name}: does not dot-source {COMMON}")
-    if not calls:
-        problems.append(f"{script.path.name}: never calls Invoke-PgReconcileCli")
-    for call in calls:
-        value = command_arguments(script, call).get("arguments")
-        if value is None or variable_name(script, value) != "cliargs":
-            problems.append(f"{script.where(call)}: Invoke-PgReconcileCli without -Arguments $cliArgs")
+    if not top_level_stop(script):
+        problems.append(f"{script.path.name}: no $ErrorActionPreference = 'Stop'")
     for cmd in script.of_type("command"):
         name = command_name(script, cmd)
         direct = any(c.type == "command_invokation_operator" and script.text(c) == "&"
@@ -391,12 +424,53 @@ def wrapper_problems(script: Script) -> list[str]:
     return problems
 
 
+def cli_call_problems(script: Script) -> list[str]:
+    """Scripts that call the CLI: through the common file, with `-Arguments $cliArgs`, after
+    `$ErrorActionPreference = 'Stop'`."""
+    problems = []
+    calls = [c for c in script.of_type("command")
+             if command_name(script, c).lower() == "invoke-pgreconcilecli"]
+    stop = top_level_stop(script)
+    if stop and calls and stop[0].start_byte > calls[0].start_byte:
+        problems.append(f"{script.path.name}: no $ErrorActionPreference = 'Stop' "
+                        "before the CLI call")
+    if not dot_sources_common(script):
+        problems.append(f"{script.path.name}: does not dot-source {COMMON}")
+    if not calls:
+        problems.append(f"{script.path.name}: never calls Invoke-PgReconcileCli")
+    for call in calls:
+        value = command_arguments(script, call).get("arguments")
+        if value is None or variable_name(script, value) != "cliargs":
+            problems.append(f"{script.where(call)}: Invoke-PgReconcileCli without "
+                            "-Arguments $cliArgs")
+    return problems
+
+
+def wrapper_problems(script: Script) -> list[str]:
+    """A CLI wrapper: its shape, and the CLI reached only via the common file."""
+    return shape_problems(script) + cli_call_problems(script)
+
+
+# Task Scheduler keeps a run-as account's password itself (LSA secret), not in the task's
+# definition: the one other place a plain-text password may go.
+_PASSWORD_SINKS = {"register-scheduledtask", "set-scheduledtask"}
+
+
+def _is_task_scheduler_password(script: Script, node: Node) -> bool:
+    command = inside(node, "command")
+    if command is None or command_name(script, command).lower() not in _PASSWORD_SINKS:
+        return False
+    value = command_arguments(script, command).get("password")
+    return value is not None and core(value) == node
+
+
 _PLAINTEXT_APIS = {"ptrtostringauto", "ptrtostringbstr", "ptrtostringuni", "securestringtobstr",
                    "securestringtoglobalallocunicode"}
 
 
 def password_problems(script: Script) -> list[str]:
-    """A plain-text password may only be assigned to $env:PGPASSWORD, restored in finally."""
+    """A plain-text password may only be assigned to $env:PGPASSWORD, restored in finally, or
+    be the -Password of Register-ScheduledTask (Task Scheduler keeps it, not the task)."""
     problems = []
     for node in script.of_type("verbatim_string_characters", "expandable_string_literal",
                                "generic_token", "command_parameter"):
@@ -412,19 +486,24 @@ def password_problems(script: Script) -> list[str]:
             continue
         if node.parent.type in ("member_access", "invokation_expression"):
             continue  # judged at the outermost access, e.g. ...GetNetworkCredential().Password
+        if _is_task_scheduler_password(script, node):
+            continue
         assignment = inside(node, "assignment_expression")
         parts = assignment_parts(script, assignment) if assignment else None
         target = script.text(parts[0]).lower() if parts else ""
         if target != "$env:pgpassword" or core(parts[2]) != node:
             problems.append(f"{script.where(node)}: plain-text password flows into "
-                            f"{target or 'an expression'}; only `$env:PGPASSWORD = ...` may take it")
+                            f"{target or 'an expression'}; "
+                            "only `$env:PGPASSWORD = ...` may take it")
             continue
         guard = inside(assignment, "try_statement")
-        final = next((c for c in guard.children if c.type == "finally_clause"), None) if guard else None
+        final = (next((c for c in guard.children if c.type == "finally_clause"), None)
+                 if guard else None)
         restores = final is not None and re.search(r"SetEnvironmentVariable|Remove-Item",
                                                    script.text(final), re.IGNORECASE)
         if not restores:
-            problems.append(f"{script.where(node)}: $env:PGPASSWORD is not cleared in a finally block")
+            problems.append(f"{script.where(node)}: $env:PGPASSWORD is not cleared "
+                            "in a finally block")
     for cmd in script.of_type("command"):
         if (command_name(script, cmd).lower() == "convertfrom-securestring"
                 and "asplaintext" in command_arguments(script, cmd)):
@@ -496,13 +575,23 @@ class _Unknown:
     reason: str
 
 
+_CONFIRM_RANK = {"none": 0, "low": 1, "medium": 2, "high": 3}
+
+
 @dataclass
 class ArgumentEvaluator:
-    """Runs the statements of a wrapper that build `$cliArgs` for one parameter set.
+    """Runs the statements of a script that build an argument array for one parameter set.
 
-    Parameters are bound as PowerShell would: unknown names, missing mandatory ones and
-    values the Validate* attributes refuse raise ParameterRejected. `commands` model the
-    few PgReconcile.Common.ps1 helpers the wrappers call while building arguments.
+    Parameters are bound as PowerShell would: unknown names, a parameter set that cannot be
+    resolved, missing mandatory ones and values the Validate* attributes refuse raise
+    ParameterRejected. `commands` model the few helpers the scripts call while building
+    arguments. The array is `$cliArgs` (handed to Invoke-PgReconcileCli) unless `collect`
+    names another one, e.g. `scriptArgs` of Register-MaintenanceTask.ps1; `executed` lists the
+    other commands run, in order.
+
+    ShouldProcess is modelled with its real rule: under -WhatIf it is false; otherwise it
+    prompts when the script's ConfirmImpact is at least $ConfirmPreference (High unless the
+    script or -Confirm changes it), and a prompt is answered with `confirmed`.
     """
 
     script: Script
@@ -510,23 +599,32 @@ class ArgumentEvaluator:
     what_if: bool = False
     confirmed: bool = True
     commands: dict[str, Callable[..., object]] = field(default_factory=dict)
+    collect: str = "cliargs"
 
     def run(self) -> list[list[str]]:
         """The argument lists passed to Invoke-PgReconcileCli, in order."""
         params = script_parameters(self.script)
-        unknown = {k for k in self.bound if k.lower() not in params}
+        common = {k for k in self.bound if k.lower() == "confirm"}
+        unknown = {k for k in self.bound if k.lower() not in params} - common
         if unknown:
             raise ParameterRejected(f"{self.script.path.name} has no parameter(s) "
                                     f"{sorted(unknown)}")
+        bound_keys = {k.lower() for k in self.bound} - {"confirm"}
+        self.parameter_set = self.resolve_set(params, bound_keys)
         for key, param in params.items():
             value = next((v for k, v in self.bound.items() if k.lower() == key), None)
-            if value is None and param.mandatory:
+            if value is None and param.mandatory_in(self.parameter_set):
                 raise ParameterRejected(f"{self.script.path.name}: -{param.name} is mandatory")
             if value is not None and not param.is_switch:
                 param.validate(value)
-        self.bound_names = {k.lower() for k in self.bound}
+        self.bound_names = bound_keys | {k.lower() for k in common}  # $PSBoundParameters
+        confirm = next((v for k, v in self.bound.items() if k.lower() == "confirm"), None)
+        preference = "High" if confirm is None else ("Low" if confirm else "None")
         self.vars: dict[str, object] = {"true": True, "false": False, "null": None,
-                                        "whatifpreference": self.what_if}
+                                        "whatifpreference": self.what_if,
+                                        "confirmpreference": preference}
+        # Bound values first: a default may use them ($TaskName = "pgreconcile-$Database").
+        self.vars.update({k.lower(): v for k, v in self.bound.items() if k.lower() != "confirm"})
         for key, param in params.items():
             if key in self.bound_names:
                 continue
@@ -539,8 +637,8 @@ class ArgumentEvaluator:
                     self.vars[key] = _Unknown(str(exc))
             else:
                 self.vars[key] = None
-        self.vars.update({k.lower(): v for k, v in self.bound.items()})
         self.calls: list[list[str]] = []
+        self.executed: list[str] = []
         statements = next((c for c in self.script.root.children if c.type == "statement_list"),
                           None)
         try:
@@ -550,11 +648,33 @@ class ArgumentEvaluator:
             pass
         return self.calls
 
+    def resolve_set(self, params: dict[str, ScriptParameter], bound: set[str]) -> str:
+        declared = {s for p in params.values() for s in p.sets}
+        if not declared:
+            return ALL_SETS
+        candidates = set(declared)
+        for key in bound:
+            if params[key].sets and ALL_SETS not in {s for s, _ in params[key].declarations}:
+                candidates &= params[key].sets
+        if not candidates:
+            raise ParameterRejected(f"{self.script.path.name}: parameter set cannot be resolved "
+                                    f"from {sorted(bound)}")
+        if len(candidates) == 1:
+            return candidates.pop()
+        default = binding_setting(self.script, "DefaultParameterSetName")
+        if default in candidates:
+            return default
+        raise ParameterRejected(f"{self.script.path.name}: ambiguous parameter set {candidates}")
+
+    def collected(self) -> list[str]:
+        """The final value of the collected array, as strings."""
+        return [str(v) for v in self.flatten(self.lookup(self.collect))]
+
     # -- statements -----------------------------------------------------------
     def touches_cli(self, node: Node) -> bool:
         s = self.script
-        return any(assigns_to(s, n, "cliArgs") for n in s.of_type("assignment_expression",
-                                                                  under=node)) or any(
+        return any(assigns_to(s, n, self.collect) for n in s.of_type("assignment_expression",
+                                                                     under=node)) or any(
             command_name(s, c).lower() == "invoke-pgreconcilecli"
             for c in s.of_type("command", under=node))
 
@@ -562,12 +682,22 @@ class ArgumentEvaluator:
         for statement in statements.named_children:
             self.statement(statement)
 
+    def body(self, node: Node) -> None:
+        """The statement_list of a statement_block (or of a clause holding one)."""
+        block = node if node.type == "statement_block" else next(
+            c for c in node.children if c.type == "statement_block")
+        statements = next((c for c in block.children if c.type == "statement_list"), None)
+        if statements is not None:
+            self.block(statements)
+
     def statement(self, node: Node) -> None:
         s = self.script
         if node.type == "comment":
             return
         if node.type == "if_statement":
             return self.if_statement(node)
+        if node.type == "try_statement":
+            return self.try_statement(node)
         if node.type == "flow_control_statement":
             keyword = node.children[0].type
             if keyword == "throw":
@@ -588,8 +718,20 @@ class ArgumentEvaluator:
             if name == "invoke-pgreconcilecli":
                 self.call_cli(inner)
                 return
+            dot_sourced = any(c.type == "command_invokation_operator" for c in inner.children)
+            if name and not dot_sourced:
+                self.executed.append(command_name(s, inner))
         if self.touches_cli(node):
             raise Unsupported(f"{s.where(node)}: {node.type} around the CLI arguments")
+
+    def try_statement(self, node: Node) -> None:
+        """The try block as if nothing threw (catch blocks skipped), then finally."""
+        final = next((c for c in node.children if c.type == "finally_clause"), None)
+        try:
+            self.body(next(c for c in node.children if c.type == "statement_block"))
+        finally:
+            if final is not None:
+                self.body(final)
 
     def call_cli(self, command: Node) -> _Unknown:
         value = self.value(command_arguments(self.script, command)["arguments"])
@@ -621,24 +763,24 @@ class ArgumentEvaluator:
                     raise
                 return
             if taken:
-                statements = next((c for c in body.children if c.type == "statement_list"), None)
-                if statements is not None:
-                    self.block(statements)
+                self.body(body)
                 return
 
     def assignment(self, node: Node) -> None:
         left, op, right = assignment_parts(self.script, node)
         name = variable_name(self.script, left)
-        if name is None or ":" in name:
-            return  # $env:..., members: not part of the arguments
-        if name == "cliargs":
+        if name is None or ":" in name or name == "null":
+            if core(right).type == "command":  # `$null = New-Item ...` still runs it
+                self.executed.append(command_name(self.script, core(right)))
+            return  # $env:..., members, $null: not part of the arguments
+        if name == self.collect:
             value = self.flatten(self.value(right))
             if op == "=":
                 self.vars[name] = value
             elif op == "+=":
                 self.vars[name] = self.flatten(self.lookup(name)) + value
             else:
-                raise Unsupported(f"{self.script.where(node)}: $cliArgs {op}")
+                raise Unsupported(f"{self.script.where(node)}: ${self.collect} {op}")
             return
         try:
             self.vars[name] = self.value(right)
@@ -672,8 +814,10 @@ class ArgumentEvaluator:
         if kind == "string_literal":
             value = string_value(s, node)
             if value is None:
-                raise Unsupported(f"{s.where(node)}: string with expansions {text!r}")
+                return self.expand(node.named_children[0])
             return value
+        if kind == "generic_token":  # a bareword argument: -PathType Leaf
+            return text
         if kind == "integer_literal":
             return int(text)
         if kind == "variable":
@@ -690,7 +834,14 @@ class ArgumentEvaluator:
             raise Unsupported(f"{s.where(node)}: unary {op}")
         if kind == "comparison_expression" and len(node.named_children) == 3:
             left, op, right = node.named_children
+            if s.text(op).lower() == "-join":
+                return str(self.value(right)).join(
+                    str(v) for v in self.flatten(self.value(left)))
             return self.compare(s.text(op).lower(), self.value(left), self.value(right))
+        if kind == "additive_expression" and len(node.children) == 3:
+            left, op, right = node.children
+            if s.text(op) == "+":
+                return self.add(self.value(left), self.value(right))
         if kind == "logical_expression":
             ops = [c.type for c in node.children if not c.is_named]
             if ops and ops[0] in ("-and", "-or"):
@@ -700,6 +851,10 @@ class ArgumentEvaluator:
                 return self.truthy(self.value(left)) or self.truthy(self.value(right))
         if kind == "invokation_expression":
             return self.invoke(node)
+        if kind == "member_access":
+            if (variable_name(s, node.named_children[0]) == "pscmdlet"
+                    and (member_name(s, node) or "").lower() == "parametersetname"):
+                return self.parameter_set
         if kind == "command":
             name = command_name(s, node).lower()
             if name == "invoke-pgreconcilecli":
@@ -708,7 +863,41 @@ class ArgumentEvaluator:
                 args = {k: (True if v is None else self.value(v))
                         for k, v in command_arguments(s, node).items()}
                 return self.commands[name](**args)
+            self.executed.append(command_name(s, node))
         raise Unsupported(f"{s.where(node)}: cannot evaluate {kind} {text[:60]!r}")
+
+    def expand(self, node: Node) -> str:
+        """"text $name text": plain variables only (no $(...), no members)."""
+        s = self.script
+        if node.type != "expandable_string_literal" or any(
+                c.type != "variable" for c in node.named_children):
+            raise Unsupported(f"{s.where(node)}: string with expansions {s.text(node)!r}")
+        out, at = [], node.start_byte + 1
+        for child in node.named_children:
+            out.append(s.source[at:child.start_byte].decode())
+            out.append(str(self.value(child)))
+            at = child.end_byte
+        out.append(s.source[at:node.end_byte - 1].decode())
+        return "".join(out).replace('`"', '"').replace("``", "`")
+
+    @staticmethod
+    def add(left: object, right: object) -> object:
+        if isinstance(left, list):
+            return left + ArgumentEvaluator.flatten(right)
+        if isinstance(left, str):
+            return left + str(right)
+        if isinstance(left, int) and isinstance(right, int):
+            return left + right
+        raise Unsupported(f"{left!r} + {right!r}")
+
+    def should_process(self) -> bool:
+        if self.what_if:
+            return False
+        impact = binding_setting(self.script, "ConfirmImpact") or "Medium"
+        preference = str(self.lookup("confirmpreference"))
+        prompts = (_CONFIRM_RANK[preference.lower()] > 0
+                   and _CONFIRM_RANK[impact.lower()] >= _CONFIRM_RANK[preference.lower()])
+        return self.confirmed or not prompts
 
     def invoke(self, node: Node) -> object:
         s = self.script
@@ -721,7 +910,7 @@ class ArgumentEvaluator:
         if target == "psboundparameters" and method == "containskey":
             return str(self.value(args[0])).lower() in self.bound_names
         if target == "pscmdlet" and method == "shouldprocess":
-            return self.confirmed and not self.what_if
+            return self.should_process()
         raise Unsupported(f"{s.where(node)}: cannot evaluate {s.text(node)[:60]!r}")
 
     @staticmethod
@@ -753,14 +942,37 @@ def cli_path(path: str) -> str:
     return re.sub(r"(?<=[^:\\/])[\\/]+$", "", os.path.abspath(path))
 
 
+RUN_STAMP = "20250104T010000Z"  # what the modelled Get-PgReconcileStamp returns
+
+
+def _test_path(path=None, literalpath=None, pathtype=None) -> bool:
+    target = Path(literalpath or path)
+    kind = (pathtype or "Any").lower()
+    return {"leaf": target.is_file, "container": target.is_dir}.get(kind, target.exists)()
+
+
+# PgReconcile.Common.ps1's helpers and the cmdlets the scripts use while building arguments.
+MODELLED_COMMANDS: dict[str, Callable[..., object]] = {
+    "convertto-pgconninfo": lambda server, port=5432, database=None:
+        pg_conninfo(server, port, database),
+    "resolve-pgreconcilepath": lambda path: cli_path(path),
+    "resolve-pgreconcilecli": lambda path="pgreconcile": path,
+    "get-pgreconcilestamp": lambda: RUN_STAMP,
+    "import-pgreconcilecredential": lambda path: f"<credential read from {path}>",
+    "join-path": lambda path, childpath: os.path.join(path, childpath),
+    "test-path": _test_path,
+}
+
+
+def evaluator(script: Script, bound: dict, *, what_if: bool = False, confirmed: bool = True,
+              collect: str = "cliargs", extra: dict | None = None) -> ArgumentEvaluator:
+    return ArgumentEvaluator(script, bound, what_if=what_if, confirmed=confirmed,
+                             commands={**MODELLED_COMMANDS, **(extra or {})}, collect=collect)
+
+
 def evaluate(script: Script, bound: dict, *, what_if: bool = False,
              confirmed: bool = True) -> list[list[str]]:
-    return ArgumentEvaluator(
-        script, bound, what_if=what_if, confirmed=confirmed,
-        commands={"convertto-pgconninfo": lambda server, port=5432, database=None:
-                  pg_conninfo(server, port, database),
-                  "resolve-pgreconcilepath": lambda path: cli_path(path)},
-    ).run()
+    return evaluator(script, bound, what_if=what_if, confirmed=confirmed).run()
 
 
 def only_call(script: Script, bound: dict, **kwargs) -> list[str]:
@@ -779,6 +991,9 @@ def parse_cli(arguments: list[str]):
 # --------------------------------------------------------------------------- fixtures
 SCRIPT_PATHS = sorted(SCRIPTS.glob("*.ps1"))
 WRAPPER_PATHS = [p for p in SCRIPT_PATHS if p.name != COMMON]
+# Scripts that do not run pgreconcile (they set up something that does).
+NOT_CLI = {"Register-MaintenanceTask.ps1"}
+CLI_WRAPPER_PATHS = [p for p in WRAPPER_PATHS if p.name not in NOT_CLI]
 
 
 def _ids(paths):
@@ -800,8 +1015,19 @@ def common_script() -> Script:
     return Script.load(SCRIPTS / COMMON)
 
 
+@pytest.fixture(scope="module")
+def invoke_script() -> Script:
+    return Script.load(SCRIPTS / "Invoke-Reconcile.ps1")
+
+
+@pytest.fixture(scope="module")
+def register_script() -> Script:
+    return Script.load(SCRIPTS / "Register-MaintenanceTask.ps1")
+
+
 def test_the_wrappers_this_stage_needs_exist():
-    assert {"Backup-Db.ps1", "Restore-Db.ps1", COMMON} <= {p.name for p in SCRIPT_PATHS}
+    assert {"Backup-Db.ps1", "Restore-Db.ps1", "Invoke-Reconcile.ps1",
+            "Register-MaintenanceTask.ps1", COMMON} <= {p.name for p in SCRIPT_PATHS}
 
 
 # --------------------------------------------------------------------------- syntax
@@ -832,9 +1058,24 @@ def test_wrapper_has_help_for_every_parameter_and_working_examples(path):
 
 
 @pytest.mark.parametrize("path", WRAPPER_PATHS, ids=_ids(WRAPPER_PATHS))
-def test_wrapper_supports_whatif_stops_on_error_and_calls_cli_through_common(path):
-    problems = wrapper_problems(Script.load(path))
+def test_script_supports_whatif_stops_on_error_and_runs_no_cli_by_hand(path):
+    problems = shape_problems(Script.load(path))
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("path", CLI_WRAPPER_PATHS, ids=_ids(CLI_WRAPPER_PATHS))
+def test_wrapper_calls_cli_through_common(path):
+    problems = cli_call_problems(Script.load(path))
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("name", sorted(NOT_CLI))
+def test_scripts_that_do_not_call_the_cli_really_do_not(name):
+    script = Script.load(SCRIPTS / name)
+    assert not [c for c in script.of_type("command")
+                if command_name(script, c).lower() == "invoke-pgreconcilecli"]
+    assert not cli_subcommand_of(script)
+    assert not [option for option, _ in option_literals(script)], "passes CLI options"
 
 
 def test_help_check_flags_stale_help(tmp_path):
@@ -895,7 +1136,7 @@ $env:PGPASSWORD = $Credential.GetNetworkCredential().Password
 
 
 # --------------------------------------------------------------------------- CLI contract
-@pytest.mark.parametrize("path", WRAPPER_PATHS, ids=_ids(WRAPPER_PATHS))
+@pytest.mark.parametrize("path", CLI_WRAPPER_PATHS, ids=_ids(CLI_WRAPPER_PATHS))
 def test_wrapper_passes_only_options_the_cli_accepts(path, common_script):
     script = Script.load(path)
     subcommands = cli_subcommand_of(script)
@@ -967,7 +1208,9 @@ def test_backup_db_parameter_validation_refuses_bad_values(backup_script, bound,
 
 
 def test_backup_db_declined_confirmation_calls_nothing(backup_script):
-    assert evaluate(backup_script, BACKUP_BASE, confirmed=False) == []
+    # ConfirmImpact Medium: no prompt by default; with -Confirm, a "no" calls nothing.
+    assert len(evaluate(backup_script, BACKUP_BASE, confirmed=False)) == 1
+    assert evaluate(backup_script, {**BACKUP_BASE, "Confirm": True}, confirmed=False) == []
 
 
 def test_backup_db_refuses_parallel_jobs_into_one_file(backup_script):
@@ -997,6 +1240,487 @@ def test_restore_db_builds_arguments_the_cli_parses(restore_script, bound, what_
                                  "postgres")
     for key, value in expect.items():
         assert getattr(ns, key) == value, key
+
+
+# --------------------------------------------------------------------------- Invoke-Reconcile
+RECONCILE_BASE = {"Database": "pettycash", "ProjectDir": str(EXAMPLE)}
+
+
+def reconcile_subparser():
+    return build_parser()._subparsers._group_actions[0].choices["reconcile"]
+
+
+def run_folder(report_dir: str = "reports", database: str = "pettycash") -> str:
+    """Where Invoke-Reconcile.ps1 sends one run's reports."""
+    return os.path.join(cli_path(report_dir), f"{database}-{RUN_STAMP}")
+
+
+@pytest.mark.parametrize("bound, what_if, expect", [
+    (RECONCILE_BASE, False,
+     {"dry_run": False, "pk_strategy": "keep", "backfill": "stable", "rollback": "reverse",
+      "allow_destructive": False, "maintenance_window": None, "no_backup": False, "keep": 7,
+      "settings": None, "python": None, "run_tests": False, "lock_timeout": "2s",
+      "no_test_restore": False}),
+    ({**RECONCILE_BASE, "Check": True}, False, {"dry_run": True, "allow_destructive": False}),
+    (RECONCILE_BASE, True, {"dry_run": True}),
+    ({**RECONCILE_BASE, "AllowDestructive": True, "PkStrategy": "swap"}, False,
+     {"dry_run": False, "pk_strategy": "swap", "allow_destructive": True}),
+    ({**RECONCILE_BASE, "MaintenanceWindow": ["Sat 01:00-03:00 UTC"]}, False,
+     {"maintenance_window": "Sat 01:00-03:00 UTC", "dry_run": False}),
+    ({**RECONCILE_BASE, "MaintenanceWindow": ["Sat 01:00-03:00 UTC",
+                                              "Mon-Fri 22:00-23:30 Europe/Berlin"]}, False,
+     {"maintenance_window": "Sat 01:00-03:00 UTC; Mon-Fri 22:00-23:30 Europe/Berlin"}),
+    ({**RECONCILE_BASE, "SqlInstance": "db01", "Port": 5433, "Settings":
+      "pettycash_system.settings", "Python": sys.executable, "Backfill": "random",
+      "BackupDir": "D/backups/", "Keep": 3, "NoBackup": True, "NoTestRestore": True,
+      "ReportDir": "runs", "RunTests": True, "TestSettings": "staging_settings",
+      "LockTimeout": "500ms", "BatchSize": 500, "BatchDelay": "0.5", "Rollback": "restore",
+      "PgBinDir": BIN_DIR}, False,
+     {"settings": "pettycash_system.settings", "python": sys.executable, "backfill": "random",
+      "keep": 3, "no_backup": True, "no_test_restore": True, "run_tests": True,
+      "test_settings": "staging_settings", "lock_timeout": "500ms", "batch_size": 500,
+      "batch_delay": 0.5, "rollback": "restore", "pg_bin_dir": BIN_DIR, "dry_run": False}),
+], ids=["defaults", "check", "whatif", "destructive-swap", "window", "two-windows",
+        "every-option"])
+def test_invoke_reconcile_builds_arguments_the_cli_parses(invoke_script, bound, what_if, expect):
+    arguments = only_call(invoke_script, bound, what_if=what_if)
+    ns = parse_cli(arguments)
+    assert ns.command == "reconcile"
+    assert ns.dsn == pg_conninfo(bound.get("SqlInstance", "localhost"), bound.get("Port", 5432),
+                                 bound["Database"])
+    assert ns.project_dir == str(EXAMPLE)
+    assert ns.out_dir == cli_path(bound.get("BackupDir", "backups"))
+    assert ns.report_dir == run_folder(bound.get("ReportDir", "reports"))
+    for key, value in expect.items():
+        assert getattr(ns, key) == value, key
+    if ns.maintenance_window:
+        assert MaintenanceWindows.parse(ns.maintenance_window) is not None
+
+
+def test_invoke_reconcile_check_is_whatif(invoke_script):
+    assert (evaluate(invoke_script, {**RECONCILE_BASE, "Check": True})
+            == evaluate(invoke_script, RECONCILE_BASE, what_if=True))
+
+
+def output_types(script: Script) -> set[str]:
+    block = param_block(script)
+    return {string_value(script, a)
+            for attribute in script.of_type("attribute", under=block)
+            if script.text(attribute).lstrip("[").lower().startswith("outputtype")
+            for a in script.of_type("attribute_argument", under=attribute)}
+
+
+@pytest.mark.parametrize("bound, what_if, type_name", [
+    (RECONCILE_BASE, False, "PgReconcile.Report"),
+    ({**RECONCILE_BASE, "Check": True}, False, "PgReconcile.ReconcilePlan"),
+    (RECONCILE_BASE, True, "PgReconcile.ReconcilePlan"),
+], ids=["run", "check", "whatif"])
+def test_invoke_reconcile_returns_typed_reports(invoke_script, bound, what_if, type_name):
+    s = invoke_script
+    assert binding_setting(s, "ConfirmImpact") == "Medium"  # High with -AllowDestructive
+    assert output_types(s) == {"PgReconcile.Report", "PgReconcile.ReconcilePlan"}
+    run = evaluator(s, bound, what_if=what_if)
+    run.run()
+    assert run.vars["typename"] == type_name
+    call = next(c for c in s.of_type("command") if command_name(s, c) == "Invoke-PgReconcileCli")
+    assert variable_name(s, command_arguments(s, call)["typename"]) == "typename"
+
+
+def test_invoke_reconcile_value_sets_are_the_clis_choices(invoke_script):
+    params = script_parameters(invoke_script)
+    options = reconcile_subparser()._option_string_actions
+    for name, option in {"pkstrategy": "--pk-strategy", "backfill": "--backfill",
+                         "rollback": "--rollback"}.items():
+        assert sorted(params[name].choices) == sorted(options[option].choices), name
+        default = ArgumentEvaluator(invoke_script, {}).value(params[name].default)
+        assert default == options[option].default, name
+
+
+@pytest.mark.parametrize("bound, confirmed, calls", [
+    (RECONCILE_BASE, False, 1),  # Medium: no prompt
+    ({**RECONCILE_BASE, "Confirm": True}, False, 0),
+    ({**RECONCILE_BASE, "AllowDestructive": True}, False, 0),  # High: asked, declined
+    ({**RECONCILE_BASE, "AllowDestructive": True}, True, 1),
+    ({**RECONCILE_BASE, "AllowDestructive": True, "Force": True}, False, 1),
+    ({**RECONCILE_BASE, "AllowDestructive": True, "Confirm": False}, False, 1),
+    ({**RECONCILE_BASE, "AllowDestructive": True, "Force": True, "Confirm": True}, False, 0),
+    ({**RECONCILE_BASE, "AllowDestructive": True, "Check": True}, False, 1),  # a dry run
+], ids=["default", "confirm-declined", "destructive-declined", "destructive-confirmed",
+        "destructive-force", "destructive-confirm-false", "force-but-confirm", "check"])
+def test_invoke_reconcile_asks_before_destructive_runs(invoke_script, bound, confirmed, calls):
+    assert len(evaluate(invoke_script, bound, confirmed=confirmed)) == calls
+
+
+@pytest.mark.parametrize("bound, reason", [
+    ({"Database": "pettycash"}, "-ProjectDir is mandatory"),
+    ({**RECONCILE_BASE, "Database": "pettycash; DROP DATABASE x"}, "does not match"),
+    ({**RECONCILE_BASE, "PkStrategy": "drop"}, "is not one of"),
+    ({**RECONCILE_BASE, "Backfill": "uuid4"}, "is not one of"),
+    ({**RECONCILE_BASE, "Rollback": "ignore"}, "is not one of"),
+    ({**RECONCILE_BASE, "LockTimeout": "soon"}, "does not match"),
+    ({**RECONCILE_BASE, "BatchDelay": "0,5"}, "does not match"),
+    ({**RECONCILE_BASE, "BatchSize": 0}, "outside"),
+    ({**RECONCILE_BASE, "Settings": "x; rm -rf"}, "does not match"),
+    ({**RECONCILE_BASE, "MaintenanceWindow": ["whenever"]}, "does not match"),
+    ({**RECONCILE_BASE, "MaintenanceWindow": ["Sat 01:00-03:00 UTC", "--allow-destructive"]},
+     "does not match"),
+    ({**RECONCILE_BASE, "Credential": "c", "CredentialPath": "c.xml"}, "parameter set"),
+    ({**RECONCILE_BASE, "Password": "secret"}, "no parameter"),
+], ids=["no-project", "injection", "pk-strategy", "backfill", "rollback", "lock-timeout",
+        "batch-delay-comma", "batch-size", "settings", "window", "window-option",
+        "two-credentials", "password-parameter"])
+def test_invoke_reconcile_parameter_validation_refuses_bad_values(invoke_script, bound, reason):
+    with pytest.raises(ParameterRejected, match=reason):
+        evaluate(invoke_script, bound)
+
+
+def test_invoke_reconcile_reads_a_credential_file_for_unattended_runs(invoke_script, tmp_path):
+    credential_file = tmp_path / "pettycash.credential.xml"
+    credential_file.write_text("<Objs/>")
+    run = evaluator(invoke_script, {**RECONCILE_BASE, "CredentialPath": str(credential_file),
+                                    "LogDir": str(tmp_path / "logs"), "Force": True},
+                    confirmed=False)
+    [arguments] = run.run()
+    assert run.parameter_set == "CredentialFile"
+    assert run.vars["credential"] == f"<credential read from {credential_file}>"
+    call = next(c for c in invoke_script.of_type("command")
+                if command_name(invoke_script, c) == "Invoke-PgReconcileCli")
+    assert variable_name(invoke_script, command_arguments(invoke_script, call)["credential"]) \
+        == "credential"
+    assert not any("credential" in a.lower() or "password" in a.lower() for a in arguments)
+    # The transcript starts before the CLI runs and is stopped in finally.
+    assert run.executed.index("Start-Transcript") < run.executed.index("Stop-Transcript")
+
+
+def test_common_error_carries_exit_code_hint_and_document(common_script):
+    stored = {}
+    for node in common_script.of_type("assignment_expression"):
+        left, _, right = assignment_parts(common_script, node)
+        match = re.fullmatch(r"\$exception\.Data\['(\w+)'\]", common_script.text(left))
+        if match:
+            stored[match.group(1)] = common_script.text(right)
+    assert stored == {"ExitCode": "$exitCode", "Hint": "$hint", "Document": "$document"}
+
+
+def test_invoke_reconcile_rethrows_cli_errors_with_the_run_report(invoke_script):
+    """Exit 3/4 stay terminating errors with the CLI's message and hint (the same record is
+    rethrown), and carry the path and content of the failed run's report.json."""
+    s = invoke_script
+    call = next(c for c in s.of_type("command") if command_name(s, c) == "Invoke-PgReconcileCli")
+    guard = inside(call, "try_statement")
+    catch = next(s.of_type("catch_clause", under=guard))
+    body = s.text(catch)
+    assert "Data['ReportPath'] = $reportFile" in body and "Data['Report'] =" in body
+    statements = next(s.of_type("statement_list", under=catch)).named_children
+    assert s.text(statements[-1]) == "$PSCmdlet.ThrowTerminatingError($failure)"
+    assert any(s.text(st) == "$failure = $_" for st in statements)
+    # $reportFile is report.json inside the folder given to --report-dir.
+    run = evaluator(s, RECONCILE_BASE)
+    [arguments] = run.run()
+    assert run.vars["reportfile"] == os.path.join(
+        arguments[arguments.index("--report-dir") + 1], "report.json")
+
+
+# --------------------------------------------------------------------- Register-MaintenanceTask
+REGISTER_BASE = {"Database": "pettycash", "ProjectDir": str(EXAMPLE),
+                 "MaintenanceWindow": ["Sat 01:00-03:00 UTC"], "BackupDir": "backups",
+                 "LogDir": "logs"}
+
+WINDOWS_OK = ["Sat 01:00-03:00 UTC", "sat 1:00-3:00", "Mon-Fri 22:00-23:30 UTC",
+              "Sat,Sun 02:00-04:00", "Fri-Mon 23:00-01:30 UTC", "daily 23:30-00:30",
+              "Saturday 01:00-03:00 UTC", "  Sat 01:00 - 03:00  UTC ", "Sun 22:00-24:00 UTC",
+              "Mon-Wed,Fri 00:00-00:15 utc"]
+WINDOWS_BAD = ["", "garbage", "Sat", "Sat 01:00", "Sat 1-3", "01:00-03:00 UTC",
+               "Sat 25:00-26:00 UTC", "Sat 01:60-03:00", "Xyz 01:00-03:00",
+               "Sat 01:00-24:30 UTC", "Sat 01:00-03:00 Europe/Berlin",
+               "Sat 01:00-03:00 UTC; Sun 01:00-03:00 UTC", "Sat 01:00-03:00 UTC -AllowDestructive",
+               'Sat 01:00-03:00" -AllowDestructive "', "Sat 01:00-03:00 UTC\n-Force"]
+
+
+def window_pattern(script: Script) -> str:
+    return script_parameters(script)["maintenancewindow"].pattern
+
+
+@pytest.mark.parametrize("window", WINDOWS_OK)
+def test_register_task_window_pattern_accepts_windows_the_cli_reads(register_script,
+                                                                    invoke_script, window):
+    assert re.search(window_pattern(register_script), window, re.IGNORECASE)
+    assert re.search(window_pattern(invoke_script), window, re.IGNORECASE)
+    Window.parse(window)  # the CLI reads it too
+
+
+@pytest.mark.parametrize("window", WINDOWS_BAD)
+def test_register_task_window_pattern_rejects_garbage(register_script, window):
+    assert not re.search(window_pattern(register_script), window, re.IGNORECASE)
+
+
+def test_windows_joined_for_the_task_are_one_valid_invoke_reconcile_value(invoke_script):
+    joined = "; ".join(WINDOWS_OK)
+    assert re.search(window_pattern(invoke_script), joined, re.IGNORECASE)
+    assert len(MaintenanceWindows.parse(joined).windows) == len(WINDOWS_OK)
+
+
+def should_process_guard(script: Script, node: Node) -> Node | None:
+    """The `if ($PSCmdlet.ShouldProcess(...))` whose then-block holds `node`, if any."""
+    current = node
+    while current.parent is not None:
+        parent = current.parent
+        if (current.type == "statement_block" and parent.type == "if_statement"
+                and re.search(r"\$PSCmdlet\.ShouldProcess\(",
+                              script.text(next(c for c in parent.children
+                                               if c.type == "pipeline")), re.IGNORECASE)):
+            return parent
+        current = parent
+    return None
+
+
+CHANGING_COMMANDS = {"register-scheduledtask", "unregister-scheduledtask", "export-clixml",
+                     "set-scheduledtask", "new-item"}
+
+
+def unguarded_changes(script: Script) -> list[str]:
+    return [f"{script.where(c)}: {command_name(script, c)} outside a ShouldProcess block"
+            for c in script.of_type("command")
+            if command_name(script, c).lower() in CHANGING_COMMANDS
+            and not inside(c, "function_statement")
+            and should_process_guard(script, c) is None]
+
+
+def test_register_task_changes_only_inside_should_process(register_script):
+    names = {command_name(register_script, c).lower() for c in register_script.of_type("command")}
+    assert {"register-scheduledtask", "unregister-scheduledtask", "export-clixml"} <= names
+    problems = unguarded_changes(register_script)
+    assert not problems, "\n".join(problems)
+
+
+def test_should_process_check_flags_unguarded_changes(tmp_path):
+    rogue = Script.from_text(tmp_path, "Register-Rogue.ps1", """param([switch]$Now)
+if ($PSCmdlet.ShouldProcess('task', 'Register')) {
+    Register-ScheduledTask -TaskName a -Action $action
+}
+else {
+    Register-ScheduledTask -TaskName b -Action $action
+}
+if ($Now) { Export-Clixml -InputObject $x -Path c.xml }
+Unregister-ScheduledTask -TaskName d
+""")
+    lines = [int(p.split(":")[1]) for p in unguarded_changes(rogue)]
+    assert lines == [6, 8, 9]
+
+
+@pytest.mark.parametrize("what_if, bound, confirmed, registered", [
+    (False, REGISTER_BASE, True, True),
+    (True, REGISTER_BASE, True, False),
+    (False, {**REGISTER_BASE, "Confirm": True}, False, False),
+], ids=["register", "whatif", "confirm-declined"])
+def test_register_task_registers_only_when_should_process_agrees(register_script, what_if, bound,
+                                                                 confirmed, registered):
+    run = evaluator(register_script, bound, what_if=what_if, confirmed=confirmed,
+                    collect="scriptargs")
+    assert run.run() == []  # no CLI call
+    assert ("Register-ScheduledTask" in run.executed) is registered
+    assert "New-ScheduledTaskAction" in run.executed  # what -WhatIf shows is still built
+
+
+def flows_into(script: Script, starts: list[Node]) -> list[Node]:
+    """`starts` and every expression whose value can reach them: the right-hand sides of the
+    assignments (=, +=, foreach, .Add()) to each variable they read, transitively. Names are
+    not scoped, so this over-approximates: it never misses a flow."""
+    seen: set[str] = set()
+    sources = list(starts)
+    frontier = list(starts)
+    while frontier:
+        for var in script.of_type("variable", under=frontier.pop()):
+            name = variable_name(script, var)
+            if name in seen or name in ("null", "true", "false"):  # `$null = ...` discards
+                continue
+            seen.add(name)
+            for node in script.of_type("assignment_expression", "foreach_statement",
+                                       "invokation_expression"):
+                found = None
+                if node.type == "assignment_expression" and assigns_to(script, node, name):
+                    found = assignment_parts(script, node)[2]
+                elif node.type == "foreach_statement" and variable_name(
+                        script, next(c for c in node.children if c.type == "variable")) == name:
+                    found = next(c for c in node.children if c.type == "pipeline")
+                elif (node.type == "invokation_expression"
+                      and variable_name(script, node.named_children[0]) == name):
+                    found = next((c for c in node.children if c.type == "argument_list"), None)
+                if found is not None:
+                    sources.append(found)
+                    frontier.append(found)
+    return sources
+
+
+def task_definition_problems(script: Script) -> list[str]:
+    """Nothing secret may reach the task's definition (action, triggers, settings,
+    description: readable by anyone who can read the task); only -Password of
+    Register-ScheduledTask, which Task Scheduler keeps apart, may see a password."""
+    starts = []
+    for command in script.of_type("command"):
+        if command_name(script, command).lower() not in ("register-scheduledtask",
+                                                         "new-scheduledtaskaction"):
+            continue
+        arguments = command_arguments(script, command)
+        skip = [arguments[k] for k in ("password", "user") if arguments.get(k) is not None]
+        elements = next(c for c in command.children if c.type == "command_elements")
+        starts += [e for e in elements.named_children
+                   if not any(e == k for k in skip)
+                   and e.type not in ("command_parameter", "command_argument_sep")]
+    problems = []
+    for source in flows_into(script, starts):
+        for node in script.nodes(source):
+            text = script.text(node).lower()
+            if node.type == "variable" and variable_name(script, node) in (
+                    "credential", "taskcredential", "psboundparameters"):
+                problems.append(f"{script.where(node)}: {script.text(node)} reaches the task")
+            elif node.type == "member_name" and text in ("password", "getnetworkcredential"):
+                problems.append(f"{script.where(node)}: .{script.text(node)} reaches the task")
+            elif node.type in ("verbatim_string_characters", "expandable_string_literal",
+                               "generic_token") and ("password" in text or "securestring" in text):
+                problems.append(f"{script.where(node)}: {script.text(node)[:40]} reaches the task")
+    return sorted(set(problems))
+
+
+def test_no_password_reaches_the_scheduled_task(register_script):
+    assert [c for c in register_script.of_type("command")
+            if command_name(register_script, c) == "New-ScheduledTaskAction"]
+    problems = task_definition_problems(register_script)
+    assert not problems, "\n".join(problems)
+
+
+def test_task_definition_check_flags_a_password_in_the_action(tmp_path):
+    leaky = Script.from_text(tmp_path, "Register-Leaky.ps1", """param($Credential, $Database)
+$pw = $Credential.GetNetworkCredential().Password
+$scriptArgs = @('-Database', $Database)
+$scriptArgs += @('-DbPassword', $pw)
+$line = $scriptArgs -join ' '
+$action = New-ScheduledTaskAction -Execute powershell.exe -Argument $line
+$desc = "PGPASSWORD=x"
+Register-ScheduledTask -TaskName t -Action $action -Description $desc -User u -Password $pw
+""")
+    lines = {int(p.split(":")[1]) for p in task_definition_problems(leaky)}
+    assert lines == {2, 4, 7}, task_definition_problems(leaky)
+
+
+def bind_tokens(script: Script, tokens: list[str]) -> dict[str, object]:
+    """The parameters `powershell.exe -File <script> <tokens>` binds."""
+    params = script_parameters(script)
+    bound: dict[str, object] = {}
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        assert token.startswith("-"), f"positional value {token!r}"
+        key = token[1:].lower()
+        assert key in params, f"{script.path.name} has no {token}"
+        if params[key].is_switch:
+            bound[params[key].name] = True
+            i += 1
+        else:
+            bound[params[key].name] = tokens[i + 1]
+            i += 2
+    return bound
+
+
+@pytest.mark.parametrize("bound, expect", [
+    (REGISTER_BASE, {"maintenance_window": "Sat 01:00-03:00 UTC", "allow_destructive": False,
+                     "pk_strategy": "keep", "dry_run": False}),
+    ({**REGISTER_BASE, "MaintenanceWindow": ["Sat 01:00-03:00 UTC", "Wed 22:00-23:00"],
+      "AllowDestructive": True, "PkStrategy": "swap", "SqlInstance": "db01", "Port": 5433,
+      "ReportDir": "D/reports", "Settings": "pettycash_system.settings",
+      "Python": sys.executable, "Keep": 4, "RunTests": True, "TestSettings": "staging_settings",
+      "LockTimeout": "1s", "BatchSize": 5000, "BatchDelay": "0.5", "Rollback": "restore",
+      "PgBinDir": BIN_DIR, "CredentialPath": "<tmp>"},
+     {"maintenance_window": "Sat 01:00-03:00 UTC; Wed 22:00-23:00", "allow_destructive": True,
+      "pk_strategy": "swap", "settings": "pettycash_system.settings", "python": sys.executable,
+      "keep": 4, "run_tests": True, "test_settings": "staging_settings", "lock_timeout": "1s",
+      "batch_size": 5000, "batch_delay": 0.5, "rollback": "restore", "pg_bin_dir": BIN_DIR}),
+], ids=["defaults", "every-option"])
+def test_scheduled_task_runs_invoke_reconcile_with_arguments_the_cli_parses(
+        register_script, invoke_script, tmp_path, bound, expect):
+    if bound.get("CredentialPath") == "<tmp>":
+        credential_file = tmp_path / "pettycash.credential.xml"
+        credential_file.write_text("<Objs/>")
+        bound = {**bound, "CredentialPath": str(credential_file)}
+    task = evaluator(register_script, bound, collect="scriptargs")
+    task.run()
+    tokens = task.collected()
+    assert "-Force" in tokens  # unattended: never waits for a prompt
+    invoke_bound = bind_tokens(invoke_script, tokens)
+    # The task's run, non-interactive: a prompt would be answered "no".
+    run = evaluator(invoke_script, invoke_bound, confirmed=False)
+    [arguments] = run.run()
+    assert "Start-Transcript" in run.executed
+    assert invoke_bound["LogDir"] == cli_path("logs")
+    ns = parse_cli(arguments)
+    assert ns.command == "reconcile" and ns.project_dir == str(EXAMPLE)
+    assert ns.dsn == pg_conninfo(bound.get("SqlInstance", "localhost"), bound.get("Port", 5432),
+                                 "pettycash")
+    assert ns.out_dir == cli_path("backups")
+    report_dir = cli_path(bound["ReportDir"]) if "ReportDir" in bound else \
+        os.path.join(cli_path("logs"), "reports")
+    assert ns.report_dir == run_folder(report_dir)
+    for key, value in expect.items():
+        assert getattr(ns, key) == value, key
+    if "CredentialPath" in bound:
+        assert run.parameter_set == "CredentialFile"
+        assert invoke_bound["CredentialPath"] == bound["CredentialPath"]
+    else:
+        assert "CredentialPath" not in invoke_bound and run.parameter_set == "Credential"
+
+
+@pytest.mark.parametrize("bound, reason", [
+    ({k: v for k, v in REGISTER_BASE.items() if k != "MaintenanceWindow"},
+     "-MaintenanceWindow is mandatory"),
+    ({k: v for k, v in REGISTER_BASE.items() if k != "LogDir"}, "-LogDir is mandatory"),
+    ({**REGISTER_BASE, "MaintenanceWindow": ["Sat 01:00-03:00 Europe/Berlin"]}, "does not match"),
+    ({**REGISTER_BASE, "TaskName": "a\\b"}, "does not match"),
+    ({**REGISTER_BASE, "Unregister": True}, "parameter set"),
+    ({**REGISTER_BASE, "NoBackup": True}, "no parameter"),
+], ids=["no-window", "no-logdir", "not-utc", "task-name", "unregister-and-register",
+        "no-backup"])
+def test_register_task_parameter_validation_refuses_bad_values(register_script, bound, reason):
+    with pytest.raises(ParameterRejected, match=reason):
+        evaluator(register_script, bound, collect="scriptargs").run()
+
+
+def test_register_task_refuses_a_missing_credential_file(register_script, tmp_path):
+    with pytest.raises(ScriptThrew, match="does not exist"):
+        evaluator(register_script, {**REGISTER_BASE, "CredentialPath": str(tmp_path / "no.xml")},
+                  collect="scriptargs").run()
+
+
+@pytest.mark.parametrize("exists, what_if, removed", [
+    (True, False, True), (True, True, False), (False, False, False),
+], ids=["unregister", "whatif", "no-such-task"])
+def test_unregister_needs_only_the_database(register_script, exists, what_if, removed):
+    run = evaluator(register_script, {"Database": "pettycash", "Unregister": True},
+                    what_if=what_if, collect="scriptargs",
+                    extra={"get-scheduledtask": lambda **_: "task" if exists else None})
+    assert run.run() == []
+    assert run.parameter_set == "Unregister"
+    assert ("Unregister-ScheduledTask" in run.executed) is removed
+    assert "Register-ScheduledTask" not in run.executed
+    assert ("Write-Warning" in run.executed) is (not exists)
+
+
+def test_register_task_time_limit_and_trigger_follow_the_window(register_script):
+    """ExecutionTimeLimit = the longest window + grace; weekly UTC-pinned triggers."""
+    s = register_script
+    text = {command_name(s, c): command_arguments(s, c) for c in s.of_type("command")}
+    trigger = text["New-ScheduledTaskTrigger"]
+    assert {"weekly", "daysofweek", "at"} <= set(trigger)
+    settings = text["New-ScheduledTaskSettingsSet"]
+    assert variable_name(s, settings["executiontimelimit"]) == "timelimit"
+    [limit] = [a for a in s.of_type("assignment_expression") if assigns_to(s, a, "timeLimit")]
+    assert s.text(assignment_parts(s, limit)[2]) == \
+        "$longest + [timespan]::FromMinutes($GraceMinutes)"
+    assert "StartBoundary" in s.text(s.root) and "'Z'" in s.text(s.root)
+    action = text["New-ScheduledTaskAction"]
+    assert variable_name(s, action["argument"]) == "argumentline"
+    literals = {string_value(s, n) for n in s.of_type("string_literal")}
+    assert {"-NoProfile", "-NonInteractive", "-File", "Invoke-Reconcile.ps1", "-Force",
+            "-LogDir"} <= literals
 
 
 # --------------------------------------------------------------------------- real CLI calls
@@ -1087,3 +1811,88 @@ def test_restore_db_call_restores_into_a_new_database(backup_script, restore_scr
             assert refused[name], name
     finally:
         drop_database(server, target)
+
+
+# --------------------------------------------------------------------------- real reconcile runs
+@pytest.fixture
+def drifted(make_db):
+    """The seed case: pettycash's live database drifted from its migrations, 300 payments."""
+    spec = make_db("invoke")
+    _load_make_drift().build_drifted_database(spec.conninfo(), rows=300, python=sys.executable)
+    return spec
+
+
+def schema_and_rows(spec) -> tuple[str, dict]:
+    with spec.connect() as conn:
+        return census.schema_fingerprint(conn), census.row_counts(conn)
+
+
+def _reconcile_bound(spec, tmp_path, **extra) -> dict:
+    return {"Database": spec.dbname, **_server_bound(spec), "ProjectDir": str(EXAMPLE),
+            "BackupDir": str(tmp_path / "backups"), "ReportDir": str(tmp_path / "reports"),
+            **extra}
+
+
+def _report_file(arguments: list[str]) -> Path:
+    return Path(arguments[arguments.index("--report-dir") + 1]) / "report.json"
+
+
+def test_invoke_reconcile_check_plans_and_changes_nothing(invoke_script, drifted, server,
+                                                          tmp_path):
+    arguments = only_call(invoke_script, _reconcile_bound(drifted, tmp_path, Check=True))
+    assert "--dry-run" in arguments
+    before = schema_and_rows(drifted)
+    code, plan = run_cli(arguments, drifted)
+    assert code == 0, plan
+    assert plan["ok"] is True and plan["dry_run"] is True and plan["changed"] is False
+    assert plan["plan"]["steps"], "the drifted database needs steps"
+    assert {s["kind"] for s in plan["plan"]["steps"]} >= {"backfill", "concurrent"}
+    assert plan["preflight_before"]["ok"] is False  # the seed's failing migrate
+    assert plan["diff_before"]["migrations"]["pending"] == [
+        "treasury.0002_phase6_dashboard_models"]
+    assert "backup" not in plan and "apply" not in plan
+    assert schema_and_rows(drifted) == before
+    assert not (tmp_path / "backups").exists()
+    assert json.loads(_report_file(arguments).read_text())["dry_run"] is True
+    assert list_scratch_databases(server) == []
+
+
+def test_invoke_reconcile_run_applies_the_pending_migration(invoke_script, drifted, tmp_path):
+    # The backup is real and verified (checksums, pg_restore --list); its trial restore is
+    # left out to keep this test fast (tests/test_apply.py runs the full proof).
+    arguments = only_call(invoke_script, _reconcile_bound(drifted, tmp_path, Keep=2,
+                                                          NoTestRestore=True))
+    assert "--dry-run" not in arguments and "--no-test-restore" in arguments
+    before_schema, before_rows = schema_and_rows(drifted)
+    code, report = run_cli(arguments, drifted)
+    assert code == 0, json.dumps(report)[-3000:]
+    assert report["ok"] is True and report["changed"] is True
+    assert report["migrate"]["applied"] == ["treasury.0002_phase6_dashboard_models"]
+    assert report["verify"]["ok"] is True
+    assert report["backup"]["verified"] is True
+    assert Path(report["backup"]["path"]).parent == tmp_path / "backups"
+    assert json.loads(_report_file(arguments).read_text())["ok"] is True
+    after_schema, after_rows = schema_and_rows(drifted)
+    assert after_schema != before_schema
+    assert after_rows["public.treasury_payment"] == before_rows["public.treasury_payment"] == 300
+
+
+def test_invoke_reconcile_refusal_outside_the_window_leaves_a_report(invoke_script,
+                                                                     common_script, db,
+                                                                     tmp_path):
+    """Exit 4: the error document Invoke-PgReconcileCli turns into a terminating error, and
+    the run's report.json the wrapper attaches to it."""
+    today = datetime.now(timezone.utc).weekday()
+    closed = f"{['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'][(today + 3) % 7]} 01:00-02:00 UTC"
+    arguments = only_call(invoke_script, _reconcile_bound(db, tmp_path,
+                                                          MaintenanceWindow=[closed]))
+    code, refused = run_cli(arguments, db)
+    assert code == 4, refused
+    assert refused["error"] == "OutsideMaintenanceWindow" and refused["exit_code"] == 4
+    for name in fields_read_from_cli_document(common_script):
+        assert refused[name], name
+    report = json.loads(_report_file(arguments).read_text())
+    assert report["ok"] is False and report["error"]["exit_code"] == 4
+    assert report["stages"] == [{**report["stages"][0], "stage": "window", "ok": False}]
+    assert not (tmp_path / "backups").exists()
+    assert query(db, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == [(0,)]
