@@ -91,7 +91,8 @@ def build_parser(modules: dict[str, object]) -> argparse.ArgumentParser:
 
 def _git_commit() -> str | None:
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], check=False, cwd=REPO, capture_output=True,
+        head = subprocess.run(["git", "rev-parse", "HEAD"], check=False, cwd=REPO,
+                              capture_output=True,
                               text=True, timeout=10).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
                                check=False, cwd=REPO, capture_output=True, text=True,
@@ -150,7 +151,7 @@ def print_summary(results: list[dict]) -> None:
     header = ("benchmark", "result", "goal", "status")
     lines = [(r["name"], r.get("headline", ""), r.get("goal", ""), r.get("status", "?"))
              for r in results]
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *lines)]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *lines, strict=True)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     print(fmt.format(*header))
     print(fmt.format(*("-" * w for w in widths)))

@@ -58,7 +58,7 @@ def task_results(proc: subprocess.CompletedProcess) -> dict[str, dict]:
     assert proc.returncode == 0, f"ansible-playbook failed:\n{proc.stdout[-4000:]}\n{proc.stderr}"
     results: dict[str, dict] = {}
     headers = list(_TASK.finditer(proc.stdout))
-    for header, following in zip(headers, [*headers[1:], None]):
+    for header, following in zip(headers, [*headers[1:], None], strict=True):
         section = proc.stdout[header.end():following.start() if following else None]
         found = _RESULT.search(section)
         if found:

@@ -123,8 +123,8 @@ def test_apply_refuses_a_plan_made_for_another_schema_state(drifted, tmp_path):
     run_sql(drifted, "ALTER TABLE treasury_payment ADD COLUMN note text")
     proc = cli("apply", str(tmp_path / "plan.json"), "--no-backup", "--json", spec=drifted)
     assert proc.returncode == 4 and as_json(proc)["error"] == "PlanOutdated"
-    assert query(drifted, "SELECT count(*) FROM information_schema.columns WHERE "
-                          "table_name = 'treasury_payment' AND column_name = 'payment_id'") == [(0,)]
+    assert query(drifted, "SELECT count(*) FROM information_schema.columns WHERE table_name = "
+                          "'treasury_payment' AND column_name = 'payment_id'") == [(0,)]
 
 
 def test_second_concurrent_run_is_refused_with_the_holder(drifted, tmp_path):

@@ -42,7 +42,8 @@ CREATE INDEX payment_paid_idx ON payment (amount) WHERE status = 'paid';
 CREATE INDEX payment_lower_code_idx ON payment (lower(code));
 CREATE SEQUENCE invoice_seq START 100 INCREMENT 2;
 CREATE VIEW paid_payment AS SELECT id, amount FROM payment WHERE status = 'paid';
-CREATE MATERIALIZED VIEW payment_totals AS SELECT status, sum(amount) AS total FROM payment GROUP BY status;
+CREATE MATERIALIZED VIEW payment_totals AS
+    SELECT status, sum(amount) AS total FROM payment GROUP BY status;
 CREATE UNIQUE INDEX payment_totals_status_idx ON payment_totals (status);
 CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
 CREATE TRIGGER payment_touch BEFORE UPDATE ON payment FOR EACH ROW EXECUTE FUNCTION touch();

@@ -31,7 +31,8 @@ def as_json(proc: subprocess.CompletedProcess) -> dict:
     try:
         return json.loads(proc.stdout)
     except ValueError:
-        raise AssertionError(f"no JSON (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        raise AssertionError(f"no JSON (exit {proc.returncode}):\n{proc.stdout}\n"
+                             f"{proc.stderr}") from None
 
 
 def _load_make_drift():
