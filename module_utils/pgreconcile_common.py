@@ -78,3 +78,136 @@ def run_engine(module, call, *args, **kwargs):
                          error=type(exc).__name__, exit_code=1,
                          exception=redact(traceback.format_exc()))
     return None
+
+
+# --------------------------------------------------------------------------- the reference
+# The Django project whose migrations say what live should look like, or another reference
+# (documented in the DOCUMENTATION of each module that takes them).
+DJANGO_ARGUMENT_SPEC = {
+    "project_dir": {"type": "path"},
+    "settings": {"type": "str"},
+    "python": {"type": "str"},
+}
+
+TARGET_ARGUMENT_SPEC = {
+    **DJANGO_ARGUMENT_SPEC,
+    "reference_dsn": {"type": "str"},
+    "reference_sql": {"type": "path"},
+    "scratch_dsn": {"type": "str"},
+    "schemas": {"type": "list", "elements": "str"},
+    "exclude_schemas": {"type": "list", "elements": "str"},
+}
+
+
+def django_argument_spec(**module_options) -> dict:
+    """Connection options, the Django project options, and a module's own."""
+    return connection_argument_spec(**copy.deepcopy(DJANGO_ARGUMENT_SPEC), **module_options)
+
+
+def target_argument_spec(**module_options) -> dict:
+    """Connection options, the reference options (Django project, DSN or SQL file), scratch
+    server and schema filters, and a module's own."""
+    return connection_argument_spec(**copy.deepcopy(TARGET_ARGUMENT_SPEC), **module_options)
+
+
+def django_project(module, required: bool = True):
+    """DjangoProject from project_dir/settings/python, or None when no project is given."""
+    params = module.params
+    if not params.get("project_dir") and not required:
+        return None
+    from pgreconcile.django_ref import DjangoProject
+    return run_engine(module, DjangoProject.from_args, params.get("project_dir"),
+                      params.get("settings"), params.get("python"))
+
+
+def engine_target(module, need_reference: bool = True):
+    """The engine's Target: live connection, reference (when given or needed), scratch server."""
+    from pgreconcile.connection import ConnectionSpec as Spec
+    from pgreconcile.reference import ReferenceSource
+    from pgreconcile.runbook import Target
+
+    params = module.params
+    keys = ("project_dir", "reference_dsn", "reference_sql")
+    reference = None
+    if need_reference or any(params.get(key) for key in keys):
+        reference = run_engine(module, ReferenceSource.from_args,
+                               project_dir=params.get("project_dir"),
+                               settings=params.get("settings"), python=params.get("python"),
+                               reference_dsn=params.get("reference_dsn"),
+                               reference_sql=params.get("reference_sql"))
+    scratch = params.get("scratch_dsn")
+    return Target(connection_spec(module), reference,
+                  run_engine(module, Spec.resolve, scratch) if scratch else None,
+                  tuple(params["schemas"]) if params.get("schemas") else None,
+                  tuple(params["exclude_schemas"]) if params.get("exclude_schemas") else None,
+                  params.get("pg_bin_dir"))
+
+
+def maintenance_windows(module, option: str = "maintenance_window"):
+    """MaintenanceWindows from a string ("Sat 01:00-03:00 UTC; Sun 01:00-03:00 UTC") or a
+    list of strings; None when no window is set."""
+    from pgreconcile.window import MaintenanceWindows
+    spec = module.params.get(option)
+    if isinstance(spec, (list, tuple)):
+        spec = [str(item) for item in spec if str(item).strip()]
+    elif spec is not None:
+        spec = str(spec)
+    return run_engine(module, MaintenanceWindows.parse, spec or None)
+
+
+def load_plan(module, path_option: str = "plan", data_option: str = "plan_data"):
+    """A Plan from a plan.json path or from a plan dict returned by pgreconcile_plan."""
+    from pgreconcile.planner import Plan
+    from pgreconcile.runbook import load_plan as load_plan_file
+    params = module.params
+    if params.get(data_option):
+        return run_engine(module, Plan.from_dict, params[data_option])
+    if params.get(path_option):
+        return run_engine(module, load_plan_file, params[path_option])
+    return None
+
+
+def drift_facts(diagnosis) -> dict:
+    """A diagnosis (live against the reference) as facts: counts and significant changes."""
+    diff = diagnosis.diff
+    return {"reference": diagnosis.reference, "reference_state": diagnosis.reference_state,
+            "empty": diff.is_empty, "counts": diff.counts(),
+            "changes": [change.to_dict() for change in diff.significant],
+            "live_fingerprint": diff.live_fingerprint,
+            "expected_fingerprint": diff.expected_fingerprint}
+
+
+def window_facts(windows) -> dict:
+    """Whether changing stages may run now, in the engine's own words."""
+    from datetime import datetime, timezone
+
+    from pgreconcile.errors import OutsideMaintenanceWindow
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    if windows is None:
+        return {"set": False, "open": True, "windows": "", "now": now,
+                "message": "no maintenance window set: changing stages may run at any time"}
+    current = windows.current()
+    following = windows.next_opening()
+    facts = {"set": True, "open": current is not None, "windows": windows.describe(), "now": now,
+             "closes_at": current[1].isoformat() if current else None,
+             "next_opening": following.isoformat() if following else None}
+    try:
+        windows.require_open()
+    except OutsideMaintenanceWindow as exc:
+        facts.update(message=str(exc), hint=exc.hint, exit_code=exc.exit_code)
+    else:
+        facts["message"] = (f"inside the maintenance window ({windows.describe()}) until "
+                            f"{facts['closes_at']}")
+    return facts
+
+
+def pending_steps(live, plan) -> list[str]:
+    """Ids of the plan's steps whose "already done?" probe says no, asked read-only.
+
+    The probes are the executor's own (the same it asks before running a step).
+    """
+    from pgreconcile.executor import ApplyOptions, Executor
+    executor = Executor(live, plan, ApplyOptions())
+    with live.connect() as conn:
+        return [step.id for step in plan.steps if not executor._probe(conn, step)]
+

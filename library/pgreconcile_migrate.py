@@ -1,0 +1,149 @@
+#!/usr/bin/python
+"""Ansible face of `pgreconcile migrate`: the project's pending migrations, with its own interpreter."""
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: pgreconcile_migrate
+short_description: Run a Django project's pending migrations against a live PostgreSQL database
+description:
+  - Runs C(migrate --plan), then C(migrate) for the pending migrations, with the project's own
+    interpreter and settings; only the C(default) database is swapped for the target (through a
+    generated settings module; the password travels in the child's environment only).
+  - Reports C(changed) only when migrations were applied; with nothing pending it changes nothing.
+  - Refuses (exit code 4) outside O(maintenance_window) when something is pending.
+  - In check mode only C(migrate --plan) runs; it is returned as the diff.
+  - This module is a thin face of the C(pgreconcile) engine, like C(pgreconcile migrate).
+version_added: "0.1.0"
+author:
+  - pgreconcile maintainers
+options:
+  project_dir:
+    description:
+      - Directory holding the Django project's C(manage.py), on the managed host.
+    type: path
+    required: true
+  settings:
+    description:
+      - The project's settings module. Default is the one C(manage.py) names.
+    type: str
+  python:
+    description:
+      - Interpreter of the project (its virtualenv). Default is the interpreter running the module.
+    type: str
+  maintenance_window:
+    description:
+      - When changes may run, for example V(Sat 01:00-03:00 UTC); several windows as a list or
+        separated by V(;). Outside it pending migrations are refused (exit code 4).
+      - Empty means no window.
+    type: raw
+attributes:
+  check_mode:
+    support: full
+    description: Runs C(migrate --plan) only.
+  diff_mode:
+    support: full
+    description: The output of C(migrate --plan) for the pending migrations.
+extends_documentation_fragment:
+  - pgreconcile
+seealso:
+  - module: pgreconcile_apply
+  - module: pgreconcile_verify
+"""
+
+EXAMPLES = r"""
+- name: Run the pending migrations once the plan is applied
+  pgreconcile_migrate:
+    db_name: pettycash
+    project_dir: /srv/pettycash/current
+    settings: pettycash_system.settings
+    python: /srv/pettycash/venv/bin/python
+    maintenance_window: Sat 01:00-03:00 UTC
+  register: migrated
+"""
+
+RETURN = r"""
+pending:
+  description: Migrations pending before the run.
+  returned: success
+  type: list
+  elements: str
+applied:
+  description: Migrations applied by this run.
+  returned: when migrations were applied
+  type: list
+  elements: str
+plan:
+  description: Output of C(migrate --plan).
+  returned: success
+  type: str
+output:
+  description: The end of C(migrate)'s output.
+  returned: when migrations were applied
+  type: str
+maintenance_window:
+  description: State of O(maintenance_window) when one is set.
+  returned: when O(maintenance_window) is set
+  type: dict
+seconds:
+  description: Time the module took.
+  returned: success
+  type: float
+exit_code:
+  description: Exit code the CLI would give for the failure (4 when refused).
+  returned: failure
+  type: int
+error:
+  description: Type of the engine error, for example C(MigrationPreflightFailed),
+    C(OutsideMaintenanceWindow) or C(ProjectError).
+  returned: failure
+  type: str
+"""
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.pgreconcile_common import (
+    connection_spec,
+    django_argument_spec,
+    django_project,
+    maintenance_windows,
+    require_engine,
+    run_engine,
+    window_facts,
+)
+
+
+def main() -> None:
+    argument_spec = django_argument_spec(maintenance_window={"type": "raw"})
+    argument_spec["project_dir"]["required"] = True
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    require_engine(module)
+    started = time.monotonic()
+    from pgreconcile.runbook import run_migrations
+
+    project = django_project(module)
+    windows = maintenance_windows(module)
+    result: dict = {}
+    if windows is not None:
+        result["maintenance_window"] = window_facts(windows)
+
+    outcome = run_engine(module, run_migrations, project, connection_spec(module),
+                         dry_run=module.check_mode, windows=windows)
+    result.update(outcome)
+    pending = outcome.get("pending", [])
+    if module.check_mode:
+        result["changed"] = bool(pending)
+        if pending and windows is not None and not result["maintenance_window"]["open"]:
+            module.warn("a real run would refuse: " + result["maintenance_window"]["message"])
+    if module._diff and pending:
+        verb = "applied" if result.get("applied") else "to apply"
+        result["diff"] = {"before": "", "after": (outcome.get("plan") or "") + "\n",
+                          "before_header": f"{len(pending)} pending migrations",
+                          "after_header": f"migrate --plan ({verb}: {', '.join(pending)})"}
+    result.setdefault("seconds", round(time.monotonic() - started, 3))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

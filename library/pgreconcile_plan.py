@@ -1,0 +1,357 @@
+#!/usr/bin/python
+"""Ansible face of `pgreconcile plan`: the smallest lock-aware change, written for review."""
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: pgreconcile_plan
+short_description: Plan the smallest safe change that reconciles a live PostgreSQL database with its migrations
+description:
+  - Diffs live against the reference (for a Django project, the schema its applied migrations
+    build in a scratch database) and turns the differences into ordered steps, each with its SQL,
+    the lock it takes, an "already done?" probe, a reverse step where one exists and a
+    C(destructive) flag.
+  - Asks every step's probe (read-only) to tell which steps are still to do (C(pending_steps)).
+  - With a Django project and steps to do, proves the plan with O(prove) - applies it to a
+    structure-only clone and runs the pending migrations there - so a plan that would not make
+    C(migrate) succeed is refused before anything changes.
+  - Writes C(plan.json) (for M(pgreconcile_apply) and M(pgreconcile_verify)) and C(plan.sql)
+    (for review) to O(out_dir). A plan file is not a change to the database, so the module
+    never reports C(changed); C(would_change) says whether applying it would change anything.
+  - A plan with differences it cannot fix safely (C(unsupported)), or one the proof rejects, fails
+    the task (exit code 4) after the plan files are written; in check mode both are warnings.
+  - In check mode the plan is computed and returned (as the diff with C(--diff)) and nothing is written.
+  - This module is a thin face of the C(pgreconcile) engine, like C(pgreconcile plan).
+version_added: "0.1.0"
+author:
+  - pgreconcile maintainers
+options:
+  out_dir:
+    description:
+      - Directory C(plan.json) and C(plan.sql) are written to, on the managed host; created when
+        missing. Without it nothing is written.
+    type: path
+  pk_strategy:
+    description:
+      - How a changed primary key is reconciled. V(keep) adds the new key beside the old one
+        (non-destructive); V(swap) moves the foreign keys and swaps the primary key (destructive
+        steps, which M(pgreconcile_apply) only runs with O(pgreconcile_apply#module:allow_destructive=true)).
+    type: str
+    choices: [keep, swap]
+    default: keep
+  backfill:
+    description:
+      - Values for a new key column. V(stable) derives a name-based UUID from table and old key,
+        the same in every environment; V(random) uses C(gen_random_uuid()).
+    type: str
+    choices: [stable, random]
+    default: stable
+  prove:
+    description:
+      - With a Django project and steps to do, apply the plan to a structure-only clone and run
+        the pending migrations there; refuse the plan when they still fail.
+    type: bool
+    default: true
+  lint:
+    description:
+      - Lint the plan's SQL with C(squawk) when it is installed; findings are returned in C(lint).
+    type: bool
+    default: true
+  project_dir:
+    description:
+      - Directory holding the Django project's C(manage.py), on the managed host. Its migrations
+        are the reference schema.
+    type: path
+  settings:
+    description:
+      - The project's settings module. Default is the one C(manage.py) names.
+    type: str
+  python:
+    description:
+      - Interpreter of the project (its virtualenv). Default is the interpreter running the module.
+    type: str
+  reference_dsn:
+    description:
+      - Another database that is the reference, instead of O(project_dir) (libpq URI or key=value
+        string; keep passwords in C(~/.pgpass)).
+    type: str
+  reference_sql:
+    description:
+      - A SQL file that is the reference, loaded into a scratch database, instead of O(project_dir).
+    type: path
+  scratch_dsn:
+    description:
+      - Server where scratch databases (reference schema, proof clone) are created and dropped, as a
+        libpq URI or key=value string without a password. Default is the live server.
+    type: str
+  schemas:
+    description:
+      - Only these schemas.
+    type: list
+    elements: str
+  exclude_schemas:
+    description:
+      - Leave these schemas out.
+    type: list
+    elements: str
+attributes:
+  check_mode:
+    support: full
+    description: Computes, probes and proves the plan; writes nothing.
+  diff_mode:
+    support: full
+    description: Before is the live drift, after is the plan's SQL script.
+extends_documentation_fragment:
+  - pgreconcile
+seealso:
+  - module: pgreconcile_apply
+  - module: pgreconcile_inspect
+"""
+
+EXAMPLES = r"""
+- name: Plan the repair and write plan.json and plan.sql for review
+  pgreconcile_plan:
+    db_name: pettycash
+    project_dir: /srv/pettycash/current
+    settings: pettycash_system.settings
+    python: /srv/pettycash/venv/bin/python
+    out_dir: /var/lib/pgreconcile/reports
+  register: plan
+
+- name: Plan the destructive primary-key swap (applied only with allow_destructive)
+  pgreconcile_plan:
+    db_name: pettycash
+    project_dir: /srv/pettycash/current
+    pk_strategy: swap
+    out_dir: /var/lib/pgreconcile/reports
+
+- name: Plain database-to-database plan
+  pgreconcile_plan:
+    db_name: pettycash_staging
+    reference_dsn: "host=db.example.internal dbname=pettycash_prod user=reader"
+    out_dir: /tmp/plan
+"""
+
+RETURN = r"""
+plan:
+  description: The plan (id, strategy, live fingerprint, steps with SQL, probe, reverse, lock,
+    kept, unsupported and residual differences), as written to C(plan.json).
+  returned: success
+  type: dict
+plan_id:
+  description: Id of the plan (a hash of the live fingerprint and the steps).
+  returned: success
+  type: str
+plan_json:
+  description: Path of C(plan.json) (written unless in check mode or without O(out_dir)).
+  returned: success
+  type: str
+plan_sql:
+  description: Path of C(plan.sql).
+  returned: success
+  type: str
+written:
+  description: Whether the plan files were written.
+  returned: success
+  type: bool
+sql:
+  description: The plan's SQL script, for review.
+  returned: success
+  type: str
+steps:
+  description: Number of steps.
+  returned: success
+  type: int
+pending_steps:
+  description: Ids of the steps whose probe says they are not done yet.
+  returned: success
+  type: list
+  elements: str
+pending_migrations:
+  description: Migrations pending on live (with a Django project).
+  returned: success
+  type: list
+  elements: str
+would_change:
+  description: True when applying the plan or running the pending migrations would change the database.
+  returned: success
+  type: bool
+destructive:
+  description: Ids of the destructive steps.
+  returned: success
+  type: list
+  elements: str
+unsupported:
+  description: Differences the plan cannot fix safely.
+  returned: success
+  type: list
+  elements: dict
+drift:
+  description: The differences the plan starts from - live against the reference (for a Django
+    project, the state its applied migrations build) - with C(counts) (missing, extra, different,
+    cosmetic), C(empty) and the significant C(changes) (bucket, object, live and expected values,
+    risk note).
+  returned: success
+  type: dict
+migrations:
+  description: Migration state of live (applied, pending, applied_targets, suspect_edited).
+  returned: with a Django project
+  type: dict
+proof:
+  description: The pending migrations on a clone with the plan applied (C(ok), C(summary), C(error)),
+    or null when not proved.
+  returned: success
+  type: dict
+lint:
+  description: Findings of C(squawk) on the plan's SQL.
+  returned: success
+  type: list
+  elements: dict
+seconds:
+  description: Time the module took.
+  returned: success
+  type: float
+exit_code:
+  description: Exit code the CLI would give for the failure (4 when the plan is refused).
+  returned: failure
+  type: int
+error:
+  description: Type of the engine error, for example C(Refused) or C(ProjectError).
+  returned: failure
+  type: str
+"""
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.pgreconcile_common import (
+    drift_facts,
+    engine_target,
+    pending_steps,
+    require_engine,
+    run_engine,
+    target_argument_spec,
+)
+
+
+def _prove(target, plan):
+    """The pending migrations on a structure-only clone with the plan applied (as `reconcile`)."""
+    from pgreconcile.executor import ApplyOptions, Executor
+    from pgreconcile.preflight import run_preflight
+
+    def prepare(clone):
+        Executor(clone, plan, ApplyOptions(allow_destructive=True)).run()
+    return run_preflight(target.project, target.live, scratch_server=target.scratch,
+                         pg_bin_dir=target.pg_bin_dir, prepare=prepare)
+
+
+def _write(path: Path, text: str) -> None:
+    """Write beside the target, then rename: a reader never sees half a plan."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.chmod(temp, 0o644)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def _drift_text(diagnosis) -> str:
+    lines = [f"live {diagnosis.live.database} against {diagnosis.reference}"]
+    for change in diagnosis.diff.significant:
+        lines.append(f"{change.bucket} {change.kind} {change.object}"
+                     + (f": {change.risk}" if change.risk else ""))
+    if diagnosis.diff.is_empty:
+        lines.append("no significant drift")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=target_argument_spec(
+            out_dir={"type": "path"},
+            pk_strategy={"type": "str", "choices": ["keep", "swap"], "default": "keep"},
+            backfill={"type": "str", "choices": ["stable", "random"], "default": "stable"},
+            prove={"type": "bool", "default": True},
+            lint={"type": "bool", "default": True},
+        ),
+        mutually_exclusive=[("project_dir", "reference_dsn", "reference_sql")],
+        required_one_of=[("project_dir", "reference_dsn", "reference_sql")],
+        supports_check_mode=True,
+    )
+    require_engine(module)
+    started = time.monotonic()
+    from pgreconcile.runbook import plan_changes
+
+    params = module.params
+    target = engine_target(module)
+    plan, diagnosis = run_engine(module, plan_changes, target, strategy=params["pk_strategy"],
+                                 backfill=params["backfill"], lint=params["lint"])
+    pending = run_engine(module, pending_steps, target.live, plan)
+    migrations = diagnosis.migrations or {}
+    pending_migrations = list(migrations.get("pending", []))
+    proof = None
+    if params["prove"] and target.project is not None and pending:
+        outcome = run_engine(module, _prove, target, plan)
+        proof = {**outcome.to_dict(), "summary": outcome.summary()}
+
+    script = plan.sql_script()
+    out_dir = Path(params["out_dir"]).absolute() if params["out_dir"] else None
+    result = {
+        "changed": False, "plan": plan.to_dict(), "plan_id": plan.id, "sql": script,
+        "steps": len(plan.steps), "pending_steps": pending,
+        "pending_migrations": pending_migrations,
+        "would_change": bool(pending or pending_migrations),
+        "destructive": [s.id for s in plan.destructive_steps],
+        "unsupported": list(plan.unsupported), "drift": drift_facts(diagnosis),
+        "proof": proof, "lint": list(plan.lint), "written": False,
+        "plan_json": str(out_dir / "plan.json") if out_dir else None,
+        "plan_sql": str(out_dir / "plan.sql") if out_dir else None,
+    }
+    if diagnosis.migrations is not None:
+        result["migrations"] = migrations
+    if module._diff:
+        result["diff"] = {"before": _drift_text(diagnosis), "after": script,
+                          "before_header": f"{plan.database} (live drift)",
+                          "after_header": f"plan {plan.id} ({len(pending)} of "
+                                          f"{len(plan.steps)} steps to do)"}
+
+    if out_dir is not None and not module.check_mode:
+        try:
+            _write(out_dir / "plan.json", json.dumps(plan.to_dict(), indent=2, sort_keys=True)
+                   + "\n")
+            _write(out_dir / "plan.sql", script)
+        except OSError as exc:
+            module.fail_json(msg=f"cannot write the plan to {out_dir}: {exc}", error="OSError",
+                             exit_code=1)
+        result["written"] = True
+
+    refusals = []
+    if plan.unsupported:
+        refusals.append(f"{len(plan.unsupported)} difference(s) cannot be fixed safely: "
+                        + "; ".join(f"{u['object']}: {u['why']}" for u in plan.unsupported[:3])
+                        + " (write a migration for these, or reconcile them by hand)")
+    if proof is not None and not proof["ok"]:
+        refusals.append("the plan does not make the pending migrations apply: "
+                        + proof["summary"])
+    if refusals:
+        if module.check_mode:
+            for refusal in refusals:
+                module.warn(f"a real run would refuse this plan: {refusal}")
+        else:
+            module.fail_json(msg="; ".join(refusals) + "; nothing was changed",
+                             error="Refused", exit_code=4,
+                             **{k: v for k, v in result.items() if k != "changed"})
+    result.setdefault("seconds", round(time.monotonic() - started, 3))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

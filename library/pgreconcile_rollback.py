@@ -1,0 +1,208 @@
+#!/usr/bin/python
+"""Ansible face of the runbook's rollback: undo this run, or restore its backup beside live."""
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: pgreconcile_rollback
+short_description: Roll back a failed pgreconcile run - reverse its steps, or restore its backup into a new database
+description:
+  - With O(method=reverse), first unapplies the migrations this run applied (the project's own
+    C(migrate) back to O(applied_targets_before)), then undoes the plan's finished steps with their
+    reverse SQL, newest first, marking them C(reverted) in the ledger. When the migrations cannot be
+    unapplied, falls back to O(method=restore).
+  - With O(method=restore), restores O(backup) (verified against its manifest) into a new
+    database beside live and returns how to switch; live is left as it is.
+  - Reports C(changed) when anything was reverted, unapplied or restored.
+  - The same rollback C(pgreconcile reconcile) runs on failure; this module is a thin face of it.
+version_added: "0.1.0"
+author:
+  - pgreconcile maintainers
+options:
+  method:
+    description:
+      - V(reverse) undoes the finished steps (and this run's migrations); V(restore) restores the
+        backup into a new database.
+    type: str
+    choices: [reverse, restore]
+    default: reverse
+  plan:
+    description:
+      - The C(plan.json) that was applied. Exactly one of O(plan) and O(plan_data) is required.
+    type: path
+  plan_data:
+    description:
+      - The plan itself, as returned by M(pgreconcile_plan) in its C(plan) value.
+    type: dict
+  migrated:
+    description:
+      - Whether this run applied migrations (C(changed) of M(pgreconcile_migrate)).
+    type: bool
+    default: false
+  applied_migrations:
+    description:
+      - The migrations this run applied (C(applied) of M(pgreconcile_migrate)).
+    type: list
+    elements: str
+    default: []
+  applied_targets_before:
+    description:
+      - The migration state before this run, one C(app.migration) per app (C(applied_targets) of
+        the migration state from M(pgreconcile_plan) or M(pgreconcile_inspect)).
+    type: list
+    elements: str
+    default: []
+  backup:
+    description:
+      - The verified backup of this run, restored with O(method=restore) or when reversing is impossible.
+    type: path
+  reason:
+    description:
+      - Why the run is rolled back; returned and written to the report.
+    type: str
+    default: the run failed
+  project_dir:
+    description:
+      - Directory holding the Django project's C(manage.py), on the managed host; needed to unapply
+        migrations.
+    type: path
+  settings:
+    description:
+      - The project's settings module. Default is the one C(manage.py) names.
+    type: str
+  python:
+    description:
+      - Interpreter of the project (its virtualenv). Default is the interpreter running the module.
+    type: str
+attributes:
+  check_mode:
+    support: full
+    description: Changes nothing and says what would be rolled back.
+  diff_mode:
+    support: none
+    description: The result lists what was reverted.
+extends_documentation_fragment:
+  - pgreconcile
+seealso:
+  - module: pgreconcile_apply
+  - module: pgreconcile_restore
+"""
+
+EXAMPLES = r"""
+- name: Undo this run's migrations and steps
+  pgreconcile_rollback:
+    db_name: pettycash
+    project_dir: /srv/pettycash/current
+    plan: /var/lib/pgreconcile/reports/plan.json
+    migrated: "{{ migrated.changed }}"
+    applied_migrations: "{{ migrated.applied | default([]) }}"
+    applied_targets_before: "{{ plan.migrations.applied_targets }}"
+    backup: "{{ backup.path }}"
+    reason: verification failed
+"""
+
+RETURN = r"""
+method:
+  description: What was done - C(reverse), C(restore), or C(none) when there was nothing to restore from.
+  returned: success
+  type: str
+reverted:
+  description: Ids of the steps undone, newest first.
+  returned: success
+  type: list
+  elements: str
+unapplied_migrations:
+  description: Migrations unapplied.
+  returned: with O(method=reverse)
+  type: list
+  elements: str
+restored_into:
+  description: The new database holding the backup.
+  returned: with O(method=restore)
+  type: str
+advice:
+  description: How to switch to the restored database, or what to do without a backup.
+  returned: with O(method=restore) or without a backup
+  type: str
+reverse_failed:
+  description: Why reversing failed, when the module fell back to restoring.
+  returned: when reversing failed
+  type: str
+why:
+  description: O(reason).
+  returned: success
+  type: str
+seconds:
+  description: Time the module took.
+  returned: success
+  type: float
+exit_code:
+  description: Exit code the CLI would give for the failure.
+  returned: failure
+  type: int
+error:
+  description: Type of the engine error.
+  returned: failure
+  type: str
+"""
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.pgreconcile_common import (
+    connection_spec,
+    django_argument_spec,
+    django_project,
+    load_plan,
+    require_engine,
+    run_engine,
+)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=django_argument_spec(
+            method={"type": "str", "choices": ["reverse", "restore"], "default": "reverse"},
+            plan={"type": "path"},
+            plan_data={"type": "dict"},
+            migrated={"type": "bool", "default": False},
+            applied_migrations={"type": "list", "elements": "str", "default": []},
+            applied_targets_before={"type": "list", "elements": "str", "default": []},
+            backup={"type": "path"},
+            reason={"type": "str", "default": "the run failed"},
+        ),
+        mutually_exclusive=[("plan", "plan_data")],
+        required_one_of=[("plan", "plan_data")],
+        supports_check_mode=True,
+    )
+    require_engine(module)
+    started = time.monotonic()
+    from pgreconcile.progress import NULL
+    from pgreconcile.reference import ReferenceSource
+    from pgreconcile.runbook import ReconcileOptions, Target, _rollback
+
+    params = module.params
+    plan = load_plan(module)
+    project = django_project(module, required=False)
+    if module.check_mode:
+        module.exit_json(changed=False, method=params["method"], reverted=[], why=params["reason"],
+                         advice="check mode: nothing was applied, so nothing is rolled back")
+
+    live = connection_spec(module)
+    target = Target(live, ReferenceSource("django", project=project) if project else None,
+                    pg_bin_dir=params["pg_bin_dir"])
+    # The run so far, as the engine's own rollback reads it.
+    run = {"migrate": {"changed": params["migrated"], "applied": params["applied_migrations"]},
+           "diff_before": {"migrations": {"applied_targets": params["applied_targets_before"]}},
+           "backup": {"path": params["backup"]} if params["backup"] else None}
+    outcome = run_engine(module, _rollback, live, plan, run,
+                         ReconcileOptions(rollback=params["method"]), target, params["reason"],
+                         NULL)
+    changed = bool(outcome.get("reverted") or outcome.get("unapplied_migrations")
+                   or outcome.get("restored_into"))
+    module.exit_json(changed=changed, **{"seconds": round(time.monotonic() - started, 3),
+                                          **outcome})
+
+
+if __name__ == "__main__":
+    main()

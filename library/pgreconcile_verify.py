@@ -1,0 +1,222 @@
+#!/usr/bin/python
+"""Ansible face of `pgreconcile verify`: is live now what the migrations expect, every row kept?"""
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: pgreconcile_verify
+short_description: Verify a live PostgreSQL database against its migrations and fail the task when anything is off
+description:
+  - Diffs live against the latest state of the reference (for a Django project, the schema all of
+    today's migrations build in a scratch database); only the differences the plan kept on purpose
+    (its C(residual), from O(plan) or O(plan_data)) are accepted.
+  - Checks that every constraint and index is valid, and with a Django project that
+    C(migrate --check) and C(makemigrations --check) are clean; with O(run_tests=true) also runs
+    the project's tests.
+  - With O(backup), the row count of every table is compared with the backup's manifest (tables
+    C(migrate) itself writes to are left out).
+  - Fails the task (exit code 3) with the list of problems when anything is off. Reads only, so it
+    never reports C(changed) and runs the same in check mode.
+  - O(inject_failure) is for rollback drills only.
+  - This module is a thin face of the C(pgreconcile) engine, like C(pgreconcile verify).
+version_added: "0.1.0"
+author:
+  - pgreconcile maintainers
+options:
+  plan:
+    description:
+      - The C(plan.json) applied before; the differences it kept on purpose are accepted.
+        A path that does not exist is treated as no plan.
+    type: path
+  plan_data:
+    description:
+      - The plan itself, as returned by M(pgreconcile_plan) in its C(plan) value.
+    type: dict
+  backup:
+    description:
+      - The backup taken before the changes (dump or manifest); row counts are compared with its manifest.
+    type: path
+  run_tests:
+    description:
+      - Also run the project's tests (C(manage.py test)); needs the right to create the test database.
+    type: bool
+    default: false
+  test_settings:
+    description:
+      - Settings module for the tests, for example V(staging_settings).
+    type: str
+  inject_failure:
+    description:
+      - Rollback drill - report verification as failed even when it passed, so the
+        rollback path can be rehearsed. Never set it on a real run.
+    type: bool
+    default: false
+  project_dir:
+    description:
+      - Directory holding the Django project's C(manage.py), on the managed host. Its migrations
+        are the reference schema.
+    type: path
+  settings:
+    description:
+      - The project's settings module. Default is the one C(manage.py) names.
+    type: str
+  python:
+    description:
+      - Interpreter of the project (its virtualenv). Default is the interpreter running the module.
+    type: str
+  reference_dsn:
+    description:
+      - Another database that is the reference, instead of O(project_dir).
+    type: str
+  reference_sql:
+    description:
+      - A SQL file that is the reference, loaded into a scratch database, instead of O(project_dir).
+    type: path
+  scratch_dsn:
+    description:
+      - Server where the reference's scratch database is created and dropped, as a libpq URI or
+        key=value string without a password. Default is the live server.
+    type: str
+  schemas:
+    description:
+      - Only these schemas.
+    type: list
+    elements: str
+  exclude_schemas:
+    description:
+      - Leave these schemas out.
+    type: list
+    elements: str
+attributes:
+  check_mode:
+    support: full
+    description: Reads only; the same in check mode.
+  diff_mode:
+    support: none
+    description: Never changes anything, so there is nothing to show.
+extends_documentation_fragment:
+  - pgreconcile
+seealso:
+  - module: pgreconcile_apply
+  - module: pgreconcile_rollback
+"""
+
+EXAMPLES = r"""
+- name: Verify live after the plan and the migrations
+  pgreconcile_verify:
+    db_name: pettycash
+    project_dir: /srv/pettycash/current
+    settings: pettycash_system.settings
+    plan: /var/lib/pgreconcile/reports/plan.json
+    backup: "{{ backup.manifest }}"
+
+- name: Verify and run the project's tests on staging
+  pgreconcile_verify:
+    db_name: pettycash
+    project_dir: /srv/pettycash/current
+    run_tests: true
+    test_settings: staging_settings
+"""
+
+RETURN = r"""
+ok:
+  description: True when nothing is off.
+  returned: always
+  type: bool
+problems:
+  description: What is off, one sentence each.
+  returned: always
+  type: list
+  elements: str
+checks:
+  description: Each check's details (drift, invalid constraints or indexes, row counts,
+    C(migrate --check), C(makemigrations --check), tests).
+  returned: always
+  type: dict
+drift:
+  description: Live against the latest reference, before the plan's kept differences are accepted -
+    C(counts), C(empty) and the significant C(changes).
+  returned: always
+  type: dict
+seconds:
+  description: Time the module took.
+  returned: success
+  type: float
+exit_code:
+  description: Exit code the CLI would give for the failure (3 when verification failed).
+  returned: failure
+  type: int
+error:
+  description: Type of the engine error, C(VerificationFailed) when verification failed.
+  returned: failure
+  type: str
+"""
+
+import os
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.pgreconcile_common import (
+    drift_facts,
+    engine_target,
+    require_engine,
+    run_engine,
+    target_argument_spec,
+)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=target_argument_spec(
+            plan={"type": "path"},
+            plan_data={"type": "dict"},
+            backup={"type": "path"},
+            run_tests={"type": "bool", "default": False},
+            test_settings={"type": "str"},
+            inject_failure={"type": "bool", "default": False},
+        ),
+        mutually_exclusive=[("project_dir", "reference_dsn", "reference_sql"),
+                            ("plan", "plan_data")],
+        required_one_of=[("project_dir", "reference_dsn", "reference_sql")],
+        supports_check_mode=True,
+    )
+    require_engine(module)
+    started = time.monotonic()
+    from pgreconcile.planner import Plan
+    from pgreconcile.runbook import MIGRATE_WRITES, load_plan, verify_target
+
+    params = module.params
+    target = engine_target(module)
+    plan = None
+    if params["plan_data"]:
+        plan = run_engine(module, Plan.from_dict, params["plan_data"])
+    elif params["plan"] and os.path.exists(params["plan"]):
+        plan = run_engine(module, load_plan, params["plan"])
+    counts = None
+    if params["backup"]:
+        from pgreconcile.backup import load_manifest
+        manifest = run_engine(module, load_manifest, params["backup"])
+        counts = {table: rows for table, rows in manifest.row_counts.items()
+                  if table.split(".", 1)[-1] not in MIGRATE_WRITES}
+
+    verification, diagnosis = run_engine(
+        module, verify_target, target, residual=list(plan.residual) if plan else [],
+        expected_counts=counts, run_tests=params["run_tests"],
+        test_settings=params["test_settings"])
+    if params["inject_failure"]:
+        verification.problems.append("fault injected by inject_failure (rollback drill)")
+        verification.ok = False
+    result = {"changed": False, **verification.to_dict(), "drift": drift_facts(diagnosis),
+              "plan_id": plan.id if plan else None}
+    if not verification.ok:
+        module.fail_json(msg="verification failed: " + "; ".join(verification.problems),
+                         error="VerificationFailed", exit_code=3,
+                         hint="see the report; the runbook rolls back with the plan's reverse "
+                              "steps or restores the backup",
+                         **{k: v for k, v in result.items() if k != "changed"})
+    result.setdefault("seconds", round(time.monotonic() - started, 3))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
