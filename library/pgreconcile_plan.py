@@ -240,13 +240,8 @@ from ansible.module_utils.pgreconcile_common import (
 
 def _prove(target, plan):
     """The pending migrations on a structure-only clone with the plan applied (as `reconcile`)."""
-    from pgreconcile.executor import ApplyOptions, Executor
-    from pgreconcile.preflight import run_preflight
-
-    def prepare(clone):
-        Executor(clone, plan, ApplyOptions(allow_destructive=True)).run()
-    return run_preflight(target.project, target.live, scratch_server=target.scratch,
-                         pg_bin_dir=target.pg_bin_dir, prepare=prepare)
+    from pgreconcile.runbook import prove_plan
+    return prove_plan(target, plan)
 
 
 def _write(path: Path, text: str) -> None:

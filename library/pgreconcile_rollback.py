@@ -179,7 +179,7 @@ def main() -> None:
     started = time.monotonic()
     from pgreconcile.progress import NULL
     from pgreconcile.reference import ReferenceSource
-    from pgreconcile.runbook import ReconcileOptions, Target, _rollback
+    from pgreconcile.runbook import ReconcileOptions, Target, rollback_run
 
     params = module.params
     plan = load_plan(module)
@@ -195,7 +195,7 @@ def main() -> None:
     run = {"migrate": {"changed": params["migrated"], "applied": params["applied_migrations"]},
            "diff_before": {"migrations": {"applied_targets": params["applied_targets_before"]}},
            "backup": {"path": params["backup"]} if params["backup"] else None}
-    outcome = run_engine(module, _rollback, live, plan, run,
+    outcome = run_engine(module, rollback_run, live, plan, run,
                          ReconcileOptions(rollback=params["method"]), target, params["reason"],
                          NULL)
     changed = bool(outcome.get("reverted") or outcome.get("unapplied_migrations")

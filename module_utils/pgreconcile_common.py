@@ -206,8 +206,6 @@ def pending_steps(live, plan) -> list[str]:
 
     The probes are the executor's own (the same it asks before running a step).
     """
-    from pgreconcile.executor import ApplyOptions, Executor
-    executor = Executor(live, plan, ApplyOptions())
-    with live.connect() as conn:
-        return [step.id for step in plan.steps if not executor._probe(conn, step)]
+    from pgreconcile.executor import pending_steps as engine_pending_steps
+    return engine_pending_steps(live, plan)
 

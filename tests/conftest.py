@@ -23,6 +23,13 @@ EXAMPLE = REPO / "examples" / "pettycash"
 TEST_DB_PREFIX = "pgrt_"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def reference_cache(tmp_path_factory):
+    """The session's own reference-schema cache: never the user's ~/.cache."""
+    os.environ["PGRECONCILE_CACHE_DIR"] = str(tmp_path_factory.mktemp("reference-cache"))
+    yield os.environ["PGRECONCILE_CACHE_DIR"]
+
+
 @pytest.fixture(scope="session")
 def server() -> ConnectionSpec:
     """Admin connection spec (database `postgres`) of the session's server."""

@@ -218,7 +218,7 @@ def test_no_privilege_to_create_scratch_database_is_a_clear_error(drifted, serve
     run_sql(drifted, f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
     try:
         proc = cli("diff", "--json", "--project-dir", str(EXAMPLE), spec=drifted.with_params(
-            user=role))
+            user=role), extra_env={"PGRECONCILE_NO_CACHE": "1"})
         assert proc.returncode == 1
         err = as_json(proc)
         assert err["error"] == "ScratchUnavailable"
@@ -242,7 +242,7 @@ def test_applied_migration_unknown_to_the_project_is_reported(drifted):
 def test_ctrl_c_while_building_the_reference_leaves_no_scratch_database(drifted, server):
     import signal
     import time
-    env = {**os.environ, "DATABASE_URL": drifted.conninfo()}
+    env = {**os.environ, "DATABASE_URL": drifted.conninfo(), "PGRECONCILE_NO_CACHE": "1"}
     proc = subprocess.Popen([*CLI, "diff", "--project-dir", str(EXAMPLE), "--json"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
@@ -255,3 +255,29 @@ def test_ctrl_c_while_building_the_reference_leaves_no_scratch_database(drifted,
     assert proc.returncode == 130
     assert json.loads(stdout)["error"] == "Interrupted"
     assert list_scratch_databases(server) == []
+
+
+def test_reference_schema_is_reused_only_for_the_same_migrations(drifted, tmp_path):
+    cache = tmp_path / "cache"
+    env = {"PGRECONCILE_CACHE_DIR": str(cache)}
+    first = as_json(cli("diff", "--json", "--project-dir", str(EXAMPLE), spec=drifted,
+                        extra_env=env))
+    entries = list((cache / "reference").glob("*.json"))
+    assert len(entries) == 1
+    second = as_json(cli("diff", "--json", "--project-dir", str(EXAMPLE), spec=drifted,
+                         extra_env=env))
+    assert second["changes"] == first["changes"]
+    latest = as_json(cli("diff", "--json", "--project-dir", str(EXAMPLE), "--reference-state",
+                         "latest", spec=drifted, extra_env=env))
+    assert len(list((cache / "reference").glob("*.json"))) == 2  # other targets, other entry
+    assert len(latest["changes"]) > len(first["changes"])
+    # An edited migration file changes the digest: the old entry is not used.
+    project = tmp_path / "project"
+    import shutil
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("__pycache__"))
+    migration = project / "treasury" / "migrations" / "0001_initial.py"
+    migration.write_text(migration.read_text().replace("max_length=120", "max_length=150"))
+    edited = as_json(cli("diff", "--json", "--project-dir", str(project), spec=drifted,
+                         extra_env=env))
+    assert len(list((cache / "reference").glob("*.json"))) == 3
+    assert any(c["object"] == "public.treasury_payment.payee" for c in edited["changes"])

@@ -36,10 +36,26 @@ def state() -> dict:
         if depth > applied_targets.get(app_label, (0, None))[0]:
             applied_targets[app_label] = (depth, name)
     return {"tables_by_migration": _tables_by_migration(loader),
+            "migrations_digest": _digest(loader),
             "applied_targets": sorted(f"{a}.{n}" for a, (_, n) in applied_targets.items()),
             "applied": applied, "pending": pending, "unknown_applied": unknown,
             "conflicts": conflicts, "leaf_nodes": sorted(f"{a}.{n}" for a, n in targets),
             "vendor": connection.vendor}
+
+
+def _digest(loader) -> str:
+    """sha256 over every migration file the project would run (its apps and Django's own):
+    the same digest means the same migrations, so a reference schema can be reused."""
+    import hashlib
+    digest = hashlib.sha256()
+    for key in sorted(loader.graph.nodes):
+        module = sys.modules.get(type(loader.graph.nodes[key]).__module__)
+        path = getattr(module, "__file__", None)
+        digest.update(f"{key[0]}.{key[1]}\n".encode())
+        if path:
+            with open(path, "rb") as fh:
+                digest.update(fh.read())
+    return digest.hexdigest()
 
 
 def _tables_by_migration(loader) -> dict:

@@ -113,6 +113,7 @@ class MigrationState:
     conflicts: dict = field(default_factory=dict)
     tables_by_migration: dict = field(default_factory=dict)
     applied_targets: list[str] = field(default_factory=list)
+    migrations_digest: str = ""
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -193,7 +194,7 @@ def migration_state(project: DjangoProject, target: ConnectionSpec) -> Migration
     data = _Runner(project, target).probe("state")
     return MigrationState(data["applied"], data["pending"], data["unknown_applied"],
                           data.get("conflicts", {}), data.get("tables_by_migration", {}),
-                          data.get("applied_targets", []))
+                          data.get("applied_targets", []), data.get("migrations_digest", ""))
 
 
 def manage(project: DjangoProject, target: ConnectionSpec, *args: str,

@@ -95,6 +95,7 @@ class Executor:
     def __init__(self, spec: ConnectionSpec, plan: Plan, options: ApplyOptions,
                  reporter: Reporter = NULL):
         self.spec, self.plan, self.opt, self.reporter = spec, plan, options, reporter
+        self.touched = False  # True once any step started changing the database
 
     # -- guards -------------------------------------------------------------------
     def check_refusals(self) -> None:
@@ -204,6 +205,7 @@ class Executor:
         if step.kind == "concurrent":
             self._drop_invalid_index(conn, step)
         self._record(conn, step, "running")
+        self.touched = True
         try:
             if step.kind == "backfill":
                 rows, attempts = self._backfill(conn, step, entry)
@@ -355,6 +357,13 @@ def _before(value):
     return value  # non-integer keys: the first batch uses >= semantics via the NULL filter
 
 
+def pending_steps(spec: ConnectionSpec, plan: Plan) -> list[str]:
+    """Ids of the steps whose "already done?" probe says no; read-only."""
+    executor = Executor(spec, plan, ApplyOptions())
+    with spec.connect() as conn:
+        return [step.id for step in plan.steps if not executor._probe(conn, step)]
+
+
 def apply_plan(spec: ConnectionSpec, plan: Plan, options: ApplyOptions,
                reporter: Reporter = NULL) -> ApplyResult:
     return Executor(spec, plan, options, reporter).run()
@@ -362,19 +371,31 @@ def apply_plan(spec: ConnectionSpec, plan: Plan, options: ApplyOptions,
 
 def revert_plan(spec: ConnectionSpec, plan: Plan, reporter: Reporter = NULL) -> list[str]:
     """Undo the finished steps of `plan` with their reverse SQL, newest first."""
-    reverted = []
     with spec.connect(autocommit=True) as conn:
-        conn.execute(LEDGER_DDL)
-        done = {r[0] for r in conn.execute(
-            "SELECT step_id FROM pgreconcile.ledger WHERE plan_id = %s AND status IN "
-            "('done', 'running', 'failed')", (plan.id,)).fetchall()}
-        for step in reversed(plan.steps):
-            if step.id not in done or not step.reverse:
-                continue
-            reporter.info(f"reverting {step.id}: {step.title}")
-            for statement in step.reverse:
-                conn.execute(statement)
-            conn.execute("UPDATE pgreconcile.ledger SET status = 'reverted', finished_at = now()"
-                         " WHERE plan_id = %s AND step_id = %s", (plan.id, step.id))
-            reverted.append(step.id)
+        if not conn.execute("SELECT to_regclass('pgreconcile.ledger')").fetchone()[0]:
+            return []  # nothing was ever applied here
+        # The same lock as apply: never revert steps another run is applying right now.
+        if not conn.execute("SELECT pg_try_advisory_lock(%s)", (ADVISORY_KEY,)).fetchone()[0]:
+            raise LockNotAcquired(f"cannot roll back: another pgreconcile run holds the "
+                                  f"reconcile lock on {spec.dbname!r}: {_lock_holder(conn)}")
+        try:
+            return _revert_locked(conn, plan, reporter)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_KEY,))
+
+
+def _revert_locked(conn, plan: Plan, reporter: Reporter) -> list[str]:
+    reverted = []
+    done = {r[0] for r in conn.execute(
+        "SELECT step_id FROM pgreconcile.ledger WHERE plan_id = %s AND status IN "
+        "('done', 'running', 'failed')", (plan.id,)).fetchall()}
+    for step in reversed(plan.steps):
+        if step.id not in done or not step.reverse:
+            continue
+        reporter.info(f"reverting {step.id}: {step.title}")
+        for statement in step.reverse:
+            conn.execute(statement)
+        conn.execute("UPDATE pgreconcile.ledger SET status = 'reverted', finished_at = now()"
+                     " WHERE plan_id = %s AND step_id = %s", (plan.id, step.id))
+        reverted.append(step.id)
     return reverted

@@ -3,6 +3,9 @@ or a SQL file. Migrations and SQL files are materialised in a scratch database
 that is always dropped."""
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +55,7 @@ def build_reference(source: ReferenceSource, live: ConnectionSpec, *,
                     scratch_server: ConnectionSpec | None = None,
                     schemas: list[str] | None = None, exclude_schemas: list[str] | None = None,
                     pg_bin_dir: str | None = None, targets: list[str] | None = None,
-                    reporter: Reporter = NULL) -> Schema:
+                    cache_key: str | None = None, reporter: Reporter = NULL) -> Schema:
     """The schema the reference describes, inspected the same way as live.
 
     For a Django project, `targets` ("app.migration") builds the state live claims
@@ -63,6 +66,41 @@ def build_reference(source: ReferenceSource, live: ConnectionSpec, *,
         with source.dsn.connect() as conn:
             return inspect_schema(conn, schemas=schemas, exclude_schemas=exclude_schemas)
     server = scratch_server or live
+    cached = _cache_path(source, server, cache_key, targets, schemas, exclude_schemas)
+    if cached is not None and cached.exists():
+        try:
+            return Schema.from_dict(json.loads(cached.read_text()))
+        except (ValueError, KeyError, TypeError):
+            cached.unlink(missing_ok=True)
+    schema = _materialise(source, live, server, schemas, exclude_schemas, pg_bin_dir, targets,
+                          reporter)
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(schema.to_dict()))
+        os.replace(tmp, cached)
+    return schema
+
+
+def _cache_path(source: ReferenceSource, server: ConnectionSpec, cache_key: str | None,
+                targets, schemas, exclude_schemas) -> Path | None:
+    """Reference schemas built from migrations are cached by the digest of every migration
+    file, the targets, the scope and the server version: same inputs, same schema."""
+    if source.kind != "django" or not cache_key or os.environ.get("PGRECONCILE_NO_CACHE"):
+        return None
+    with server.connect() as conn:
+        version = conn.info.server_version
+    key = hashlib.sha256(json.dumps([cache_key, targets, sorted(schemas or []),
+                                     sorted(exclude_schemas or []), version,
+                                     source.project.settings]).encode()).hexdigest()[:32]
+    base = Path(os.environ.get("PGRECONCILE_CACHE_DIR")
+                or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+                / "pgreconcile")
+    return base / "reference" / f"{key}.json"
+
+
+def _materialise(source: ReferenceSource, live: ConnectionSpec, server: ConnectionSpec,
+                 schemas, exclude_schemas, pg_bin_dir, targets, reporter) -> Schema:
     if source.kind == "django":
         check_project(source.project, live)
     with scratch_database(server, "reference") as scratch:

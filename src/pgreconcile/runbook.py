@@ -98,7 +98,9 @@ def diagnose(target: Target, reference_state: str = "applied",
             targets = state.applied_targets
     expected = build_reference(target.reference, target.live, scratch_server=target.scratch,
                                schemas=target.schemas, exclude_schemas=target.exclude_schemas,
-                               targets=targets, pg_bin_dir=target.pg_bin_dir, reporter=reporter)
+                               targets=targets, pg_bin_dir=target.pg_bin_dir,
+                               cache_key=state.migrations_digest if state else None,
+                               reporter=reporter)
     diff = diff_schemas(live_schema, expected)
     migrations = None
     if state is not None:
@@ -156,7 +158,8 @@ def apply_changes(live: ConnectionSpec, plan: Plan, options: ApplyOptions, *,
                   reporter: Reporter = NULL) -> ApplyResult:
     """Refusals first (nothing changed), then the executor."""
     Executor(live, plan, options).check_refusals()
-    if windows is not None and plan.steps:
+    from .executor import pending_steps
+    if windows is not None and pending_steps(live, plan):
         windows.require_open()
         options = replace(options, deadline=windows.current_end_epoch())
     if not no_backup:
@@ -180,14 +183,15 @@ def run_migrations(project: DjangoProject, live: ConnectionSpec, *, dry_run: boo
     plan = manage(project, live, "migrate", "--plan", "--no-input")
     pending = migration_state(project, live).pending
     if dry_run or not pending:
-        return {"changed": False, "pending": pending, "plan": plan.stdout.strip()}
+        return {"changed": False, "pending": pending, "applied": [],
+                "plan": plan.stdout.strip()}
     if windows is not None:
         windows.require_open()
     run = manage(project, live, "migrate", "--no-input")
     if not run.ok:
         tail = [ln for ln in run.stderr.splitlines() if ln.strip()][-1:] or ["?"]
         raise MigrationPreflightFailed(f"migrate failed: {tail[0]}")
-    return {"changed": True, "applied": pending, "plan": plan.stdout.strip(),
+    return {"changed": True, "pending": pending, "applied": pending, "plan": plan.stdout.strip(),
             "output": run.stdout.strip()[-2000:]}
 
 
@@ -290,14 +294,8 @@ def reconcile(target: Target, opts: ReconcileOptions, reporter: Reporter = NULL)
                           + "; ".join(f"{u['object']}: {u['why']}" for u in plan.unsupported[:3]),
                           hint="write a migration for these, or reconcile them by hand")
         if project is not None and plan.steps:
-            from .executor import Executor as _Ex
-
-            def prepare(clone):
-                _Ex(clone, plan, replace(opts.apply, allow_destructive=True,
-                                         current_fingerprint=None)).run()
-            after = stage("preflight-with-plan", lambda: run_preflight(
-                project, live, scratch_server=target.scratch, pg_bin_dir=target.pg_bin_dir,
-                prepare=prepare, reporter=reporter))
+            after = stage("preflight-with-plan", lambda: prove_plan(target, plan, opts.apply,
+                                                                    reporter))
             report["preflight_after"] = {**after.to_dict(), "summary": after.summary()}
             if not after.ok:
                 raise Refused("the plan does not make the pending migrations apply: "
@@ -340,8 +338,12 @@ def reconcile(target: Target, opts: ReconcileOptions, reporter: Reporter = NULL)
             stage("verify", _verify)
         except ReconcileError as exc:
             why = str(exc)
-            report["rollback"] = stage("rollback", lambda: _rollback(
-                live, plan, report, opts, target, why, reporter))
+            if executor.touched or (report.get("migrate") or {}).get("changed"):
+                report["rollback"] = stage("rollback", lambda: rollback_run(
+                    live, plan, report, opts, target, why, reporter))
+            else:
+                report["rollback"] = {"method": "none", "reverted": [], "why": why,
+                                      "note": "refused before any change; nothing to roll back"}
             raise
         report["ok"] = True
         return report
@@ -358,8 +360,22 @@ def reconcile(target: Target, opts: ReconcileOptions, reporter: Reporter = NULL)
             report.setdefault("warnings", []).append(f"report not rendered: {exc}")
 
 
-def _rollback(live: ConnectionSpec, plan: Plan, report: dict, opts: ReconcileOptions,
-              target: Target, why: str, reporter: Reporter) -> dict:
+def prove_plan(target: Target, plan: Plan, options: ApplyOptions | None = None,
+               reporter: Reporter = NULL):
+    """Run the pending migrations on a structure-only clone with the plan applied first:
+    proof, before live is touched, that the plan makes `migrate` succeed."""
+    from .preflight import run_preflight
+    options = replace(options or ApplyOptions(), allow_destructive=True,
+                      current_fingerprint=None, deadline=None)
+
+    def prepare(clone):
+        Executor(clone, plan, options).run()
+    return run_preflight(target.project, target.live, scratch_server=target.scratch,
+                         pg_bin_dir=target.pg_bin_dir, prepare=prepare, reporter=reporter)
+
+
+def rollback_run(live: ConnectionSpec, plan: Plan, report: dict, opts: ReconcileOptions,
+                 target: Target, why: str, reporter: Reporter = NULL) -> dict:
     """Undo this run: unapply the migrations it applied, then the plan's finished steps in
     reverse order. Where that is impossible (or asked), restore the backup into a new DB."""
     migrated = bool((report.get("migrate") or {}).get("changed"))
