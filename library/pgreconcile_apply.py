@@ -76,7 +76,7 @@ options:
     description:
       - Rows per backfill batch, each in its own short transaction.
     type: int
-    default: 10000
+    default: 5000
   batch_delay:
     description:
       - Seconds to pause between backfill batches.
@@ -207,7 +207,7 @@ def main() -> None:
             maintenance_window={"type": "raw"},
             lock_timeout={"type": "str", "default": "2s"},
             retries={"type": "int", "default": 5},
-            batch_size={"type": "int", "default": 10000},
+            batch_size={"type": "int", "default": 5000},
             batch_delay={"type": "float", "default": 0.0},
         ),
         mutually_exclusive=[("plan", "plan_data"), ("backup", "no_backup")],

@@ -107,7 +107,7 @@
     retried with backoff and never queues in front of the application's writers for longer.
 
 .PARAMETER BatchSize
-    Rows per backfill batch (pgreconcile's default is 10000).
+    Rows per backfill batch (pgreconcile's default is 5000).
 
 .PARAMETER BatchDelay
     Seconds to pause between backfill batches, to leave room for the application, e.g. 0.5

@@ -208,7 +208,8 @@ def _apply_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--statement-timeout", default="0", help="per-step statement_timeout")
     g.add_argument("--retries", type=_positive_int, default=5,
                    help="attempts when a lock is busy, with backoff")
-    g.add_argument("--batch-size", type=_positive_int, default=10_000, help="rows per batch")
+    g.add_argument("--batch-size", type=_positive_int, default=5_000,
+                   help="rows per backfill batch (5000, tuned by bench/bench_apply.py)")
     g.add_argument("--batch-delay", type=float, default=0.0, help="seconds between batches")
 
 
