@@ -4,8 +4,9 @@
 2. build the drifted `pettycash` database (old integer `id` PK, 0001 recorded as applied),
 3. take a verified backup with `pgreconcile backup --test-restore`,
 4. show the seed's failing `manage.py migrate` (ProgrammingError naming payment_id),
-5. diagnose with diff and preflight, 6. reconcile, 7. show migrate succeeding,
-8. run again to show it is idempotent, and print where the HTML report is.
+5. diagnose with diff and preflight, 6. `ansible-playbook reconcile.yml -l local
+--check --diff`, 7. the real run, 8. show migrate succeeding, 9. run again
+(changed=0), and print where the HTML report is.
 
 Everything runs through the real CLI and the project's real manage.py, as an
 operator would run them. The server is stopped at the end; its data stays in
@@ -56,10 +57,11 @@ def run(argv: list[str], env: dict, *, expect_fail: bool = False, cwd: Path = RE
     return proc
 
 
-def RECONCILE(cli: list[str], env: dict, reports: Path) -> list[str]:
-    """The runbook: through Ansible when available (the way operators run it), else the CLI."""
-    return cli + ["reconcile", "--project-dir", str(PROJECT), "--out-dir",
-                  str(DEMO / "backups"), "--keep", "3", "--report-dir", str(reports), "--json"]
+def _recap(output: str) -> str:
+    """The PLAY RECAP lines of an ansible-playbook run."""
+    lines = output.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("PLAY RECAP")), None)
+    return "\n".join(lines[start:]).strip() if start is not None else output[-1500:]
 
 
 def main() -> int:
@@ -112,25 +114,37 @@ def main() -> int:
         run(cli + ["diff", "--project-dir", str(PROJECT)], env, expect_fail=True)
         run(cli + ["preflight", "--project-dir", str(PROJECT)], env, expect_fail=True)
 
-        step("6. reconcile: backup → preflight → plan → apply → migrate → verify")
         reports = DEMO / "reports"
-        proc = run(RECONCILE(cli, env, reports), env, show=False)
-        report = json.loads(proc.stdout)
-        for stage in report["stages"]:
-            mark = "[green]✓" if stage["ok"] else "[red]✗"
-            console.print(f"  {mark}[/] {stage['stage']:<22} {stage['seconds']:>6.2f}s")
-        for s_ in report["apply"]["steps"]:
-            console.print(f"    {s_['outcome']:<14} {s_['title']} ({s_['rows']} rows)")
+        playbook = [str(Path(sys.executable).with_name("ansible-playbook")), "reconcile.yml",
+                    "-l", "local", "-e", f"reconcile_backup_dir={DEMO / 'backups'}",
+                    "-e", f"reconcile_report_dir={reports}"]
+        from urllib.parse import parse_qs, urlparse
+        url = urlparse(dsn)
+        ans_env = {**env, "PGHOST": parse_qs(url.query)["host"][0], "PGDATABASE": "pettycash",
+                   "PGUSER": url.username or "postgres",
+                   "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+                   "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1"}
 
-        step("7. the seed's command now works")
+        step("6. ansible-playbook reconcile.yml -l local --check --diff (changes nothing)")
+        proc = run(playbook + ["--check", "--diff"], ans_env, show=False)
+        console.print(_recap(proc.stdout), highlight=False, markup=False)
+
+        step("7. ansible-playbook reconcile.yml -l local: the runbook")
+        proc = run(playbook, ans_env, show=False)
+        console.print(_recap(proc.stdout), highlight=False, markup=False)
+        report = json.loads((reports / "report.json").read_text())
+        for stage in report.get("stages", []):
+            mark = "[green]✓" if stage.get("ok") else "[red]✗"
+            console.print(f"  {mark}[/] {stage['stage']:<22} {stage.get('seconds', 0):>6.2f}s")
+
+        step("8. the seed's command now works")
         run(manage + ["migrate", "--no-input"], env, cwd=PROJECT)
         run(manage + ["migrate", "--check"], env, cwd=PROJECT)
         run(manage + ["showmigrations", "treasury"], env, cwd=PROJECT)
 
-        step("8. run it again: nothing to do")
-        again = json.loads(run(RECONCILE(cli, env, DEMO / "reports-again"), env,
-                               show=False).stdout)
-        console.print(f"changed: {again['changed']}")
+        step("9. run it again: changed=0")
+        proc = run(playbook, ans_env, show=False)
+        console.print(_recap(proc.stdout), highlight=False, markup=False)
 
         html = reports / "report.html"
         console.print(Panel.fit(

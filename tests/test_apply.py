@@ -87,8 +87,11 @@ def test_reconcile_end_to_end_applies_0002_keeps_every_row_and_is_idempotent(
     run_sql(drifted, "INSERT INTO treasury_alert (payment_id, level, message, created_at, "
                      "acknowledged) SELECT payment_id, 'warning', 'x', now(), false "
                      "FROM treasury_payment LIMIT 1")
+    backups = sorted((tmp_path / "b").glob("*.dump"))
     again = as_json(cli(*args, spec=drifted))
     assert again["ok"] and again["changed"] is False
+    assert "skipped" in again["backup"]  # nothing to change: no new backup either
+    assert sorted((tmp_path / "b").glob("*.dump")) == backups
     assert all(s["outcome"] != "done" for s in again["apply"]["steps"])
     assert (tmp_path / "r" / "report.json").exists()
     assert list_scratch_databases(server) == []

@@ -255,7 +255,7 @@ def _stages(r: dict) -> list[dict]:
 
 def _backup(r: dict) -> dict:
     b = _d(r.get("backup"))
-    if not b:
+    if not b or b.get("skipped"):  # nothing to change, so no backup was needed
         return {}
     m = _d(b.get("manifest_data"))
     tr = _d(b.get("test_restore")) or _d(m.get("test_restore"))

@@ -271,13 +271,6 @@ def reconcile(target: Target, opts: ReconcileOptions, reporter: Reporter = NULL)
             report["maintenance_window"] = opts.windows.describe()
             if not opts.dry_run:
                 stage("window", opts.windows.require_open)
-        if not opts.dry_run and not opts.no_backup:
-            from .backup import create_backup
-            backup = stage("backup", lambda: create_backup(
-                live, opts.backup_dir, keep=opts.backup_keep, pg_bin_dir=target.pg_bin_dir,
-                test_restore=opts.backup_test_restore, reporter=reporter))
-            report["backup"] = backup.to_dict()
-            report["backup"]["manifest_data"] = backup.manifest_data.to_dict()
         if project is not None:
             pre = stage("preflight", lambda: run_preflight(
                 project, live, scratch_server=target.scratch, pg_bin_dir=target.pg_bin_dir,
@@ -303,6 +296,18 @@ def reconcile(target: Target, opts: ReconcileOptions, reporter: Reporter = NULL)
         if opts.dry_run:
             report["ok"] = True
             return report
+        from .executor import pending_steps
+        migrations_pending = (diagnosis.migrations or {}).get("pending") or []
+        if not pending_steps(live, plan) and not (opts.run_migrations and migrations_pending):
+            report["backup"] = {"skipped": "nothing to change: no backup needed"}
+        elif not opts.no_backup:
+            # Taken right before the first change, after planning proved there is one to make.
+            from .backup import create_backup
+            backup = stage("backup", lambda: create_backup(
+                live, opts.backup_dir, keep=opts.backup_keep, pg_bin_dir=target.pg_bin_dir,
+                test_restore=opts.backup_test_restore, reporter=reporter))
+            report["backup"] = backup.to_dict()
+            report["backup"]["manifest_data"] = backup.manifest_data.to_dict()
         fp_columns = _fingerprint_columns(plan, diagnosis.live)
         with live.connect() as conn:
             before_fp = data_fingerprints(conn, fp_columns)
