@@ -541,19 +541,16 @@ def main(argv: list[str] | None = None) -> int:
         return _render_error({"error": "Interrupted", "message": "interrupted",
                               "hint": "re-run the same command; finished work is kept",
                               "exit_code": 130}, 130, as_json)
-    except Exception as exc:  # noqa: BLE001 - a database error must not become a traceback
+    except Exception as exc:  # noqa: BLE001 - a database or file error is not a traceback
         import psycopg
         if not isinstance(exc, (OSError, psycopg.Error)):
             raise
+        text = str(exc).strip()
         return _render_error({"error": type(exc).__name__,
-                              "message": redact(str(exc).strip().splitlines()[0]
-                                                if str(exc).strip() else type(exc).__name__),
+                              "message": redact(text.splitlines()[0] if text
+                                                else type(exc).__name__),
                               "hint": "check the path, permissions or database state named "
                                       "above; finished work is kept",
-                              "exit_code": EXIT_ERROR}, EXIT_ERROR, as_json)
-    except OSError as exc:
-        return _render_error({"error": type(exc).__name__, "message": redact(str(exc)),
-                              "hint": "check the path and permissions named above",
                               "exit_code": EXIT_ERROR}, EXIT_ERROR, as_json)
     if as_json:
         json.dump(result, sys.stdout, indent=2, default=str, sort_keys=True)
