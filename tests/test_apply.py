@@ -245,3 +245,34 @@ def test_plan_sql_script_runs_by_hand_and_fixes_the_seed(drifted, tmp_path):
     ids = [r[0] for r in query(drifted, "SELECT id FROM treasury_payment ORDER BY id")]
     got = [r[0] for r in query(drifted, "SELECT payment_id FROM treasury_payment ORDER BY id")]
     assert got == [uuid.uuid3(STABLE_UUID_NAMESPACE, f"treasury_payment:{i}") for i in ids]
+
+
+def test_swap_moves_referencing_foreign_keys_to_the_new_key(drifted, tmp_path):
+    run_sql(drifted, """
+        CREATE TABLE treasury_refund (
+            id serial PRIMARY KEY,
+            payment_id integer NOT NULL REFERENCES treasury_payment(id) ON DELETE CASCADE,
+            amount numeric(12,2) NOT NULL);
+        CREATE INDEX treasury_refund_payment_id_idx ON treasury_refund (payment_id);
+        INSERT INTO treasury_refund (payment_id, amount)
+            SELECT 1 + (g * 7) % 2000, g FROM generate_series(1, 600) g;
+        ANALYZE;""")
+    before = query(drifted, "SELECT id, payment_id FROM treasury_refund ORDER BY id")
+    plan = make_plan_file(drifted, tmp_path, "--pk-strategy", "swap")
+    assert plan["unsupported"] == []
+    proc = cli("apply", str(tmp_path / "plan.json"), "--no-backup", "--allow-destructive",
+               "--batch-size", "100", "--json", spec=drifted)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    after = query(drifted, "SELECT id, payment_id FROM treasury_refund ORDER BY id")
+    assert after == [(i, uuid.uuid3(STABLE_UUID_NAMESPACE, f"treasury_payment:{p}"))
+                     for i, p in before]
+    fk = query(drifted, "SELECT pg_get_constraintdef(oid), convalidated FROM pg_constraint "
+                        "WHERE conrelid = 'treasury_refund'::regclass AND contype = 'f'")
+    assert fk == [("FOREIGN KEY (payment_id) REFERENCES treasury_payment(payment_id) "
+                   "ON DELETE CASCADE", True)]
+    assert query(drifted, "SELECT attnotnull FROM pg_attribute WHERE attrelid = "
+                          "'treasury_refund'::regclass AND attname = 'payment_id'") == [(True,)]
+    assert cli("migrate", *P, "--json", spec=drifted).returncode == 0
+    again = as_json(cli("apply", str(tmp_path / "plan.json"), "--no-backup",
+                        "--allow-destructive", "--json", spec=drifted))
+    assert again.get("changed") is False, [s for s in again["steps"] if s["outcome"] == "done"]

@@ -169,10 +169,16 @@ class Executor:
                                "migration), then apply again")
 
     def _probe(self, conn, step: Step) -> bool:
+        if step.done_if and self._ask(conn, step.done_if):
+            return True
         if not step.probe:
             return False
+        return self._ask(conn, step.probe)
+
+    @staticmethod
+    def _ask(conn, probe: str) -> bool:
         try:
-            row = conn.execute(step.probe).fetchone()
+            row = conn.execute(probe).fetchone()
         except psycopg.Error:
             return False
         return bool(row and row[0])
@@ -334,12 +340,13 @@ class Executor:
                 if self.opt.batch_delay:
                     time.sleep(self.opt.batch_delay)
         # Rows written meanwhile by old code got the column DEFAULT; any NULL left is a bug.
-        left = conn.execute(f"SELECT count(*) FROM {_qt(b['table'])} WHERE "
-                            f"{_q(b['column'])} IS NULL").fetchone()[0]
+        where = f" AND {b['where']}" if b.get("where") else ""
+        left = conn.execute(f"SELECT count(*) FROM {_qt(b['table'])} AS t WHERE "
+                            f"t.{_q(b['column'])} IS NULL{where}").fetchone()[0]
         if left:
             expr = b["expression"].replace("__KEY__", "t." + _q(b["key"]))
             conn.execute(f"UPDATE {_qt(b['table'])} AS t SET {_q(b['column'])} = {expr} "
-                         f"WHERE t.{_q(b['column'])} IS NULL")
+                         f"WHERE t.{_q(b['column'])} IS NULL{where}")
             done_rows += left
         return done_rows, attempts
 

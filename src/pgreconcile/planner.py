@@ -42,6 +42,8 @@ class Step:
     estimated_seconds: float = 0.0
     backfill: dict | None = None      # table, key, column, expression, where
     precheck: str = ""                # SELECT count, sample: rows that would make it fail
+    done_if: str = ""                 # asked before `probe`: true when a later step already
+                                      # made this one moot (e.g. its temporary column is gone)
 
     def to_dict(self) -> dict:
         return {**asdict(self), "sql": list(self.sql), "reverse": list(self.reverse)}
@@ -163,22 +165,25 @@ def backfill_batch_sql(b: dict, last_key: str, upper_key: str) -> str:
     switches to a full-table hash join at ~0.5 % of the rows per batch: measured in bench/.)"""
     table, key, column = qt(b["table"]), q(b["key"]), q(b["column"])
     expr = b["expression"].replace("__KEY__", "t." + key)
+    where = f" AND {b['where']}" if b.get("where") else ""
     return (f"UPDATE {table} AS t SET {column} = {expr} WHERE t.{key} > {last_key} "
-            f"AND t.{key} <= {upper_key} AND t.{column} IS NULL")
+            f"AND t.{key} <= {upper_key} AND t.{column} IS NULL{where}")
 
 
 def backfill_do_block(b: dict, batch_size: int = 5_000) -> str:
     """The backfill as a runnable DO block for a person running plan.sql by hand: keyset
     batches, each committed on its own (PostgreSQL 11+, outside a transaction block)."""
     table, key, column = qt(b["table"]), q(b["key"]), q(b["column"])
-    expr = b["expression"].replace("__KEY__", f"{table}.{key}")
+    expr = b["expression"].replace("__KEY__", f"t.{key}")
+    where = f" AND {b['where']}" if b.get("where") else ""
     return (f"DO $$\nDECLARE\n    last_key bigint := (SELECT min({key}) - 1 FROM {table});\n"
             f"    upper_key bigint;\nBEGIN\n    LOOP\n"
             f"        SELECT max({key}) INTO upper_key FROM (SELECT {key} FROM {table} "
             f"WHERE {key} > last_key ORDER BY {key} LIMIT {batch_size}) AS batch;\n"
             f"        EXIT WHEN upper_key IS NULL;\n"
-            f"        UPDATE {table} SET {column} = {expr}\n"
-            f"         WHERE {key} > last_key AND {key} <= upper_key AND {column} IS NULL;\n"
+            f"        UPDATE {table} AS t SET {column} = {expr}\n"
+            f"         WHERE t.{key} > last_key AND t.{key} <= upper_key AND t.{column} IS NULL"
+            f"{where};\n"
             f"        last_key := upper_key;\n        COMMIT;\n    END LOOP;\nEND\n$$;")
 
 
@@ -312,26 +317,54 @@ class _Planner:
         referencing = [(tb, con) for tb in self.live.tables for con in tb.constraints
                        if con.kind == "fk" and con.ref_table == live_t.qualified_name
                        and con.ref_columns == (old_key,)]
+        moves = []
         for tb, con in referencing:
-            self.unsupported.append({"bucket": "different", "kind": "constraint",
-                                     "object": f"{tb.qualified_name}.{con.name}",
-                                     "why": "moving referencing foreign keys to the new key is "
-                                            "not automated yet; do it in a migration first"})
-        if referencing:
-            return
+            move = self.prepare_fk_move(tb, con, live_t, old_key, new_col)
+            if move is None:
+                return
+            moves.append(move)
         pk_name = live_pk.name
+        swap_sql: list[str] = []
+        for m in moves:
+            swap_sql += [
+                # rows written by old code since the backfill, under this step's lock
+                f"UPDATE {m['t']} AS t SET {q(m['tmp'])} = {m['expr']} WHERE "
+                f"t.{q(m['tmp'])} IS NULL AND t.{q(m['col'])} IS NOT NULL",
+                f"ALTER TABLE {m['t']} DROP CONSTRAINT {q(m['con'].name)}",
+                f"ALTER TABLE {m['t']} DROP COLUMN {q(m['col'])}",
+                f"ALTER TABLE {m['t']} RENAME COLUMN {q(m['tmp'])} TO {q(m['col'])}"]
+        swap_sql += [f"ALTER TABLE {t} DROP CONSTRAINT {q(pk_name)}",
+                     f"ALTER TABLE {t} ADD CONSTRAINT {q(pk_name)} PRIMARY KEY USING INDEX "
+                     f"{q(idx)}"]
+        for m in moves:
+            swap_sql.append(f"ALTER TABLE {m['t']} ADD CONSTRAINT {q(m['con'].name)} "
+                            f"{m['definition']} NOT VALID")
+        swapped = (f"EXISTS (SELECT 1 FROM pg_constraint k JOIN pg_attribute a ON "
+                   f"a.attrelid = k.conrelid AND a.attnum = k.conkey[1] WHERE k.conrelid = "
+                   f"{lit(t)}::regclass AND k.contype = 'p' AND a.attname = "
+                   f"{lit(new_col.name)})")
+        # Once the key is swapped, every preparatory step is moot (a later step may have
+        # undone its traces, e.g. the temporary DEFAULT): rerunning the plan changes nothing.
+        self.steps = [Step(**{**st.__dict__, "done_if": _either(st.done_if, swapped)})
+                      for st in self.steps]
         self.add(slug=f"swap-primary-key-{live_t.name}",
-                 title=f"make {new_col.name} the primary key USING INDEX {idx}",
+                 title=f"make {new_col.name} the primary key USING INDEX {idx}"
+                       + (f"; move {len(moves)} foreign key(s) to it" if moves else ""),
                  reason=f"{change.object}: expected primary key ({new_col.name})",
                  kind="ddl", table=live_t.qualified_name, destructive=True,
-                 sql=(f"ALTER TABLE {t} DROP CONSTRAINT {q(pk_name)}",
-                      f"ALTER TABLE {t} ADD CONSTRAINT {q(pk_name)} PRIMARY KEY USING INDEX "
-                      f"{q(idx)}"),
-                 probe=(f"SELECT EXISTS (SELECT 1 FROM pg_constraint k JOIN pg_attribute a ON "
-                        f"a.attrelid = k.conrelid AND a.attnum = k.conkey[1] WHERE k.conrelid = "
-                        f"{lit(t)}::regclass AND k.contype = 'p' AND a.attname = "
-                        f"{lit(new_col.name)})"),
-                 lock="ACCESS EXCLUSIVE", lock_duration="instant")
+                 sql=tuple(swap_sql), probe=f"SELECT {swapped}",
+                 lock="ACCESS EXCLUSIVE (all tables involved, one short transaction)",
+                 lock_duration="instant")
+        for m in moves:
+            self.add(slug=f"validate-{m['con'].name}", title=f"VALIDATE CONSTRAINT {m['con'].name}",
+                     reason="the moved foreign key is checked without blocking writers",
+                     kind="ddl", table=m["table"],
+                     sql=(f"ALTER TABLE {m['t']} VALIDATE CONSTRAINT {q(m['con'].name)}",),
+                     probe=f"SELECT {has_constraint(m['t'], m['con'].name, validated=True)}",
+                     lock="SHARE UPDATE EXCLUSIVE", lock_duration="scan",
+                     estimated_rows=m["rows"])
+            if m["not_null"]:
+                self.not_null_steps(m["table"], m["base"], m["col"], m["rows"], precheck=False)
         self.add(slug=f"drop-default-{live_t.name}-{new_col.name}",
                  title=f"drop the temporary DEFAULT on {new_col.name}",
                  reason="the model sets the key itself; the reference has no default",
@@ -347,8 +380,68 @@ class _Planner:
                  probe=f"SELECT NOT {has_column(t, old_key)}",
                  lock="ACCESS EXCLUSIVE", lock_duration="instant")
         self.handled.add(f"column:{live_t.qualified_name}.{old_key}")
+        self.handled.add(f"constraint:{change.object}")
         self.notes.append(f"{live_t.qualified_name}: primary key swapped from {old_key} to "
                           f"{new_col.name}; {old_key} dropped")
+
+    def prepare_fk_move(self, tb: Table, con: Constraint, parent: Table, old_key: str,
+                        new_col: Column) -> dict | None:
+        """Steps that give a referencing table a uuid copy of its foreign key, filled by
+        join in batches and indexed, ready for the swap transaction to rename it into place."""
+        col = con.columns[0] if len(con.columns) == 1 else None
+        pk = tb.primary_key
+        if col is None or pk is None or len(pk.columns) != 1:
+            self.unsupported.append({"bucket": "different", "kind": "constraint",
+                                     "object": f"{tb.qualified_name}.{con.name}",
+                                     "why": "only single-column foreign keys on tables with a "
+                                            "single-column primary key are moved automatically"})
+            return None
+        tt, tmp = qt(tb.qualified_name), f"{col}__uuid"[:63]
+        t = qt(parent.qualified_name)
+        moved = (f"(SELECT format_type(atttypid, atttypmod) = 'uuid' FROM pg_attribute WHERE "
+                 f"attrelid = {lit(tt)}::regclass AND attname = {lit(col)})")
+        expr = (f"(SELECT p.{q(new_col.name)} FROM {t} AS p WHERE p.{q(old_key)} = "
+                f"t.{q(col)})")
+        rows = _rows(tb)
+        self.add(slug=f"add-column-{tb.name}-{tmp}",
+                 title=f"add {tb.qualified_name}.{tmp} uuid (the moved foreign key, nullable)",
+                 reason=f"{con.name} references {parent.qualified_name}({old_key}) and must "
+                        f"follow the key to {new_col.name}",
+                 kind="ddl", table=tb.qualified_name,
+                 sql=(f"ALTER TABLE {tt} ADD COLUMN IF NOT EXISTS {q(tmp)} uuid",),
+                 probe=f"SELECT {has_column(tt, tmp)}", done_if=f"SELECT {moved}",
+                 reverse=(f"ALTER TABLE {tt} DROP COLUMN IF EXISTS {q(tmp)}",),
+                 lock="ACCESS EXCLUSIVE", lock_duration="instant")
+        self.add(slug=f"backfill-{tb.name}-{tmp}",
+                 title=f"backfill {tmp} by join in batches",
+                 reason="every reference must point at the same row through the new key",
+                 kind="backfill", table=tb.qualified_name,
+                 probe=(f"SELECT NOT EXISTS (SELECT 1 FROM {tt} WHERE {q(tmp)} IS "
+                        f"NULL AND {q(col)} IS NOT NULL)"), done_if=f"SELECT {moved}",
+                 lock="ROW EXCLUSIVE (per batch)", lock_duration="instant",
+                 estimated_rows=rows, estimated_seconds=_est_seconds(rows, 80_000),
+                 backfill={"table": tb.qualified_name, "key": pk.columns[0], "column": tmp,
+                           "expression": expr, "where": f"t.{q(col)} IS NOT NULL"})
+        index = f"{tb.name}_{tmp}_idx"[:63]
+        self.add(slug=f"index-{index}", title=f"index {tmp} CONCURRENTLY",
+                 reason="a foreign key column needs its index (Django creates one)",
+                 kind="concurrent", table=tb.qualified_name,
+                 sql=(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {q(index)} ON {tt} ({q(tmp)})",),
+                 probe=f"SELECT {has_valid_index(tt, index)}", done_if=f"SELECT {moved}",
+                 reverse=(f"DROP INDEX CONCURRENTLY IF EXISTS {qt(tb.schema + '.' + index)}",),
+                 lock="SHARE UPDATE EXCLUSIVE", lock_duration="scan", estimated_rows=rows)
+        clauses = [f"FOREIGN KEY ({q(col)}) REFERENCES {t}({q(new_col.name)})"]
+        if con.on_delete and con.on_delete != "NO ACTION":
+            clauses.append(f"ON DELETE {con.on_delete}")
+        if con.on_update and con.on_update != "NO ACTION":
+            clauses.append(f"ON UPDATE {con.on_update}")
+        if con.deferrable:
+            clauses.append("DEFERRABLE INITIALLY " + ("DEFERRED" if con.deferred else
+                                                      "IMMEDIATE"))
+        column = tb.column(col)
+        return {"t": tt, "table": tb.qualified_name, "base": tb.name, "col": col, "tmp": tmp,
+                "con": con, "expr": expr, "definition": " ".join(clauses), "rows": rows,
+                "not_null": bool(column and column.not_null)}
 
     # -- generic drift ------------------------------------------------------------
     def generic(self) -> None:
@@ -612,6 +705,12 @@ def _duplicates_sql(t: str, columns: tuple[str, ...]) -> str:
             f" row_number() OVER () AS n FROM {t} WHERE "
             + " AND ".join(f"{q(c)} IS NOT NULL" for c in columns)
             + f" GROUP BY {cols} HAVING count(*) > 1) AS v")
+
+
+def _either(probe: str, condition: str) -> str:
+    """`probe` (a "SELECT …" or empty) widened with OR `condition`."""
+    return (f"SELECT ({probe.removeprefix('SELECT ')}) OR ({condition})" if probe
+            else f"SELECT {condition}")
 
 
 def _key(change: Change) -> dict:
