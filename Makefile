@@ -28,7 +28,7 @@ test-pg15: $(STAMP)  ## the suite against Debian's PostgreSQL 15 (started here)
 	bash tests/pg15.sh $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests library module_utils examples bench
+	$(VENV)/bin/ruff check src tests library module_utils plugins examples bench
 	$(VENV)/bin/ansible-lint --offline reconcile.yml playbooks roles
 
 bench: $(STAMP)  ## data at scale (2,000,000 rows); compares against the plain alternative

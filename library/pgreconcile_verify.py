@@ -51,42 +51,6 @@ options:
         rollback path can be rehearsed. Never set it on a real run.
     type: bool
     default: false
-  project_dir:
-    description:
-      - Directory holding the Django project's C(manage.py), on the managed host. Its migrations
-        are the reference schema.
-    type: path
-  settings:
-    description:
-      - The project's settings module. Default is the one C(manage.py) names.
-    type: str
-  python:
-    description:
-      - Interpreter of the project (its virtualenv). Default is the interpreter running the module.
-    type: str
-  reference_dsn:
-    description:
-      - Another database that is the reference, instead of O(project_dir).
-    type: str
-  reference_sql:
-    description:
-      - A SQL file that is the reference, loaded into a scratch database, instead of O(project_dir).
-    type: path
-  scratch_dsn:
-    description:
-      - Server where the reference's scratch database is created and dropped, as a libpq URI or
-        key=value string without a password. Default is the live server.
-    type: str
-  schemas:
-    description:
-      - Only these schemas.
-    type: list
-    elements: str
-  exclude_schemas:
-    description:
-      - Leave these schemas out.
-    type: list
-    elements: str
 attributes:
   check_mode:
     support: full
@@ -96,6 +60,7 @@ attributes:
     description: Never changes anything, so there is nothing to show.
 extends_documentation_fragment:
   - pgreconcile
+  - pgreconcile.reference
 seealso:
   - module: pgreconcile_apply
   - module: pgreconcile_rollback
