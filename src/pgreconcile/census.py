@@ -9,12 +9,14 @@ from psycopg import sql
 
 from .progress import NULL, Reporter
 
+# Everything that holds rows (materialized views too), in the same scope `catalog`
+# inspects: its schema exclusions and no extension-owned relations.
 _USER_TABLES = """
 SELECT n.nspname, c.relname
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p', 'm')
-  AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgreconcile')
-  AND n.nspname NOT LIKE 'pg\\_toast%%' AND n.nspname NOT LIKE 'pg\\_temp%%'
+  AND n.nspname <> ALL (%s::text[])
+  AND n.nspname !~ '^pg_(toast|temp_)'
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
                   AND d.objid = c.oid AND d.deptype = 'e')
 ORDER BY 1, 2
@@ -22,7 +24,9 @@ ORDER BY 1, 2
 
 
 def user_tables(conn) -> list[tuple[str, str]]:
-    return [(r[0], r[1]) for r in conn.execute(_USER_TABLES).fetchall()]
+    from .catalog import DEFAULT_EXCLUDED_SCHEMAS
+    rows = conn.execute(_USER_TABLES, (list(DEFAULT_EXCLUDED_SCHEMAS),)).fetchall()
+    return [(r[0], r[1]) for r in rows]
 
 
 def row_counts(conn, reporter: Reporter = NULL, batch: int = 200) -> dict[str, int]:

@@ -318,10 +318,10 @@ def windows_from(args):
 
 @command("inspect", "read the live schema")
 def cmd_inspect(args, reporter) -> dict:
-    from .runbook import inspect_live
+    from .runbook import inspect_live, write_json
     result = inspect_live(target_from(args, need_reference=False))
     if args.out:
-        _write_json(args.out, result["schema"])
+        write_json(args.out, result["schema"])
     return result
 
 
@@ -336,10 +336,10 @@ def cmd_migrations(args, reporter) -> dict:
 
 @command("diff", "compare live with the reference")
 def cmd_diff(args, reporter) -> dict:
-    from .runbook import diagnose
+    from .runbook import diagnose, write_json
     result = diagnose(target_from(args), args.reference_state, reporter).to_dict()
     if args.out:
-        _write_json(args.out, result)
+        write_json(args.out, result)
     return {**result, "_exit_code": 0 if result["empty"] else 3}
 
 
@@ -357,11 +357,11 @@ def cmd_preflight(args, reporter) -> dict:
 
 @command("plan", "turn the diff into steps")
 def cmd_plan(args, reporter) -> dict:
-    from .runbook import plan_changes
+    from .runbook import plan_changes, write_json
     plan, diagnosis = plan_changes(target_from(args), strategy=args.pk_strategy,
                                    backfill=args.backfill, reporter=reporter)
     if args.out:
-        _write_json(args.out, plan.to_dict())
+        write_json(args.out, plan.to_dict())
     if args.sql:
         Path(args.sql).write_text(plan.sql_script())
     if args.migration_draft:
@@ -402,14 +402,13 @@ def cmd_migrate(args, reporter) -> dict:
 
 @command("verify", "verify live")
 def cmd_verify(args, reporter) -> dict:
-    from .runbook import load_plan, verify_target
+    from .runbook import MIGRATE_WRITES, load_plan, verify_target
     residual = list(load_plan(args.plan).residual) if args.plan else []
     counts = None
     if args.backup:
         from .backup import load_manifest
         counts = {t: n for t, n in load_manifest(args.backup).row_counts.items()
-                  if t.split(".", 1)[-1] not in ("django_migrations", "django_content_type",
-                                                 "auth_permission")}
+                  if t.split(".", 1)[-1] not in MIGRATE_WRITES}
     v, diagnosis = verify_target(target_from(args), residual=residual, expected_counts=counts,
                                  run_tests=args.run_tests, test_settings=args.test_settings,
                                  reporter=reporter)
@@ -440,12 +439,6 @@ def cmd_report(args, reporter) -> dict:
         raise UsageError(f"cannot read {source}: {exc}") from None
     return {"files": render_reports(data, Path(args.out_dir or source.parent),
                                     json_path=source)}
-
-
-def _write_json(path: str, data: dict) -> None:
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
 # --------------------------------------------------------------------------- rendering

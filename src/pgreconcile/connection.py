@@ -7,6 +7,7 @@ every command line built for pg_dump & co carries no password.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -39,7 +40,7 @@ class ConnectionSpec:
         try:
             params = conninfo_to_dict(source) if source else {}
         except psycopg.ProgrammingError as exc:
-            raise UsageError(f"cannot parse the connection string: {_redact_text(str(exc))}",
+            raise UsageError(f"cannot parse the connection string: {redact(str(exc))}",
                              hint="use a URI like postgresql://user@host:5432/dbname "
                                   "or key=value pairs; put the password in ~/.pgpass") from None
         return cls({k: str(v) for k, v in params.items() if v is not None})
@@ -99,7 +100,7 @@ class ConnectionSpec:
             return psycopg.connect(self.conninfo(), autocommit=autocommit, **kwargs)
         except psycopg.OperationalError as exc:
             raise ConnectionFailed(
-                f"cannot connect to {self.describe()}: {_redact_text(_first_line(exc))}") from None
+                f"cannot connect to {self.describe()}: {redact(_first_line(exc))}") from None
 
 
 def _first_line(exc: BaseException) -> str:
@@ -107,15 +108,10 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _redact_text(text: str) -> str:
-    import re
-    text = re.sub(r"(password\s*=\s*)('[^']*'|\S+)", r"\1********", text, flags=re.I)
-    return re.sub(r"(postgres(?:ql)?://[^:/@\s]+:)[^@\s]+@", r"\1********@", text)
-
-
 def redact(text: str) -> str:
     """Remove anything that looks like a password from free text (errors from libpq, Django)."""
-    return _redact_text(text)
+    text = re.sub(r"(password\s*=\s*)('[^']*'|\S+)", r"\1********", text, flags=re.I)
+    return re.sub(r"(postgres(?:ql)?://[^:/@\s]+:)[^@\s]+@", r"\1********@", text)
 
 
 def _os_user() -> str:

@@ -83,7 +83,9 @@ def migrate_to() -> dict:
     """Migrate to exactly the given targets (the migration state live claims to be in)."""
     import os
     connection, executor = _setup()
-    targets = [tuple(t.split(".", 1)) for t in json.loads(os.environ["PGRECONCILE_TARGETS"])]
+    wanted = json.loads(os.environ.get("PGRECONCILE_TARGETS") or "null")
+    targets = (executor.loader.graph.leaf_nodes() if wanted is None
+               else [tuple(t.split(".", 1)) for t in wanted])
     plan = executor.migration_plan(targets)
     executor.migrate(targets, plan=plan)
     return {"ok": True, "applied": [f"{m.app_label}.{m.name}" for m, _ in plan]}

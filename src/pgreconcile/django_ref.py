@@ -101,6 +101,12 @@ class ManageResult:
     def ok(self) -> bool:
         return self.returncode == 0
 
+    @property
+    def last_error_line(self) -> str:
+        """The line a person needs from a traceback: its last non-empty one."""
+        lines = [ln for ln in self.stderr.splitlines() if ln.strip()]
+        return lines[-1] if lines else f"exit code {self.returncode}"
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -182,8 +188,7 @@ class _Runner:
 
 
 def _settings_problem(project: DjangoProject, result: ManageResult) -> str:
-    tail = [line for line in result.stderr.strip().splitlines() if line.strip()]
-    last = tail[-1] if tail else f"exit code {result.returncode}"
+    last = result.last_error_line
     if "ModuleNotFoundError" in last and project.settings.split(".")[0] in last:
         return (f"settings module {project.settings!r} cannot be imported from "
                 f"{project.project_dir}: {last}")
@@ -207,15 +212,16 @@ def preflight_probe(project: DjangoProject, target: ConnectionSpec) -> dict:
     return _Runner(project, target).probe("preflight")
 
 
-def migrate_to(project: DjangoProject, target: ConnectionSpec, targets: list[str]) -> dict:
-    """Migrate `target` to exactly `targets` ("app.migration"), e.g. live's applied state."""
+def migrate_to(project: DjangoProject, target: ConnectionSpec,
+               targets: list[str] | None = None) -> dict:
+    """Migrate `target` to exactly `targets` ("app.migration"), e.g. live's applied state;
+    None means every migration (the latest state)."""
     runner = _Runner(project, target)
     result = runner.run([str(PROBE), "migrate_to"],
                         extra_env={"PGRECONCILE_TARGETS": json.dumps(targets)})
     if _MARK not in result.stdout:
-        tail = [ln for ln in result.stderr.splitlines() if ln.strip()][-1:] or [""]
         raise ProjectError("the project's own migrations fail on an empty database, so no "
-                           f"reference schema can be built: {tail[0]}",
+                           f"reference schema can be built: {result.last_error_line}",
                            hint="fix the migrations (they must apply to an empty database)")
     return json.loads(result.stdout.rsplit(_MARK, 1)[1])
 

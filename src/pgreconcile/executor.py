@@ -12,7 +12,7 @@ from psycopg import errors as pgerr
 
 from .connection import ConnectionSpec
 from .errors import DestructiveStepRefused, LockNotAcquired, PlanOutdated, Refused, StepFailed
-from .planner import Plan, Step, backfill_batch_sql
+from .planner import Plan, Step, backfill_batch_sql, q, qt
 from .progress import NULL, Reporter
 
 LEDGER_DDL = """
@@ -305,19 +305,19 @@ class Executor:
         done_rows = entry["rows"] if entry and last is not None else 0
         key_type = conn.execute(
             "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = "
-            "%s::regclass AND attname = %s", (_qt(b["table"]), b["key"])).fetchone()[0]
+            "%s::regclass AND attname = %s", (qt(b["table"]), b["key"])).fetchone()[0]
         if last is None:
-            last = conn.execute(f"SELECT min({_q(b['key'])}) FROM {_qt(b['table'])}").fetchone()[0]
+            last = conn.execute(f"SELECT min({q(b['key'])}) FROM {qt(b['table'])}").fetchone()[0]
             if last is None:
                 return 0, 0
             last = _before(last)
         # Stop at the highest key that exists now: rows inserted later already get the
         # column DEFAULT, so chasing them would only spin (measured in bench/).
-        ceiling = conn.execute(f"SELECT max({_q(b['key'])}) FROM {_qt(b['table'])}").fetchone()[0]
+        ceiling = conn.execute(f"SELECT max({q(b['key'])}) FROM {qt(b['table'])}").fetchone()[0]
         sql = backfill_batch_sql(b, f"%(last)s::{key_type}", f"%(upper)s::{key_type}")
-        scan = (f"SELECT max({_q(b['key'])}) FROM (SELECT {_q(b['key'])} FROM {_qt(b['table'])} "
-                f"WHERE {_q(b['key'])} > %(last)s::{key_type} AND {_q(b['key'])} <= "
-                f"%(ceiling)s::{key_type} ORDER BY {_q(b['key'])} LIMIT %(n)s) s")
+        scan = (f"SELECT max({q(b['key'])}) FROM (SELECT {q(b['key'])} FROM {qt(b['table'])} "
+                f"WHERE {q(b['key'])} > %(last)s::{key_type} AND {q(b['key'])} <= "
+                f"%(ceiling)s::{key_type} ORDER BY {q(b['key'])} LIMIT %(n)s) s")
         total = step.estimated_rows or None
         attempts = 0
         with self.reporter.task(f"backfill {b['table']}.{b['column']}", total=total) as task:
@@ -341,23 +341,14 @@ class Executor:
                     time.sleep(self.opt.batch_delay)
         # Rows written meanwhile by old code got the column DEFAULT; any NULL left is a bug.
         where = f" AND {b['where']}" if b.get("where") else ""
-        left = conn.execute(f"SELECT count(*) FROM {_qt(b['table'])} AS t WHERE "
-                            f"t.{_q(b['column'])} IS NULL{where}").fetchone()[0]
+        left = conn.execute(f"SELECT count(*) FROM {qt(b['table'])} AS t WHERE "
+                            f"t.{q(b['column'])} IS NULL{where}").fetchone()[0]
         if left:
-            expr = b["expression"].replace("__KEY__", "t." + _q(b["key"]))
-            conn.execute(f"UPDATE {_qt(b['table'])} AS t SET {_q(b['column'])} = {expr} "
-                         f"WHERE t.{_q(b['column'])} IS NULL{where}")
+            expr = b["expression"].replace("__KEY__", "t." + q(b["key"]))
+            conn.execute(f"UPDATE {qt(b['table'])} AS t SET {q(b['column'])} = {expr} "
+                         f"WHERE t.{q(b['column'])} IS NULL{where}")
             done_rows += left
         return done_rows, attempts
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _qt(qualified: str) -> str:
-    schema, _, name = qualified.partition(".")
-    return f"{_q(schema)}.{_q(name)}"
 
 
 def _before(value):

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from .catalog import inspect_schema
 from .connection import ConnectionSpec, redact
-from .django_ref import DjangoProject, check_project, manage, migrate_to
-from .errors import ProjectError, UsageError
+from .django_ref import DjangoProject, check_project, migrate_to
+from .errors import UsageError
 from .model import Schema
 from .progress import NULL, Reporter
 from .scratch import scratch_database
@@ -106,17 +106,7 @@ def _materialise(source: ReferenceSource, live: ConnectionSpec, server: Connecti
     with scratch_database(server, "reference") as scratch:
         if source.kind == "django":
             with reporter.task("running the project's migrations into a scratch database"):
-                if targets is not None:
-                    migrate_to(source.project, scratch, targets)
-                    result = None
-                else:
-                    result = manage(source.project, scratch, "migrate", "--no-input")
-            if result is not None and not result.ok:
-                tail = [ln for ln in result.stderr.splitlines() if ln.strip()][-1:] or [""]
-                raise ProjectError(
-                    "the project's own migrations fail on an empty database, so no reference "
-                    f"schema can be built: {tail[0]}",
-                    hint="fix the migrations (they must apply to an empty database) and retry")
+                migrate_to(source.project, scratch, targets)
         else:
             load_sql_file(scratch, source.sql_file, pg_bin_dir=pg_bin_dir)
         with scratch.connect() as conn:

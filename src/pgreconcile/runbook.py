@@ -189,8 +189,7 @@ def run_migrations(project: DjangoProject, live: ConnectionSpec, *, dry_run: boo
         windows.require_open()
     run = manage(project, live, "migrate", "--no-input")
     if not run.ok:
-        tail = [ln for ln in run.stderr.splitlines() if ln.strip()][-1:] or ["?"]
-        raise MigrationPreflightFailed(f"migrate failed: {tail[0]}")
+        raise MigrationPreflightFailed(f"migrate failed: {run.last_error_line}")
     return {"changed": True, "pending": pending, "applied": pending, "plan": plan.stdout.strip(),
             "output": run.stdout.strip()[-2000:]}
 
@@ -280,7 +279,7 @@ def reconcile(target: Target, opts: ReconcileOptions, reporter: Reporter = NULL)
             target, strategy=opts.strategy, backfill=opts.backfill, reporter=reporter))
         report["diff_before"] = diagnosis.to_dict()
         report["plan"] = plan.to_dict()
-        _write_json(report_dir / "plan.json", plan.to_dict())
+        write_json(report_dir / "plan.json", plan.to_dict())
         (report_dir / "plan.sql").write_text(plan.sql_script())
         if plan.unsupported:
             raise Refused(f"{len(plan.unsupported)} difference(s) cannot be fixed safely: "
@@ -357,7 +356,7 @@ def reconcile(target: Target, opts: ReconcileOptions, reporter: Reporter = NULL)
         raise
     finally:
         report["finished_at"] = _now()
-        _write_json(report_dir / "report.json", report)
+        write_json(report_dir / "report.json", report)
         try:
             from .report import render_reports
             report["files"] = render_reports(report, report_dir)
@@ -425,6 +424,7 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _write_json(path: Path, data: dict) -> None:
+def write_json(path: str | Path, data: dict) -> None:
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")

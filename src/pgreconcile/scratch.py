@@ -35,9 +35,9 @@ def create_database(admin: ConnectionSpec, name: str, *, template: str = "templa
 
 def drop_database(admin: ConnectionSpec, name: str) -> None:
     with admin.connect() as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-                     if int(conn.info.server_version) >= 130000 else
-                     sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+        # WITH (FORCE) (PostgreSQL 13+, the oldest we support) ends leftover sessions.
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+            sql.Identifier(name)))
 
 
 def admin_spec(spec: ConnectionSpec) -> ConnectionSpec:

@@ -37,18 +37,15 @@ def embedded_bin_dirs() -> list[Path]:
     if spec is None or not spec.submodule_search_locations:
         return []
     base = Path(list(spec.submodule_search_locations)[0])
-    dirs = [d / "bin" for d in base.glob("pginstall*") if (d / "bin" / "pg_dump").exists()]
-
-    def major(d: Path) -> int:
-        m = re.search(r"(\d+)$", d.parent.name)
-        return int(m.group(1)) if m else 0
-    return sorted(dirs, key=major, reverse=True)
+    found = [(v[1], d / "bin") for d in base.glob("pginstall*")
+             if (v := _version_of(str(d / "bin" / "pg_dump")))]
+    return [d for _, d in sorted(found, reverse=True)]
 
 
 def embedded_bin_dir() -> Path | None:
     """The newest embedded toolchain (the one that can dump any server up to its version)."""
-    found = [(v[1], d) for d in embedded_bin_dirs() if (v := _version_of(str(d / "pg_dump")))]
-    return max(found)[1] if found else None
+    dirs = embedded_bin_dirs()
+    return dirs[0] if dirs else None
 
 
 @functools.lru_cache(maxsize=64)
@@ -69,9 +66,7 @@ def candidates(name: str, pg_bin_dir: str | None = None) -> list[Tool]:
     sources: list[tuple[str, Path | None]] = []
     if pg_bin_dir:
         sources.append(("--pg-bin-dir", Path(pg_bin_dir)))
-    embedded = sorted(((v[1], d) for d in embedded_bin_dirs()
-                       if (v := _version_of(str(d / "pg_dump")))), reverse=True)
-    sources.extend(("embedded", d) for _, d in embedded)
+    sources.extend(("embedded", d) for d in embedded_bin_dirs())
     for source, directory in sources:
         if directory is None:
             continue
