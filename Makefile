@@ -29,6 +29,7 @@ test-pg15: $(STAMP)  ## the suite against Debian's PostgreSQL 15 (started here)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests library module_utils plugins examples bench
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ansible-lint --offline reconcile.yml playbooks roles
 
 bench: $(STAMP)  ## data at scale (2,000,000 rows); compares against the plain alternative

@@ -138,7 +138,7 @@ def _median(values):
 
 
 def _create_database(admin, name: str, template: str = "template0") -> None:
-    from pgreconcile.scratch import drop_database
+    from pgreconcile.pg.scratch import drop_database
     drop_database(admin, name)
     with admin.connect() as conn:
         conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
@@ -263,7 +263,7 @@ def arm_baseline(ctx, spec, tag: str) -> dict:
 def arm_per_row(ctx, spec) -> dict:
     """The per-row loops, no writers: the Django ORM loop a data migration would run (the
     goal's baseline), and a raw psycopg loop (faster than the ORM, shown for honesty)."""
-    from pgreconcile.planner import STABLE_UUID_NAMESPACE
+    from pgreconcile.plan.planner import STABLE_UUID_NAMESPACE
     sample = ctx["per_row_sample"]
     _checkpoint(ctx["admin"])
     with spec.connect(autocommit=True) as conn:
@@ -306,7 +306,7 @@ def batch_sql_probe(ctx, spec, sizes: list[int]) -> list[dict]:
     in the CTE-join form it replaced (`WITH batch AS (… LIMIT n) UPDATE … FROM batch`), each
     rolled back; with the plan the server picks for the join form (a Seq Scan of the whole
     table per batch shows why it was replaced). Runs on the per-row arm's copy."""
-    from pgreconcile.planner import backfill_batch_sql
+    from pgreconcile.plan.planner import backfill_batch_sql
     b = ctx["backfill"]
     key, col, t = b["key"], b["column"], TABLE
     expr = b["expression"].replace("__KEY__", "t." + key)
@@ -445,10 +445,10 @@ def _meets(o: dict, base_tps: float, update_rate: float | None) -> dict:
 
 
 def run(server_uri: str, args) -> dict:
-    from pgreconcile.connection import ConnectionSpec
-    from pgreconcile.executor import ApplyOptions
-    from pgreconcile.scratch import drop_database
-    from pgreconcile.toolchain import find_tool, server_major
+    from pgreconcile.apply.executor import ApplyOptions
+    from pgreconcile.pg.connection import ConnectionSpec
+    from pgreconcile.pg.scratch import drop_database
+    from pgreconcile.pg.toolchain import find_tool, server_major
 
     sys.path.insert(0, str(EXAMPLE))
     try:

@@ -4,7 +4,7 @@ Goal (issue 3): the tool costs at most 1.15x a plain `pg_dump -Fc` of the same
 2,000,000-row drifted pettycash database, measured in the same run.
 
 Both sides run as subprocesses, wall-clock timed with `time.perf_counter`, with the
-same pg_dump binary (the one `pgreconcile.toolchain.find_tool` picks), the same
+same pg_dump binary (the one `pgreconcile.pg.toolchain.find_tool` picks), the same
 connection (public conninfo on the command line, any password only in the child's
 environment) and the same kind of output (custom format, fsynced by pg_dump). Runs are
 interleaved and the order alternates each round (plain-tool, tool-plain, ...) so that
@@ -48,9 +48,9 @@ def lap(name):
     timings[name] = now - t
     t = now
 from pgreconcile import backup, census, cli
-from pgreconcile.connection import ConnectionSpec
+from pgreconcile.pg.connection import ConnectionSpec
 from pgreconcile.progress import default_reporter
-from pgreconcile.toolchain import find_tool, server_major
+from pgreconcile.pg.toolchain import find_tool, server_major
 from pathlib import Path
 default_reporter(quiet=True)
 lap("import pgreconcile (cli, backup, psycopg, rich)")
@@ -136,7 +136,7 @@ def _busy(*loads: str) -> bool:
 
 
 def _create_database(admin, name: str) -> None:
-    from pgreconcile.scratch import drop_database
+    from pgreconcile.pg.scratch import drop_database
     drop_database(admin, name)
     with admin.connect() as conn:
         conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(
@@ -144,9 +144,9 @@ def _create_database(admin, name: str) -> None:
 
 
 def run(server_uri: str, args) -> dict:
-    from pgreconcile.connection import ConnectionSpec
-    from pgreconcile.scratch import drop_database
-    from pgreconcile.toolchain import find_tool, server_major
+    from pgreconcile.pg.connection import ConnectionSpec
+    from pgreconcile.pg.scratch import drop_database
+    from pgreconcile.pg.toolchain import find_tool, server_major
 
     sys.path.insert(0, str(EXAMPLE))
     try:

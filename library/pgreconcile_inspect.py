@@ -175,7 +175,7 @@ def main() -> None:
     )
     require_engine(module)
     started = time.monotonic()
-    from pgreconcile.runbook import diagnose, inspect_live
+    from pgreconcile.runbook.stages import diagnose, inspect_live
 
     facts = set(module.params["facts"])
     result: dict = {"changed": False}
@@ -203,7 +203,7 @@ def main() -> None:
             if module.params["full_schema"]:
                 result["schema"] = schema
         if "preflight" in facts:
-            from pgreconcile.preflight import run_preflight
+            from pgreconcile.django.preflight import run_preflight
             if target.project is None:
                 module.fail_json(msg="the preflight fact needs a Django project (project_dir)",
                                  error="UsageError", exit_code=2)

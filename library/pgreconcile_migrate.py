@@ -120,7 +120,7 @@ def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     require_engine(module)
     started = time.monotonic()
-    from pgreconcile.runbook import run_migrations
+    from pgreconcile.runbook.stages import run_migrations
 
     project = django_project(module)
     windows = maintenance_windows(module)

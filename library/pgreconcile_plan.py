@@ -185,9 +185,6 @@ error:
   type: str
 """
 
-import json
-import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -204,22 +201,9 @@ from ansible.module_utils.pgreconcile_common import (
 
 def _prove(target, plan):
     """The pending migrations on a structure-only clone with the plan applied (as `reconcile`)."""
-    from pgreconcile.runbook import prove_plan
+    from pgreconcile.runbook.stages import prove_plan
     return prove_plan(target, plan)
 
-
-def _write(path: Path, text: str) -> None:
-    """Write beside the target, then rename: a reader never sees half a plan."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.chmod(temp, 0o644)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 def _drift_text(diagnosis) -> str:
@@ -246,8 +230,9 @@ def main() -> None:
         supports_check_mode=True,
     )
     require_engine(module)
+    from pgreconcile.files import atomic_write_text, write_json
     started = time.monotonic()
-    from pgreconcile.runbook import plan_changes
+    from pgreconcile.runbook.stages import plan_changes
 
     params = module.params
     target = engine_target(module)
@@ -284,9 +269,8 @@ def main() -> None:
 
     if out_dir is not None and not module.check_mode:
         try:
-            _write(out_dir / "plan.json", json.dumps(plan.to_dict(), indent=2, sort_keys=True)
-                   + "\n")
-            _write(out_dir / "plan.sql", script)
+            write_json(out_dir / "plan.json", plan.to_dict())
+            atomic_write_text(out_dir / "plan.sql", script)
         except OSError as exc:
             module.fail_json(msg=f"cannot write the plan to {out_dir}: {exc}", error="OSError",
                              exit_code=1)

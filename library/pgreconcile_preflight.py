@@ -140,8 +140,8 @@ def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     require_engine(module)
     started = time.monotonic()
-    from pgreconcile.connection import ConnectionSpec
-    from pgreconcile.preflight import run_preflight
+    from pgreconcile.django.preflight import run_preflight
+    from pgreconcile.pg.connection import ConnectionSpec
 
     params = module.params
     project = django_project(module)

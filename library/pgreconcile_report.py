@@ -191,7 +191,7 @@ def main() -> None:
         supports_check_mode=True,
     )
     require_engine(module)
-    from pgreconcile.report import redact_data, render_reports
+    from pgreconcile.report.render import redact_data, render_reports
 
     out_dir = Path(module.params["out_dir"]).absolute()
     json_path = out_dir / "report.json"

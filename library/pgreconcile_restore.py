@@ -157,7 +157,7 @@ def main() -> None:
         supports_check_mode=True,
     )
     require_engine(module)
-    from pgreconcile.backup import restore_backup, verify_backup
+    from pgreconcile.pg.backup import restore_backup, verify_backup
 
     params = module.params
     diff = {"before": "", "after": f"restore {params['path']} into database {params['target_db']}"

@@ -178,8 +178,8 @@ def main() -> None:
     require_engine(module)
     started = time.monotonic()
     from pgreconcile.progress import NULL
-    from pgreconcile.reference import ReferenceSource
-    from pgreconcile.runbook import ReconcileOptions, Target, rollback_run
+    from pgreconcile.runbook.reference import ReferenceSource
+    from pgreconcile.runbook.stages import ReconcileOptions, Target, rollback_run
 
     params = module.params
     plan = load_plan(module)

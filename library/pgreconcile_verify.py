@@ -147,8 +147,9 @@ def main() -> None:
     )
     require_engine(module)
     started = time.monotonic()
-    from pgreconcile.planner import Plan
-    from pgreconcile.runbook import MIGRATE_WRITES, load_plan, verify_target
+    from pgreconcile.plan.planner import Plan
+    from pgreconcile.runbook.stages import load_plan, verify_target
+    from pgreconcile.runbook.verify import counts_to_preserve
 
     params = module.params
     target = engine_target(module)
@@ -159,18 +160,15 @@ def main() -> None:
         plan = run_engine(module, load_plan, params["plan"])
     counts = None
     if params["backup"]:
-        from pgreconcile.backup import load_manifest
+        from pgreconcile.pg.backup import load_manifest
         manifest = run_engine(module, load_manifest, params["backup"])
-        counts = {table: rows for table, rows in manifest.row_counts.items()
-                  if table.split(".", 1)[-1] not in MIGRATE_WRITES}
+        counts = counts_to_preserve(manifest.row_counts)
 
     verification, diagnosis = run_engine(
         module, verify_target, target, residual=list(plan.residual) if plan else [],
         expected_counts=counts, run_tests=params["run_tests"],
-        test_settings=params["test_settings"])
-    if params["inject_failure"]:
-        verification.problems.append("fault injected by inject_failure (rollback drill)")
-        verification.ok = False
+        test_settings=params["test_settings"],
+        inject_failure="inject_failure" if params["inject_failure"] else None)
     result = {"changed": False, **verification.to_dict(), "drift": drift_facts(diagnosis),
               "plan_id": plan.id if plan else None}
     if not verification.ok:

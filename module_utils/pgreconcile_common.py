@@ -11,8 +11,8 @@ import sys
 import traceback
 
 try:
-    from pgreconcile.connection import ConnectionSpec, redact
     from pgreconcile.errors import ReconcileError
+    from pgreconcile.pg.connection import ConnectionSpec, redact
 except ImportError:
     ConnectionSpec = redact = ReconcileError = None
     ENGINE_IMPORT_ERROR = traceback.format_exc()
@@ -115,16 +115,16 @@ def django_project(module, required: bool = True):
     params = module.params
     if not params.get("project_dir") and not required:
         return None
-    from pgreconcile.django_ref import DjangoProject
+    from pgreconcile.django.project import DjangoProject
     return run_engine(module, DjangoProject.from_args, params.get("project_dir"),
                       params.get("settings"), params.get("python"))
 
 
 def engine_target(module, need_reference: bool = True):
     """The engine's Target: live connection, reference (when given or needed), scratch server."""
-    from pgreconcile.connection import ConnectionSpec as Spec
-    from pgreconcile.reference import ReferenceSource
-    from pgreconcile.runbook import Target
+    from pgreconcile.pg.connection import ConnectionSpec as Spec
+    from pgreconcile.runbook.reference import ReferenceSource
+    from pgreconcile.runbook.stages import Target
 
     params = module.params
     keys = ("project_dir", "reference_dsn", "reference_sql")
@@ -146,7 +146,7 @@ def engine_target(module, need_reference: bool = True):
 def maintenance_windows(module, option: str = "maintenance_window"):
     """MaintenanceWindows from a string ("Sat 01:00-03:00 UTC; Sun 01:00-03:00 UTC") or a
     list of strings; None when no window is set."""
-    from pgreconcile.window import MaintenanceWindows
+    from pgreconcile.runbook.window import MaintenanceWindows
     spec = module.params.get(option)
     if isinstance(spec, (list, tuple)):
         spec = [str(item) for item in spec if str(item).strip()]
@@ -157,8 +157,8 @@ def maintenance_windows(module, option: str = "maintenance_window"):
 
 def load_plan(module, path_option: str = "plan", data_option: str = "plan_data"):
     """A Plan from a plan.json path or from a plan dict returned by pgreconcile_plan."""
-    from pgreconcile.planner import Plan
-    from pgreconcile.runbook import load_plan as load_plan_file
+    from pgreconcile.plan.planner import Plan
+    from pgreconcile.runbook.stages import load_plan as load_plan_file
     params = module.params
     if params.get(data_option):
         return run_engine(module, Plan.from_dict, params[data_option])
@@ -206,6 +206,6 @@ def pending_steps(live, plan) -> list[str]:
 
     The probes are the executor's own (the same it asks before running a step).
     """
-    from pgreconcile.executor import pending_steps as engine_pending_steps
+    from pgreconcile.apply.executor import pending_steps as engine_pending_steps
     return engine_pending_steps(live, plan)
 

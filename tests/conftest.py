@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from psycopg import sql
 
-from pgreconcile.connection import ConnectionSpec
-from pgreconcile.scratch import drop_database
+from pgreconcile.pg.connection import ConnectionSpec
+from pgreconcile.pg.scratch import drop_database
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "pettycash"

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from psycopg import sql
 
-from pgreconcile.connection import ConnectionSpec
+from pgreconcile.pg.connection import ConnectionSpec
 
 from .conftest import REPO, query, run_sql
 

@@ -27,8 +27,8 @@ import pytest
 from psycopg import sql
 
 from pgreconcile import census
-from pgreconcile.connection import ConnectionSpec
-from pgreconcile.scratch import drop_database, list_scratch_databases
+from pgreconcile.pg.connection import ConnectionSpec
+from pgreconcile.pg.scratch import drop_database, list_scratch_databases
 
 from .conftest import EXAMPLE, REPO, TEST_DB_PREFIX, query
 from .test_diagnose import _load_make_drift

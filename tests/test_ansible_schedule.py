@@ -27,7 +27,7 @@ from tree_sitter import Language, Parser
 
 from pgreconcile import __version__
 from pgreconcile.cli import build_parser
-from pgreconcile.window import MaintenanceWindows
+from pgreconcile.runbook.window import MaintenanceWindows
 
 from .conftest import REPO
 

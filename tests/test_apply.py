@@ -14,8 +14,8 @@ import uuid
 import psycopg
 import pytest
 
-from pgreconcile.planner import STABLE_UUID_NAMESPACE
-from pgreconcile.scratch import list_scratch_databases
+from pgreconcile.pg.scratch import list_scratch_databases
+from pgreconcile.plan.planner import STABLE_UUID_NAMESPACE
 
 from .conftest import EXAMPLE, query, run_sql
 from .test_diagnose import _load_make_drift, as_json, cli, fingerprint_and_counts
@@ -231,7 +231,7 @@ def test_backfill_resumes_after_kill_and_matches_uninterrupted_run(make_db, tmp_
 
 def test_plan_sql_script_runs_by_hand_and_fixes_the_seed(drifted, tmp_path):
     """The reviewable plan.sql is not pseudo-code: psql runs it and 0002 then applies."""
-    from pgreconcile.toolchain import find_tool
+    from pgreconcile.pg.toolchain import find_tool
     make_plan_file(drifted, tmp_path)
     with drifted.connect() as conn:
         psql = find_tool("psql", int(conn.info.server_version) // 10000)

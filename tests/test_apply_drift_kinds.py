@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from pgreconcile.executor import ApplyOptions, BackfillPaused, Executor
-from pgreconcile.runbook import load_plan
+from pgreconcile.apply.executor import ApplyOptions, BackfillPaused, Executor
+from pgreconcile.runbook.stages import load_plan
 
 from .conftest import query, run_sql
 from .test_apply import drifted_db, make_plan_file

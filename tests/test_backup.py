@@ -15,9 +15,9 @@ import psutil
 import pytest
 
 from pgreconcile import census
-from pgreconcile.backup import sha256_file
-from pgreconcile.scratch import list_scratch_databases
-from pgreconcile.toolchain import candidates, embedded_bin_dir
+from pgreconcile.pg.backup import sha256_file
+from pgreconcile.pg.scratch import list_scratch_databases
+from pgreconcile.pg.toolchain import candidates, embedded_bin_dir
 
 from .conftest import query, run_sql
 
@@ -91,7 +91,7 @@ def test_backup_round_trip_restores_identical_rows_and_schema(sample_db, server,
         with sample_db.connect() as conn:
             assert census.schema_fingerprint(conn) == manifest["schema_fingerprint"]
     finally:
-        from pgreconcile.scratch import drop_database
+        from pgreconcile.pg.scratch import drop_database
         drop_database(server, target)
 
 

@@ -10,10 +10,10 @@ import pytest
 from psycopg import sql
 
 from pgreconcile import toolchain
-from pgreconcile.catalog import QUERY_KINDS, inspect_schema, query_text
-from pgreconcile.diff import diff_schemas
-from pgreconcile.model import CONSTRAINT_KINDS, Schema
-from pgreconcile.scratch import drop_database
+from pgreconcile.pg.scratch import drop_database
+from pgreconcile.schema.catalog import QUERY_KINDS, inspect_schema, query_text
+from pgreconcile.schema.diff import diff_schemas
+from pgreconcile.schema.model import CONSTRAINT_KINDS, Schema
 
 from .conftest import TEST_DB_PREFIX, query, run_sql
 

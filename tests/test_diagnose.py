@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from pgreconcile import census
-from pgreconcile.scratch import list_scratch_databases
+from pgreconcile.pg.scratch import list_scratch_databases
 
 from .conftest import EXAMPLE, query, run_sql
 
@@ -123,7 +123,7 @@ def test_diff_against_own_restored_copy_is_empty(migrated, server, tmp_path):
                    spec=migrated)
         assert proc.returncode == 0, as_json(proc)["changes"]
     finally:
-        from pgreconcile.scratch import drop_database
+        from pgreconcile.pg.scratch import drop_database
         drop_database(server, target)
 
 

@@ -14,10 +14,10 @@ from contextlib import contextmanager
 import pytest
 from psycopg import sql
 
-from pgreconcile.catalog import inspect_schema
-from pgreconcile.diff import Change, Diff, diff_schemas, type_change_risk
-from pgreconcile.model import Column, Constraint, Index, Schema, Table
-from pgreconcile.scratch import drop_database
+from pgreconcile.pg.scratch import drop_database
+from pgreconcile.schema.catalog import inspect_schema
+from pgreconcile.schema.diff import Change, Diff, diff_schemas, type_change_risk
+from pgreconcile.schema.model import Column, Constraint, Index, Schema, Table
 
 from .conftest import TEST_DB_PREFIX, query, run_sql
 

@@ -47,8 +47,8 @@ from tree_sitter import Language, Node, Parser
 
 from pgreconcile import census
 from pgreconcile.cli import build_parser
-from pgreconcile.scratch import drop_database, list_scratch_databases
-from pgreconcile.window import MaintenanceWindows, Window
+from pgreconcile.pg.scratch import drop_database, list_scratch_databases
+from pgreconcile.runbook.window import MaintenanceWindows, Window
 
 from .conftest import EXAMPLE, TEST_DB_PREFIX, query, run_sql
 from .test_diagnose import _load_make_drift

@@ -17,8 +17,8 @@ from urllib.parse import quote
 
 import pytest
 
-from pgreconcile.connection import ConnectionSpec
-from pgreconcile.scratch import drop_database
+from pgreconcile.pg.connection import ConnectionSpec
+from pgreconcile.pg.scratch import drop_database
 
 from .conftest import EXAMPLE, query, run_sql
 

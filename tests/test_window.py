@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from pgreconcile.errors import OutsideMaintenanceWindow, UsageError
-from pgreconcile.window import MaintenanceWindows
+from pgreconcile.runbook.window import MaintenanceWindows
 
 from .test_apply import P, drifted_db
 from .test_diagnose import cli, fingerprint_and_counts

@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from . import __version__
-from .connection import ConnectionSpec, redact
-from .errors import EXIT_ERROR, EXIT_OK, EXIT_USAGE, ReconcileError
-from .progress import Reporter, default_reporter
+from pgreconcile import __version__
+from pgreconcile.errors import EXIT_ERROR, EXIT_OK, EXIT_USAGE, ReconcileError
+from pgreconcile.pg.connection import ConnectionSpec, redact
+from pgreconcile.progress import Reporter, default_reporter
 
 Handler = Callable[[argparse.Namespace, Reporter], dict]
 COMMANDS: dict[str, Handler] = {}
@@ -249,10 +249,10 @@ def spec_from(args: argparse.Namespace) -> ConnectionSpec:
 # --------------------------------------------------------------------------- commands
 @command("backup", "pg_dump, prove it, write a manifest")
 def cmd_backup(args, reporter) -> dict:
-    from .backup import create_backup, describe_backup
+    from pgreconcile.pg.backup import create_backup, describe_backup
     spec = spec_from(args)
     if args.jobs > 1 and args.format != "directory":
-        from .errors import UsageError
+        from pgreconcile.errors import UsageError
         raise UsageError("--jobs > 1 needs --format directory")
     if args.dry_run:
         return describe_backup(spec, Path(args.out_dir), fmt=args.format,
@@ -265,7 +265,7 @@ def cmd_backup(args, reporter) -> dict:
 
 @command("backup-verify", "re-check a backup")
 def cmd_backup_verify(args, reporter) -> dict:
-    from .backup import trial_restore, verify_backup
+    from pgreconcile.pg.backup import trial_restore, verify_backup
     result = verify_backup(args.path, pg_bin_dir=args.pg_bin_dir, reporter=reporter).to_dict()
     if args.test_restore:
         result["test_restore"] = trial_restore(args.path, spec_from(args),
@@ -275,10 +275,10 @@ def cmd_backup_verify(args, reporter) -> dict:
 
 @command("restore", "restore a verified backup")
 def cmd_restore(args, reporter) -> dict:
-    from .backup import restore_backup, verify_backup
+    from pgreconcile.pg.backup import restore_backup, verify_backup
     if args.dry_run:
-        from .backup import target_state
-        from .errors import RestoreRefused
+        from pgreconcile.errors import RestoreRefused
+        from pgreconcile.pg.backup import target_state
         result = verify_backup(args.path, pg_bin_dir=args.pg_bin_dir).to_dict()
         state = target_state(spec_from(args), args.target_db)
         if state == "nonempty" and not args.replace:
@@ -293,8 +293,8 @@ def cmd_restore(args, reporter) -> dict:
 
 
 def target_from(args, *, need_reference: bool = True):
-    from .reference import ReferenceSource
-    from .runbook import Target
+    from pgreconcile.runbook.reference import ReferenceSource
+    from pgreconcile.runbook.stages import Target
     reference = None
     if need_reference or getattr(args, "project_dir", None):
         reference = ReferenceSource.from_args(
@@ -312,13 +312,14 @@ def target_from(args, *, need_reference: bool = True):
 
 
 def windows_from(args):
-    from .window import MaintenanceWindows
+    from pgreconcile.runbook.window import MaintenanceWindows
     return MaintenanceWindows.parse(getattr(args, "maintenance_window", None))
 
 
 @command("inspect", "read the live schema")
 def cmd_inspect(args, reporter) -> dict:
-    from .runbook import inspect_live, write_json
+    from pgreconcile.files import write_json
+    from pgreconcile.runbook.stages import inspect_live
     result = inspect_live(target_from(args, need_reference=False))
     if args.out:
         write_json(args.out, result["schema"])
@@ -327,7 +328,7 @@ def cmd_inspect(args, reporter) -> dict:
 
 @command("migrations", "migration state")
 def cmd_migrations(args, reporter) -> dict:
-    from .django_ref import DjangoProject, migration_state
+    from pgreconcile.django.project import DjangoProject, migration_state
     project = DjangoProject.from_args(args.project_dir, args.settings, args.python)
     state = migration_state(project, spec_from(args))
     return {**state.to_dict(), "project": project.to_dict(),
@@ -336,7 +337,8 @@ def cmd_migrations(args, reporter) -> dict:
 
 @command("diff", "compare live with the reference")
 def cmd_diff(args, reporter) -> dict:
-    from .runbook import diagnose, write_json
+    from pgreconcile.files import write_json
+    from pgreconcile.runbook.stages import diagnose
     result = diagnose(target_from(args), args.reference_state, reporter).to_dict()
     if args.out:
         write_json(args.out, result)
@@ -345,8 +347,8 @@ def cmd_diff(args, reporter) -> dict:
 
 @command("preflight", "run pending migrations on a clone")
 def cmd_preflight(args, reporter) -> dict:
-    from .django_ref import DjangoProject
-    from .preflight import run_preflight
+    from pgreconcile.django.preflight import run_preflight
+    from pgreconcile.django.project import DjangoProject
     project = DjangoProject.from_args(args.project_dir, args.settings, args.python)
     scratch = ConnectionSpec.resolve(args.scratch_dsn) if args.scratch_dsn else None
     result = run_preflight(project, spec_from(args), scratch_server=scratch,
@@ -357,7 +359,8 @@ def cmd_preflight(args, reporter) -> dict:
 
 @command("plan", "turn the diff into steps")
 def cmd_plan(args, reporter) -> dict:
-    from .runbook import plan_changes, write_json
+    from pgreconcile.files import write_json
+    from pgreconcile.runbook.stages import plan_changes
     plan, diagnosis = plan_changes(target_from(args), strategy=args.pk_strategy,
                                    backfill=args.backfill, reporter=reporter)
     if args.out:
@@ -365,7 +368,7 @@ def cmd_plan(args, reporter) -> dict:
     if args.sql:
         Path(args.sql).write_text(plan.sql_script())
     if args.migration_draft:
-        from .planner import django_migration_draft
+        from pgreconcile.plan.planner import django_migration_draft
         applied = (diagnosis.migrations or {}).get("applied_targets", [])
         app = next((t for t in applied if t.startswith("treasury.")), applied[-1] if applied
                    else "app.0001_initial")
@@ -376,7 +379,7 @@ def cmd_plan(args, reporter) -> dict:
 
 
 def _apply_opts(args):
-    from .executor import ApplyOptions
+    from pgreconcile.apply.executor import ApplyOptions
     return ApplyOptions(allow_destructive=args.allow_destructive, lock_timeout=args.lock_timeout,
                         statement_timeout=args.statement_timeout, retries=args.retries,
                         batch_size=args.batch_size, batch_delay=args.batch_delay)
@@ -384,7 +387,7 @@ def _apply_opts(args):
 
 @command("apply", "carry out a plan")
 def cmd_apply(args, reporter) -> dict:
-    from .runbook import apply_changes, load_plan
+    from pgreconcile.runbook.stages import apply_changes, load_plan
     return apply_changes(spec_from(args), load_plan(args.plan), _apply_opts(args),
                          backup=args.backup, no_backup=args.no_backup,
                          windows=windows_from(args), pg_bin_dir=args.pg_bin_dir,
@@ -393,8 +396,8 @@ def cmd_apply(args, reporter) -> dict:
 
 @command("migrate", "run pending migrations")
 def cmd_migrate(args, reporter) -> dict:
-    from .django_ref import DjangoProject
-    from .runbook import run_migrations
+    from pgreconcile.django.project import DjangoProject
+    from pgreconcile.runbook.stages import run_migrations
     project = DjangoProject.from_args(args.project_dir, args.settings, args.python)
     return run_migrations(project, spec_from(args), dry_run=args.dry_run,
                           windows=windows_from(args))
@@ -402,13 +405,13 @@ def cmd_migrate(args, reporter) -> dict:
 
 @command("verify", "verify live")
 def cmd_verify(args, reporter) -> dict:
-    from .runbook import MIGRATE_WRITES, load_plan, verify_target
+    from pgreconcile.runbook.stages import load_plan, verify_target
+    from pgreconcile.runbook.verify import counts_to_preserve
     residual = list(load_plan(args.plan).residual) if args.plan else []
     counts = None
     if args.backup:
-        from .backup import load_manifest
-        counts = {t: n for t, n in load_manifest(args.backup).row_counts.items()
-                  if t.split(".", 1)[-1] not in MIGRATE_WRITES}
+        from pgreconcile.pg.backup import load_manifest
+        counts = counts_to_preserve(load_manifest(args.backup).row_counts)
     v, diagnosis = verify_target(target_from(args), residual=residual, expected_counts=counts,
                                  run_tests=args.run_tests, test_settings=args.test_settings,
                                  reporter=reporter)
@@ -417,7 +420,7 @@ def cmd_verify(args, reporter) -> dict:
 
 @command("reconcile", "the whole runbook")
 def cmd_reconcile(args, reporter) -> dict:
-    from .runbook import ReconcileOptions, reconcile
+    from pgreconcile.runbook.stages import ReconcileOptions, reconcile
     opts = ReconcileOptions(
         strategy=args.pk_strategy, backfill=args.backfill, apply=_apply_opts(args),
         backup_dir=args.out_dir, backup_keep=args.keep,
@@ -430,12 +433,12 @@ def cmd_reconcile(args, reporter) -> dict:
 
 @command("report", "render report.json as Markdown and HTML")
 def cmd_report(args, reporter) -> dict:
-    from .report import render_reports
+    from pgreconcile.report.render import render_reports
     source = Path(args.report_json)
     try:
         data = json.loads(source.read_text())
     except (OSError, ValueError) as exc:
-        from .errors import UsageError
+        from pgreconcile.errors import UsageError
         raise UsageError(f"cannot read {source}: {exc}") from None
     return {"files": render_reports(data, Path(args.out_dir or source.parent),
                                     json_path=source)}

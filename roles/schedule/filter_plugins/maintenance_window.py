@@ -1,6 +1,6 @@
 """Turn maintenance windows ("Sat 01:00-03:00 UTC") into scheduler settings.
 
-The grammar is the engine's (pgreconcile.window, imported on the controller, where the
+The grammar is the engine's (pgreconcile.runbook.window, imported on the controller, where the
 project's venv runs ansible-playbook), so a window the role schedules is exactly the window
 the CLI's guard accepts. Each scheduler starts the job when a window opens:
 
@@ -25,7 +25,7 @@ _TASK_EPOCH = date(2024, 1, 1)
 def _parse(text):
     try:
         from pgreconcile.errors import UsageError
-        from pgreconcile.window import Window
+        from pgreconcile.runbook.window import Window
     except ImportError as exc:
         raise AnsibleFilterError(
             "the schedule role reads maintenance windows with the pgreconcile engine on the "

@@ -17,8 +17,8 @@ import json
 import uuid
 from dataclasses import asdict, dataclass
 
-from .diff import Change, Diff
-from .model import Column, Constraint, Index, Schema, Table
+from pgreconcile.schema.diff import Change, Diff
+from pgreconcile.schema.model import Column, Constraint, Index, Schema, Table
 
 #: Fixed namespace for stable, name-based UUIDs: uuid3(NAMESPACE, "<table>:<id>").
 #: Every environment derives the same payment_id for the same row.

@@ -16,7 +16,7 @@ from importlib.resources import files
 import psycopg
 from psycopg.rows import dict_row
 
-from ..model import (
+from pgreconcile.schema.model import (
     Column,
     Constraint,
     Enum,

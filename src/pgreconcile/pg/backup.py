@@ -21,12 +21,20 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import __version__, census
-from .connection import ConnectionSpec, redact
-from .errors import BackupFailed, BackupUnverified, InsufficientSpace, RestoreRefused, UsageError
-from .progress import NULL, Reporter
-from .scratch import admin_spec, create_database, drop_database, scratch_name
-from .toolchain import Tool, find_tool, server_major
+from pgreconcile import __version__
+from pgreconcile.errors import (
+    BackupFailed,
+    BackupUnverified,
+    InsufficientSpace,
+    RestoreRefused,
+    UsageError,
+)
+from pgreconcile.files import sync_directory, utc_now, write_json
+from pgreconcile.pg import census
+from pgreconcile.pg.connection import ConnectionSpec, redact
+from pgreconcile.pg.scratch import admin_spec, create_database, drop_database, scratch_name
+from pgreconcile.pg.toolchain import Tool, find_tool, server_major
+from pgreconcile.progress import NULL, Reporter
 
 MANIFEST_SUFFIX = ".manifest.json"
 PARTIAL_SUFFIX = ".partial"
@@ -133,10 +141,6 @@ class BackupIntent:
 
 
 # --------------------------------------------------------------------------- helpers
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
 def _stamp() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
 
@@ -179,19 +183,9 @@ def _fsync_tree(path: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-    _fsync_dir(path.parent)
+    sync_directory(path.parent)
     if path.is_dir():
-        _fsync_dir(path)
-
-
-def _fsync_dir(directory: Path) -> None:
-    if os.name == "nt":  # Windows cannot open a directory to fsync it; NTFS journals renames
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        sync_directory(path)
 
 
 def _chmod_private(path: Path) -> None:
@@ -201,18 +195,6 @@ def _chmod_private(path: Path) -> None:
             p.chmod(0o700 if p.is_dir() else 0o600)
     else:
         path.chmod(0o600)
-
-
-def _write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}{PARTIAL_SUFFIX}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh, indent=2, sort_keys=True)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
 
 
 def _remove(path: Path) -> None:
@@ -316,7 +298,7 @@ def create_backup(spec: ConnectionSpec, out_dir: str | Path, *, fmt: str = "cust
     if keep is not None and keep < 1:
         raise UsageError("--keep must be at least 1 (the backup just made is always kept)")
     out_dir = Path(out_dir).absolute()
-    started = _now()
+    started = utc_now()
     old_umask = os.umask(0o077)
     try:
         with spec.connect() as conn:
@@ -378,7 +360,7 @@ def create_backup(spec: ConnectionSpec, out_dir: str | Path, *, fmt: str = "cust
                 toc = _restore_list(restore_tool, partial)
                 digest, files = _hash_backup(partial, final.name)
                 os.replace(partial, final)
-                _fsync_dir(out_dir)
+                sync_directory(out_dir)
             except BaseException:
                 _remove(partial)
                 raise
@@ -389,21 +371,21 @@ def create_backup(spec: ConnectionSpec, out_dir: str | Path, *, fmt: str = "cust
     manifest = BackupManifest(
         backup=final.name, format=fmt, database=spec.dbname, server=_server_label(spec),
         server_version=version, pg_dump=tool.to_dict(), started_at=started,
-        finished_at=_now(), size_bytes=_dir_size(final), database_size_bytes=db_size,
+        finished_at=utc_now(), size_bytes=_dir_size(final), database_size_bytes=db_size,
         sha256=digest, files=files, row_counts=counts, schema_fingerprint=fingerprint,
         toc_entries=toc, verified=True)
-    _write_json_atomic(manifest_path, manifest.to_dict())
+    write_json(manifest_path, manifest.to_dict(), mode=0o600, durable=True)
     reporter.info(f"backup written: {final} (sha256 {digest[:12]}…, {toc} TOC entries)")
 
     if test_restore:
         try:
             outcome = trial_restore(final, spec, pg_bin_dir=pg_bin_dir, reporter=reporter)
         except BaseException:
-            _write_json_atomic(manifest_path, {**manifest.to_dict(), "verified": False,
-                                               "test_restore": {"ok": False}})
+            write_json(manifest_path, {**manifest.to_dict(), "verified": False,
+                                       "test_restore": {"ok": False}}, mode=0o600, durable=True)
             raise
         manifest = BackupManifest.from_dict({**manifest.to_dict(), "test_restore": outcome})
-        _write_json_atomic(manifest_path, manifest.to_dict())
+        write_json(manifest_path, manifest.to_dict(), mode=0o600, durable=True)
 
     removed = apply_retention(out_dir, spec.dbname, keep, protect=final) if keep else []
     return BackupResult(str(final), str(manifest_path), digest, True, manifest, tuple(removed))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from psycopg import sql
 
-from .progress import NULL, Reporter
+from pgreconcile.progress import NULL, Reporter
 
 # Everything that holds rows (materialized views too), in the same scope `catalog`
 # inspects: its schema exclusions and no extension-owned relations.
@@ -24,7 +24,7 @@ ORDER BY 1, 2
 
 
 def user_tables(conn) -> list[tuple[str, str]]:
-    from .catalog import DEFAULT_EXCLUDED_SCHEMAS
+    from pgreconcile.schema.catalog import DEFAULT_EXCLUDED_SCHEMAS
     rows = conn.execute(_USER_TABLES, (list(DEFAULT_EXCLUDED_SCHEMAS),)).fetchall()
     return [(r[0], r[1]) for r in rows]
 
@@ -57,5 +57,5 @@ def database_size(conn) -> int:
 
 def schema_fingerprint(conn) -> str:
     """sha256 of the structural model (names, types, constraints, indexes; no data, no OIDs)."""
-    from .catalog import inspect_schema
+    from pgreconcile.schema.catalog import inspect_schema
     return inspect_schema(conn).fingerprint()

@@ -1,12 +1,18 @@
 """Runs INSIDE the Django project's own interpreter (not imported by pgreconcile).
 
-Usage: python django_probe.py state|preflight
+Usage: python probe.py state|preflight|migrate_to
 Prints one JSON document on stdout. Uses only Django and the standard library,
 because the project's interpreter may not have pgreconcile installed.
 """
 import json
+import os
 import sys
 import traceback
+
+# Run as a script, this file's folder is sys.path[0]: drop it, so that the engine's own
+# modules (project.py, preflight.py) can never shadow an app of the project.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 
 
 def _setup():

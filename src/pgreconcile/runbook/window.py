@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .errors import OutsideMaintenanceWindow, UsageError
+from pgreconcile.errors import OutsideMaintenanceWindow, UsageError
 
 DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 _RE = re.compile(r"^\s*(?P<days>[A-Za-z,\-*]+)\s+(?P<start>\d{1,2}:\d{2})\s*-\s*"

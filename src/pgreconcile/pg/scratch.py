@@ -8,8 +8,8 @@ from typing import Iterator
 
 from psycopg import sql
 
-from .connection import ConnectionSpec
-from .errors import ReconcileError
+from pgreconcile.errors import ReconcileError
+from pgreconcile.pg.connection import ConnectionSpec
 
 SCRATCH_PREFIX = "pgreconcile_scratch_"
 

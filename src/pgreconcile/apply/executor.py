@@ -10,10 +10,16 @@ from dataclasses import asdict, dataclass, field
 import psycopg
 from psycopg import errors as pgerr
 
-from .connection import ConnectionSpec
-from .errors import DestructiveStepRefused, LockNotAcquired, PlanOutdated, Refused, StepFailed
-from .planner import Plan, Step, backfill_batch_sql, q, qt
-from .progress import NULL, Reporter
+from pgreconcile.errors import (
+    DestructiveStepRefused,
+    LockNotAcquired,
+    PlanOutdated,
+    Refused,
+    StepFailed,
+)
+from pgreconcile.pg.connection import ConnectionSpec
+from pgreconcile.plan.planner import Plan, Step, backfill_batch_sql, q, qt
+from pgreconcile.progress import NULL, Reporter
 
 LEDGER_DDL = """
 CREATE SCHEMA IF NOT EXISTS pgreconcile;

@@ -9,12 +9,12 @@ from __future__ import annotations
 import subprocess
 from dataclasses import asdict, dataclass, field
 
-from .connection import ConnectionSpec, redact
-from .django_ref import DjangoProject, check_project, manage, preflight_probe
-from .errors import BackupFailed
-from .progress import NULL, Reporter
-from .scratch import scratch_database
-from .toolchain import find_tool, server_major
+from pgreconcile.django.project import DjangoProject, check_project, manage, preflight_probe
+from pgreconcile.errors import BackupFailed
+from pgreconcile.pg.connection import ConnectionSpec, redact
+from pgreconcile.pg.scratch import scratch_database
+from pgreconcile.pg.toolchain import find_tool, server_major
+from pgreconcile.progress import NULL, Reporter
 
 
 @dataclass(frozen=True)

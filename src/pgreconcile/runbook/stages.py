@@ -10,12 +10,9 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import census
-from .catalog import inspect_schema
-from .connection import ConnectionSpec
-from .diff import Diff, diff_schemas
-from .django_ref import DjangoProject, manage, migration_state
-from .errors import (
+from pgreconcile.apply.executor import ApplyOptions, ApplyResult, Executor, revert_plan
+from pgreconcile.django.project import DjangoProject, manage, migration_state
+from pgreconcile.errors import (
     BackupUnverified,
     MigrationPreflightFailed,
     ReconcileError,
@@ -23,15 +20,16 @@ from .errors import (
     UsageError,
     VerificationFailed,
 )
-from .executor import ApplyOptions, ApplyResult, Executor, revert_plan
-from .model import Schema
-from .planner import Plan, make_plan
-from .progress import NULL, Reporter
-from .reference import ReferenceSource, build_reference
-from .window import MaintenanceWindows
-
-#: Tables `migrate` itself writes to; every other table must keep its rows.
-MIGRATE_WRITES = frozenset({"django_migrations", "django_content_type", "auth_permission"})
+from pgreconcile.files import utc_now, write_json
+from pgreconcile.pg import census
+from pgreconcile.pg.connection import ConnectionSpec
+from pgreconcile.plan.planner import Plan, make_plan
+from pgreconcile.progress import NULL, Reporter
+from pgreconcile.runbook.reference import ReferenceSource, build_reference
+from pgreconcile.runbook.window import MaintenanceWindows
+from pgreconcile.schema.catalog import inspect_schema
+from pgreconcile.schema.diff import Diff, diff_schemas
+from pgreconcile.schema.model import Schema
 
 
 @dataclass(frozen=True)
@@ -158,7 +156,7 @@ def apply_changes(live: ConnectionSpec, plan: Plan, options: ApplyOptions, *,
                   reporter: Reporter = NULL) -> ApplyResult:
     """Refusals first (nothing changed), then the executor."""
     Executor(live, plan, options).check_refusals()
-    from .executor import pending_steps
+    from pgreconcile.apply.executor import pending_steps
     if windows is not None and pending_steps(live, plan):
         windows.require_open()
         options = replace(options, deadline=windows.current_end_epoch())
@@ -167,7 +165,7 @@ def apply_changes(live: ConnectionSpec, plan: Plan, options: ApplyOptions, *,
             raise BackupUnverified("apply needs a verified backup: pass --backup PATH "
                                    "(from `pgreconcile backup`) or --no-backup explicitly",
                                    hint="run `pgreconcile backup` first")
-        from .backup import verify_backup
+        from pgreconcile.pg.backup import verify_backup
         verify_backup(backup, pg_bin_dir=pg_bin_dir)
     if options.current_fingerprint is None:
         with live.connect() as conn:
@@ -197,13 +195,14 @@ def run_migrations(project: DjangoProject, live: ConnectionSpec, *, dry_run: boo
 def verify_target(target: Target, *, residual: list[dict] | None = None,
                   expected_counts: dict | None = None, fingerprints_before: dict | None = None,
                   fingerprint_columns: dict | None = None, run_tests: bool = False,
-                  test_settings: str | None = None, reporter: Reporter = NULL):
-    from .verify import verify_live
+                  test_settings: str | None = None, inject_failure: str | None = None,
+                  reporter: Reporter = NULL):
+    from pgreconcile.runbook.verify import verify_live
     diagnosis = diagnose(target, "latest", reporter)
     v = verify_live(target.live, diagnosis.diff, residual or [], project=target.project,
                     expected_counts=expected_counts, fingerprints_before=fingerprints_before,
                     fingerprint_columns=fingerprint_columns, run_tests=run_tests,
-                    test_settings=test_settings)
+                    test_settings=test_settings, inject_failure=inject_failure)
     return v, diagnosis
 
 
@@ -239,20 +238,20 @@ def _fingerprint_columns(plan: Plan, live: Schema) -> dict[str, list[str]]:
 
 def reconcile(target: Target, opts: ReconcileOptions, reporter: Reporter = NULL) -> dict:
     """backup → preflight → plan → apply → migrate → verify; rollback on failure; report."""
-    from .preflight import run_preflight
-    from .verify import data_fingerprints
+    from pgreconcile.django.preflight import run_preflight
+    from pgreconcile.runbook.verify import counts_to_preserve, data_fingerprints
     live = target.live
     project = target.project
     report_dir = Path(opts.report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
     stages: list[dict] = []
     report: dict = {"tool": "pgreconcile", "database": live.dbname, "server": live.describe(),
-                    "started_at": _now(), "stages": stages, "ok": False,
+                    "started_at": utc_now(), "stages": stages, "ok": False,
                     "dry_run": opts.dry_run, "strategy": opts.strategy, "changed": False}
 
     def stage(name, fn):
         started = time.monotonic()
-        entry = {"stage": name, "ok": False, "started_at": _now()}
+        entry = {"stage": name, "ok": False, "started_at": utc_now()}
         stages.append(entry)
         reporter.info(f"» {name}")
         try:
@@ -295,13 +294,13 @@ def reconcile(target: Target, opts: ReconcileOptions, reporter: Reporter = NULL)
         if opts.dry_run:
             report["ok"] = True
             return report
-        from .executor import pending_steps
+        from pgreconcile.apply.executor import pending_steps
         migrations_pending = (diagnosis.migrations or {}).get("pending") or []
         if not pending_steps(live, plan) and not (opts.run_migrations and migrations_pending):
             report["backup"] = {"skipped": "nothing to change: no backup needed"}
         elif not opts.no_backup:
             # Taken right before the first change, after planning proved there is one to make.
-            from .backup import create_backup
+            from pgreconcile.pg.backup import create_backup
             backup = stage("backup", lambda: create_backup(
                 live, opts.backup_dir, keep=opts.backup_keep, pg_bin_dir=target.pg_bin_dir,
                 test_restore=opts.backup_test_restore, reporter=reporter))
@@ -310,8 +309,7 @@ def reconcile(target: Target, opts: ReconcileOptions, reporter: Reporter = NULL)
         fp_columns = _fingerprint_columns(plan, diagnosis.live)
         with live.connect() as conn:
             before_fp = data_fingerprints(conn, fp_columns)
-            counts_before = {t: n for t, n in census.row_counts(conn).items()
-                             if t.split(".", 1)[-1] not in MIGRATE_WRITES}
+            counts_before = counts_to_preserve(census.row_counts(conn))
         report["data_before"] = {"fingerprints": before_fp, "row_counts": counts_before}
         apply_opts = replace(opts.apply, current_fingerprint=diagnosis.live.fingerprint())
         if opts.windows is not None:
@@ -330,10 +328,8 @@ def reconcile(target: Target, opts: ReconcileOptions, reporter: Reporter = NULL)
                 v, diag_after = verify_target(
                     target, residual=list(plan.residual), expected_counts=counts_before,
                     fingerprints_before=before_fp, fingerprint_columns=fp_columns,
-                    run_tests=opts.run_tests, test_settings=opts.test_settings)
-                if opts.fail_verify:
-                    v.problems.append("fault injected by --fail-verify (rollback drill)")
-                    v.ok = False
+                    run_tests=opts.run_tests, test_settings=opts.test_settings,
+                    inject_failure="--fail-verify" if opts.fail_verify else None)
                 report["diff_after"] = diag_after.to_dict()
                 report["verify"] = v.to_dict()
                 if not v.ok:
@@ -355,10 +351,10 @@ def reconcile(target: Target, opts: ReconcileOptions, reporter: Reporter = NULL)
         report["error"] = exc.to_dict()
         raise
     finally:
-        report["finished_at"] = _now()
+        report["finished_at"] = utc_now()
         write_json(report_dir / "report.json", report)
         try:
-            from .report import render_reports
+            from pgreconcile.report.render import render_reports
             report["files"] = render_reports(report, report_dir)
         except Exception as exc:  # a report problem must never hide the run's own outcome
             report.setdefault("warnings", []).append(f"report not rendered: {exc}")
@@ -368,7 +364,7 @@ def prove_plan(target: Target, plan: Plan, options: ApplyOptions | None = None,
                reporter: Reporter = NULL):
     """Run the pending migrations on a structure-only clone with the plan applied first:
     proof, before live is touched, that the plan makes `migrate` succeed."""
-    from .preflight import run_preflight
+    from pgreconcile.django.preflight import run_preflight
     options = replace(options or ApplyOptions(), allow_destructive=True,
                       current_fingerprint=None, deadline=None)
 
@@ -386,7 +382,7 @@ def rollback_run(live: ConnectionSpec, plan: Plan, report: dict, opts: Reconcile
     if opts.rollback == "reverse":
         unapplied = []
         if migrated and target.project is not None:
-            from .django_ref import migrate_to
+            from pgreconcile.django.project import migrate_to
             before = (report.get("diff_before") or {}).get("migrations", {}) \
                 .get("applied_targets", [])
             try:
@@ -407,7 +403,7 @@ def _restore_rollback(live: ConnectionSpec, report: dict, target: Target, why: s
     if not backup:
         return {"method": "none", "reverted": [], "why": why,
                 "advice": "no backup was taken in this run; restore your latest backup"}
-    from .backup import restore_backup
+    from pgreconcile.pg.backup import restore_backup
     target_db = f"{live.dbname}_restored_{time.strftime('%Y%m%d%H%M%S')}"[:63]
     restored = restore_backup(backup, live, target_db, pg_bin_dir=target.pg_bin_dir,
                               reporter=reporter)
@@ -418,13 +414,3 @@ def _restore_rollback(live: ConnectionSpec, report: dict, target: Target, why: s
                       f"{live.dbname}_failed; ALTER DATABASE {target_db} RENAME TO "
                       f"{live.dbname}; start the application"}
 
-
-def _now() -> str:
-    from datetime import datetime, timezone
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def write_json(path: str | Path, data: dict) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")

@@ -10,14 +10,14 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from .catalog import inspect_schema
-from .connection import ConnectionSpec, redact
-from .django_ref import DjangoProject, check_project, migrate_to
-from .errors import UsageError
-from .model import Schema
-from .progress import NULL, Reporter
-from .scratch import scratch_database
-from .toolchain import find_tool, server_major
+from pgreconcile.django.project import DjangoProject, check_project, migrate_to
+from pgreconcile.errors import UsageError
+from pgreconcile.pg.connection import ConnectionSpec, redact
+from pgreconcile.pg.scratch import scratch_database
+from pgreconcile.pg.toolchain import find_tool, server_major
+from pgreconcile.progress import NULL, Reporter
+from pgreconcile.schema.catalog import inspect_schema
+from pgreconcile.schema.model import Schema
 
 
 @dataclass(frozen=True)

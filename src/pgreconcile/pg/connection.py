@@ -14,7 +14,7 @@ from typing import Mapping
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from .errors import ConnectionFailed, UsageError
+from pgreconcile.errors import ConnectionFailed, UsageError
 
 _SECRET_KEYS = ("password",)
 _ENV_FOR_KEY = {

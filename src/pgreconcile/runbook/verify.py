@@ -5,10 +5,18 @@ from dataclasses import asdict, dataclass, field
 
 from psycopg import sql
 
-from . import census
-from .connection import ConnectionSpec
-from .diff import Diff
-from .django_ref import DjangoProject, manage
+from pgreconcile.django.project import DjangoProject, manage
+from pgreconcile.pg import census
+from pgreconcile.pg.connection import ConnectionSpec
+from pgreconcile.schema.diff import Diff
+
+#: Tables `migrate` itself writes to; every other table must keep its rows.
+MIGRATE_WRITES = frozenset({"django_migrations", "django_content_type", "auth_permission"})
+
+
+def counts_to_preserve(counts: dict[str, int]) -> dict[str, int]:
+    """Row counts verify holds live to: every table except those `migrate` writes."""
+    return {t: n for t, n in counts.items() if t.split(".", 1)[-1] not in MIGRATE_WRITES}
 
 
 @dataclass
@@ -61,7 +69,10 @@ def data_fingerprints(conn, tables: dict[str, list[str]]) -> dict[str, str]:
 def verify_live(live: ConnectionSpec, diff: Diff, residual: list[dict], *,
                 project: DjangoProject | None = None, expected_counts: dict | None = None,
                 fingerprints_before: dict | None = None, fingerprint_columns: dict | None = None,
-                run_tests: bool = False, test_settings: str | None = None) -> Verification:
+                run_tests: bool = False, test_settings: str | None = None,
+                inject_failure: str | None = None) -> Verification:
+    """`inject_failure` names the drill (`--fail-verify`, `inject_failure`) that makes
+    verification fail on purpose, so that rollback can be rehearsed on staging."""
     v = Verification(ok=True)
     unexpected = residual_filter(diff, residual)
     v.checks["drift"] = {"unexpected": unexpected, "kept": len(diff.significant) -
@@ -104,5 +115,7 @@ def verify_live(live: ConnectionSpec, diff: Diff, residual: list[dict], *,
             v.checks["tests"] = {"ok": tr.ok, "output": (tr.stdout + tr.stderr)[-1500:]}
             if not tr.ok:
                 v.problems.append("the project's tests failed")
+    if inject_failure:
+        v.problems.append(f"fault injected by {inject_failure} (rollback drill)")
     v.ok = not v.problems
     return v

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any, TypeVar
 
-from .model import Column, Constraint, Index, Schema, Sequence, Table, qualify
+from pgreconcile.schema.model import Column, Constraint, Index, Schema, Sequence, Table, qualify
 
 BUCKETS = ("missing", "extra", "different")
 KINDS = ("schema", "extension", "enum", "sequence", "table", "column", "constraint", "index",

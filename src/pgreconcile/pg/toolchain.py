@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ToolchainError
+from pgreconcile.errors import ToolchainError
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,12 @@ a ticket attachment.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from .connection import redact
+from pgreconcile.files import atomic_write_text
+from pgreconcile.pg.connection import redact
 
 #: Stages that change the live database (everything else works on scratch DBs or reads).
 CHANGING_STAGES = frozenset({"apply", "migrate", "rollback"})
@@ -44,7 +43,7 @@ def render_reports(report: dict, out_dir: Path, json_path: str | Path | None = N
     data = redact_data(report if isinstance(report, dict) else {})
     jpath = Path(json_path) if json_path else out / "report.json"
     if not jpath.exists():
-        _write_text(jpath, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+        atomic_write_text(jpath, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
     files = {"json": str(jpath)}
     for key, name, render in (("markdown", "report.md", render_markdown),
                               ("html", "report.html", render_html)):
@@ -53,7 +52,7 @@ def render_reports(report: dict, out_dir: Path, json_path: str | Path | None = N
         except Exception as exc:  # noqa: BLE001 - a report must never mask the run's error
             text = _fallback(key, data, exc)
         path = out / name
-        _write_text(path, redact(text))
+        atomic_write_text(path, redact(text))
         files[key] = str(path)
     return files
 
@@ -95,7 +94,7 @@ def _env():
     if _ENV is None:
         import jinja2
         env = jinja2.Environment(
-            loader=jinja2.PackageLoader("pgreconcile", "templates"),
+            loader=jinja2.PackageLoader("pgreconcile.report", "templates"),
             autoescape=jinja2.select_autoescape(enabled_extensions=("html",),
                                                 default_for_string=True, default=False),
             undefined=jinja2.ChainableUndefined,
@@ -227,7 +226,7 @@ def build_context(report: dict) -> dict:
 
 def _version() -> str:
     try:
-        from . import __version__
+        from pgreconcile import __version__
         return __version__
     except ImportError:  # pragma: no cover
         return ""
@@ -685,18 +684,3 @@ def _fallback(kind: str, data: dict, exc: Exception) -> str:
             f"<p>{html.escape(why)}</p><pre>{html.escape(body)}</pre></body></html>\n")
 
 
-def _write_text(path: Path, text: str) -> None:
-    """Write via a temp file and rename, so a reader never sees half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
