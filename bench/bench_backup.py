@@ -47,7 +47,8 @@ def lap(name):
     now = time.perf_counter()
     timings[name] = now - t
     t = now
-from pgreconcile import backup, census, cli
+from pgreconcile import cli
+from pgreconcile.pg import backup, census
 from pgreconcile.pg.connection import ConnectionSpec
 from pgreconcile.progress import default_reporter
 from pgreconcile.pg.toolchain import find_tool, server_major

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 from psycopg import sql
 
-from pgreconcile import census
+from pgreconcile.pg import census
 from pgreconcile.pg.connection import ConnectionSpec
 from pgreconcile.pg.scratch import drop_database, list_scratch_databases
 

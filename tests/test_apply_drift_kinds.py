@@ -119,7 +119,7 @@ def test_backfill_pauses_at_window_end_and_resumes(make_db, tmp_path):
 ])
 def test_violating_rows_are_refused_with_counts_and_samples(expected_extra, bad_data, words,
                                                             db, tmp_path):
-    from pgreconcile import census
+    from pgreconcile.pg import census
     run_sql(db, BASE + bad_data)
     ref = tmp_path / "expected.sql"
     ref.write_text(BASE.split("INSERT")[0] + expected_extra + "\n")
@@ -139,7 +139,7 @@ def test_violating_rows_are_refused_with_counts_and_samples(expected_extra, bad_
 
 @pytest.mark.parametrize("analyzed", [True, False], ids=["fresh-stats", "stale-stats"])
 def test_drift_that_cannot_be_fixed_safely_is_refused_before_any_change(analyzed, db, tmp_path):
-    from pgreconcile import census
+    from pgreconcile.pg import census
     run_sql(db, BASE + ("ANALYZE child;" if analyzed else ""))
     ref = tmp_path / "expected.sql"
     # A NOT NULL column with no default on a table that has rows: no safe value to invent.

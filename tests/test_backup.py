@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from pgreconcile import census
+from pgreconcile.pg import census
 from pgreconcile.pg.backup import sha256_file
 from pgreconcile.pg.scratch import list_scratch_databases
 from pgreconcile.pg.toolchain import candidates, embedded_bin_dir

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 from psycopg import sql
 
-from pgreconcile import toolchain
+from pgreconcile.pg import toolchain
 from pgreconcile.pg.scratch import drop_database
 from pgreconcile.schema.catalog import QUERY_KINDS, inspect_schema, query_text
 from pgreconcile.schema.diff import diff_schemas

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from pgreconcile import census
+from pgreconcile.pg import census
 from pgreconcile.pg.scratch import list_scratch_databases
 
 from .conftest import EXAMPLE, query, run_sql

@@ -45,8 +45,8 @@ import pytest
 import tree_sitter_powershell
 from tree_sitter import Language, Node, Parser
 
-from pgreconcile import census
 from pgreconcile.cli import build_parser
+from pgreconcile.pg import census
 from pgreconcile.pg.scratch import drop_database, list_scratch_databases
 from pgreconcile.runbook.window import MaintenanceWindows, Window
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from pgreconcile import report as report_mod
+from pgreconcile.report import render as report_mod
 from pgreconcile.report.render import build_context, render_html, render_markdown, render_reports
 
 DATA = Path(__file__).resolve().parent / "data"
