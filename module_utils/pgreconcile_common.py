@@ -179,26 +179,8 @@ def drift_facts(diagnosis) -> dict:
 
 def window_facts(windows) -> dict:
     """Whether changing stages may run now, in the engine's own words."""
-    from datetime import datetime, timezone
-
-    from pgreconcile.errors import OutsideMaintenanceWindow
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    if windows is None:
-        return {"set": False, "open": True, "windows": "", "now": now,
-                "message": "no maintenance window set: changing stages may run at any time"}
-    current = windows.current()
-    following = windows.next_opening()
-    facts = {"set": True, "open": current is not None, "windows": windows.describe(), "now": now,
-             "closes_at": current[1].isoformat() if current else None,
-             "next_opening": following.isoformat() if following else None}
-    try:
-        windows.require_open()
-    except OutsideMaintenanceWindow as exc:
-        facts.update(message=str(exc), hint=exc.hint, exit_code=exc.exit_code)
-    else:
-        facts["message"] = (f"inside the maintenance window ({windows.describe()}) until "
-                            f"{facts['closes_at']}")
-    return facts
+    from pgreconcile.runbook.window import window_status
+    return window_status(windows)
 
 
 def pending_steps(live, plan) -> list[str]:

@@ -177,6 +177,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rollback drill: treat verification as failed")
     _window(p)
 
+    p = sub.add_parser("window", help="check a maintenance window: is it valid, is it open, "
+                                      "when does it open next (exit 2 when it is not valid)")
+    p.add_argument("maintenance_window", metavar="WINDOW",
+                   help='e.g. "Sat 01:00-03:00 UTC" (several separated by ";")')
+    p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    p.add_argument("--quiet", "-q", action="store_true")
+
     p = sub.add_parser("report", help="render a run's report.json as Markdown and HTML")
     p.add_argument("report_json", help="report.json written by `reconcile`")
     p.add_argument("--out-dir", help="where report.md/report.html go (default: beside it)")
@@ -429,6 +436,12 @@ def cmd_reconcile(args, reporter) -> dict:
         test_settings=args.test_settings, rollback=args.rollback, report_dir=args.report_dir,
         dry_run=args.dry_run, windows=windows_from(args), fail_verify=args.fail_verify)
     return reconcile(target_from(args), opts, reporter)
+
+
+@command("window", "check a maintenance window")
+def cmd_window(args, reporter) -> dict:
+    from pgreconcile.runbook.window import window_status
+    return window_status(windows_from(args))
 
 
 @command("report", "render report.json as Markdown and HTML")

@@ -142,3 +142,28 @@ class MaintenanceWindows:
 
     def describe(self) -> str:
         return "; ".join(w.text for w in self.windows)
+
+
+def window_status(windows: MaintenanceWindows | None, now: datetime | None = None) -> dict:
+    """Whether changing stages may run now, in words every face shows as they are
+    (`pgreconcile window`, the role's window stage, the PowerShell scripts)."""
+    now = now or datetime.now(timezone.utc)
+    stamp = now.isoformat(timespec="seconds")
+    if windows is None:
+        return {"set": False, "open": True, "windows": "", "now": stamp,
+                "closes_at": None, "next_opening": None,
+                "message": "no maintenance window set: changing stages may run at any time"}
+    current = windows.current(now)
+    following = windows.next_opening(now)
+    status = {"set": True, "open": current is not None, "windows": windows.describe(),
+              "now": stamp, "closes_at": current[1].isoformat() if current else None,
+              "next_opening": following.isoformat() if following else None}
+    try:
+        windows.require_open(now)
+    except OutsideMaintenanceWindow as exc:
+        status.update(message=str(exc), hint=exc.hint, exit_code=exc.exit_code)
+    else:
+        status["message"] = (f"inside the maintenance window ({windows.describe()}) until "
+                             f"{status['closes_at']}")
+    return status
+
