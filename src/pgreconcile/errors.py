@@ -13,7 +13,7 @@ EXIT_REFUSED = 4
 
 
 class ReconcileError(Exception):
-    """Base class. `hint` says what to do next; `exit_code` follows DESIGN.md."""
+    """Base class. `hint` says what to do next; `exit_code` is the CLI's (docs/cli.md)."""
 
     exit_code = EXIT_ERROR
     hint = ""
@@ -70,10 +70,6 @@ class ProjectError(ReconcileError):
 
 class MigrationPreflightFailed(ReconcileError):
     hint = "run `pgreconcile plan` to see the change that makes these migrations apply"
-
-
-class DriftFound(ReconcileError):
-    exit_code = EXIT_DRIFT
 
 
 class Refused(ReconcileError):

@@ -58,10 +58,6 @@ class ConnectionSpec:
         return (self.params.get("dbname") or os.environ.get("PGDATABASE")
                 or self.params.get("user") or os.environ.get("PGUSER") or _os_user())
 
-    @property
-    def has_password(self) -> bool:
-        return bool(self.params.get("password"))
-
     def conninfo(self) -> str:
         """Full conninfo for in-process connections (never print this)."""
         return make_conninfo("", **self.params)

@@ -73,12 +73,6 @@ class Diff:
     def bucket(self, name: str) -> tuple[Change, ...]:
         return tuple(c for c in self.significant if c.bucket == name)
 
-    def by_table(self) -> dict[str | None, tuple[Change, ...]]:
-        grouped: dict[str | None, list[Change]] = {}
-        for change in self.changes:
-            grouped.setdefault(change.table, []).append(change)
-        return {table: tuple(changes) for table, changes in grouped.items()}
-
     def counts(self) -> dict[str, int]:
         counts = {bucket: len(self.bucket(bucket)) for bucket in BUCKETS}
         counts["cosmetic"] = len(self.cosmetic)
@@ -184,26 +178,26 @@ class _Differ:
 
     # -- database-wide objects ---------------------------------------------------------
     def namespaces(self) -> None:
-        live, expected = set(self.live.namespaces), set(self.expected.namespaces)
-        for name in sorted(expected - live):
+        missing, extra, _ = _pair(self.live.namespaces, self.expected.namespaces, str)
+        for name in missing:
             self.add("missing", "schema", name, None, expected={"name": name},
                      risk="CREATE SCHEMA is instant; its objects are listed separately")
-        for name in sorted(live - expected):
+        for name in extra:
             self.add("extra", "schema", name, None, live={"name": name},
                      risk="schema not in the reference; leave it unless you own it")
 
     def extensions(self) -> None:
-        live = {e.name: e for e in self.live.extensions}
-        expected = {e.name: e for e in self.expected.extensions}
-        for name in sorted(expected.keys() - live.keys()):
-            self.add("missing", "extension", name, None, expected=expected[name],
+        missing, extra, both = _pair(self.live.extensions, self.expected.extensions,
+                                     attrgetter("name"))
+        for ex in missing:
+            self.add("missing", "extension", ex.name, None, expected=ex,
                      risk="CREATE EXTENSION needs the extension installed on the server "
                           "and usually superuser (or a trusted extension)")
-        for name in sorted(live.keys() - expected.keys()):
-            self.add("extra", "extension", name, None, live=live[name],
+        for lv in extra:
+            self.add("extra", "extension", lv.name, None, live=lv,
                      risk="extension not in the reference; dropping it drops what uses it")
-        for name in sorted(live.keys() & expected.keys()):
-            lv, ex = live[name], expected[name]
+        for lv, ex in both:
+            name = ex.name
             if lv.schema != ex.schema:
                 self.add("different", "extension", name, None, lv, ex, attributes=("schema",),
                          risk=f"extension lives in schema {lv.schema}, expected {ex.schema}: "
@@ -215,39 +209,40 @@ class _Differ:
                               "reference (usually just the server's packaged version)")
 
     def enums(self) -> None:
-        live = {e.qualified_name: e for e in self.live.enums}
-        expected = {e.qualified_name: e for e in self.expected.enums}
-        for name in sorted(expected.keys() - live.keys()):
-            self.add("missing", "enum", name, None, expected=expected[name],
+        missing, extra, both = _pair(self.live.enums, self.expected.enums,
+                                     attrgetter("qualified_name"))
+        for ex in missing:
+            self.add("missing", "enum", ex.qualified_name, None, expected=ex,
                      risk="CREATE TYPE … AS ENUM is instant")
-        for name in sorted(live.keys() - expected.keys()):
-            self.add("extra", "enum", name, None, live=live[name],
+        for lv in extra:
+            self.add("extra", "enum", lv.qualified_name, None, live=lv,
                      risk="enum type not in the reference; columns may still use it")
-        for name in sorted(live.keys() & expected.keys()):
-            lv, ex = live[name], expected[name]
+        for lv, ex in both:
             if lv.labels != ex.labels:
-                self.add("different", "enum", name, None, lv, ex, attributes=("labels",),
+                self.add("different", "enum", ex.qualified_name, None, lv, ex,
+                         attributes=("labels",),
                          risk=_enum_risk(lv.labels, ex.labels))
 
     # -- tables ------------------------------------------------------------------------
     def tables(self) -> None:
-        for name in sorted(self.expected_tables.keys() - self.live_tables.keys()):
-            table = self.expected_tables[name]
+        missing, extra, both = _pair(self.live.tables, self.expected.tables,
+                                     attrgetter("qualified_name"))
+        for table in missing:
+            name = table.qualified_name
             self.add("missing", "table", name, name, expected=table,
                      risk=f"CREATE TABLE with {_count(table.columns, 'column')}, "
                           f"{_count(table.constraints, 'constraint')} and "
                           f"{_count(_plain_indexes(table), 'other index', 'other indexes')}")
-        for name in sorted(self.live_tables.keys() - self.expected_tables.keys()):
-            table = self.live_tables[name]
+        for table in extra:
+            name = table.qualified_name
             rows = _rows(table)
             self.add("extra", "table", name, name, live=table,
                      risk=f"table not in the reference ({rows}); "
                           "dropping it destroys data — keep it unless you are sure")
-        for name in sorted(self.live_tables.keys() & self.expected_tables.keys()):
-            lv, ex = self.live_tables[name], self.expected_tables[name]
+        for lv, ex in both:
             self.columns(lv, ex)
             self.constraints(lv, ex)
-            self.indexes(name, _plain_indexes(lv), _plain_indexes(ex), lv)
+            self.indexes(lv.qualified_name, _plain_indexes(lv), _plain_indexes(ex), lv)
 
     def columns(self, live: Table, expected: Table) -> None:
         table = live.qualified_name
@@ -408,7 +403,7 @@ class _Differ:
                                       "cycle", "owned_by", "start")
                           if getattr(lv, a) != getattr(ex, a)]
             obj = ex.qualified_name
-            table = _owner_table(ex)
+            table = ex.owner_table
             if [a for a in attributes if a != "start"]:
                 self.add("different", "sequence", obj, table, lv, ex, attributes=attributes,
                          risk="ALTER SEQUENCE is instant; a narrower type or maximum fails "
@@ -420,12 +415,12 @@ class _Differ:
                                if lv.name != ex.name else
                                "only the START value differs; it matters only to RESTART"))
         for ex in unmatched_expected:
-            self.add("missing", "sequence", ex.qualified_name, _owner_table(ex), expected=ex,
+            self.add("missing", "sequence", ex.qualified_name, ex.owner_table, expected=ex,
                      **self._identity_twin(ex, self.live_tables, "missing"))
         for lv in unmatched_live:
             if self._goes_with_extra_owner(lv):
                 continue
-            self.add("extra", "sequence", lv.qualified_name, _owner_table(lv), live=lv,
+            self.add("extra", "sequence", lv.qualified_name, lv.owner_table, live=lv,
                      **self._identity_twin(lv, self.expected_tables, "extra"))
 
     def _goes_with_extra_owner(self, seq: Sequence) -> bool:
@@ -456,16 +451,16 @@ class _Differ:
         return {"risk": "sequence not in the reference; harmless unless something uses it"}
 
     def views(self) -> None:
-        live = {v.qualified_name: v for v in self.live.views}
-        expected = {v.qualified_name: v for v in self.expected.views}
-        for name in sorted(expected.keys() - live.keys()):
-            self.add("missing", "view", name, None, expected=expected[name],
+        missing, extra, both = _pair(self.live.views, self.expected.views,
+                                     attrgetter("qualified_name"))
+        for ex in missing:
+            self.add("missing", "view", ex.qualified_name, None, expected=ex,
                      risk="CREATE VIEW is instant; a materialized view is filled on creation")
-        for name in sorted(live.keys() - expected.keys()):
-            self.add("extra", "view", name, None, live=live[name],
+        for lv in extra:
+            self.add("extra", "view", lv.qualified_name, None, live=lv,
                      risk="view not in the reference; something outside Django may read it")
-        for name in sorted(live.keys() & expected.keys()):
-            lv, ex = live[name], expected[name]
+        for lv, ex in both:
+            name = ex.qualified_name
             attributes = []
             if lv.materialized != ex.materialized:
                 attributes.append("materialized")
@@ -479,21 +474,21 @@ class _Differ:
                 self.indexes(name, list(lv.indexes), list(ex.indexes), None)
 
     def triggers(self) -> None:
-        live = {t.qualified_name: t for t in self.live.triggers}
-        expected = {t.qualified_name: t for t in self.expected.triggers}
-        for name in sorted(expected.keys() - live.keys()):
-            trigger = expected[name]
-            self.add("missing", "trigger", name, trigger.table_name, expected=trigger,
+        missing, extra, both = _pair(self.live.triggers, self.expected.triggers,
+                                     attrgetter("qualified_name"))
+        for trigger in missing:
+            self.add("missing", "trigger", trigger.qualified_name, trigger.table_name,
+                     expected=trigger,
                      risk="CREATE TRIGGER takes a SHARE ROW EXCLUSIVE lock briefly; "
                           "its function must exist")
-        for name in sorted(live.keys() - expected.keys()):
-            trigger = live[name]
+        for trigger in extra:
             if trigger.table_name not in self.expected_tables:
                 continue  # goes with its extra table
-            self.add("extra", "trigger", name, trigger.table_name, live=trigger,
+            self.add("extra", "trigger", trigger.qualified_name, trigger.table_name,
+                     live=trigger,
                      risk="trigger not in the reference: it still fires on Django's writes")
-        for name in sorted(live.keys() & expected.keys()):
-            lv, ex = live[name], expected[name]
+        for lv, ex in both:
+            name = ex.qualified_name
             attributes = [a for a in ("definition", "function", "enabled")
                           if (_squash(getattr(lv, a)) != _squash(getattr(ex, a)))]
             if attributes:
@@ -505,6 +500,17 @@ class _Differ:
 
 
 # -- helpers ----------------------------------------------------------------------------
+
+def _pair(live: Iterable[T], expected: Iterable[T], key: Callable[[T], Any]
+          ) -> tuple[list[T], list[T], list[tuple[T, T]]]:
+    """Objects matched by `key`: (missing from live, extra on live, (live, expected) pairs),
+    each in key order, so every kind of object is compared the same way."""
+    lmap = {key(o): o for o in live}
+    emap = {key(o): o for o in expected}
+    return ([emap[k] for k in sorted(emap.keys() - lmap.keys())],
+            [lmap[k] for k in sorted(lmap.keys() - emap.keys())],
+            [(lmap[k], emap[k]) for k in sorted(lmap.keys() & emap.keys())])
+
 
 def _take(items: list[T], key: Callable[[T], Any], value: Any,
           prefer_name: str | None = None) -> T | None:
@@ -519,10 +525,6 @@ def _take(items: list[T], key: Callable[[T], Any], value: Any,
 
 def _owned_sequences(schema: Schema) -> dict[str, Sequence]:
     return {s.qualified_name: s for s in schema.sequences if s.owned_by}
-
-
-def _owner_table(seq: Sequence) -> str | None:
-    return seq.owner_table
 
 
 def _plain_indexes(table: Table) -> list[Index]:
