@@ -21,6 +21,7 @@ from pgreconcile.errors import EXIT_ERROR, EXIT_OK, EXIT_USAGE, ReconcileError
 from pgreconcile.progress import Reporter, default_reporter
 
 Handler = Callable[[argparse.Namespace, Reporter], dict]
+JSON_HELP = "print one JSON document on stdout (indented on a terminal, compact when piped)"
 COMMANDS: dict[str, Handler] = {}
 
 
@@ -37,7 +38,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("connection and output")
     g.add_argument("--dsn", help="libpq URI or key=value string; default DATABASE_URL, then "
                                  "PG* variables and ~/.pgpass (keep passwords out of it)")
-    g.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    g.add_argument("--json", action="store_true", help=JSON_HELP)
     g.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     g.add_argument("--pg-bin-dir", help="directory holding pg_dump/pg_restore to use first")
 
@@ -186,13 +187,13 @@ def build_parser() -> argparse.ArgumentParser:
                                       "when does it open next (exit 2 when it is not valid)")
     p.add_argument("maintenance_window", metavar="WINDOW",
                    help='e.g. "Sat 01:00-03:00 UTC" (several separated by ";")')
-    p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.add_argument("--quiet", "-q", action="store_true")
 
     p = sub.add_parser("report", help="render a run's report.json as Markdown and HTML")
     p.add_argument("report_json", help="report.json written by `reconcile`")
     p.add_argument("--out-dir", help="where report.md/report.html go (default: beside it)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.add_argument("--quiet", "-q", action="store_true")
     return parser
 
