@@ -31,12 +31,25 @@ connection to each database (connecting is included):
 Runs are interleaved (plain, tool / tool, plain, …) after one untimed warm-up of
 each side; medians are reported. The single-database inspection (no diff) is timed
 too, for the ratio of one inspection to the other.
+
+Goal (issue 10): the command a person or a script runs, `pgreconcile inspect --json >
+FILE` (a fresh process: start-up, imports, catalog reads, model, JSON; stdout is a
+file, so the JSON is compact), takes at most 0.7x `pg_dump --schema-only > FILE` of the
+same database with the pg_dump pgreconcile would pick (`find_tool`), both run as
+subprocesses from the same environment, interleaved, medians compared. And the
+two-database `pgreconcile diff --reference-dsn COPY --json > FILE` is timed the same
+way and reported against the plain information_schema side above (no goal of its own:
+the plain side runs in this process and pays no start-up, so that ratio is conservative).
 """
 from __future__ import annotations
 
 import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import psycopg
 from psycopg import sql
@@ -45,6 +58,7 @@ DESCRIPTION = "inspect + diff of a 2,000-table schema vs per-table information_s
 GOAL_SECONDS = 2.0
 GOAL_RATIO = 5.0
 GOAL_TABLES = 2_000
+GOAL_CLI_RATIO = 0.7  # pgreconcile inspect --json > FILE / pg_dump --schema-only > FILE
 BATCH_TABLES = 250  # tables per multi-statement batch: one transaction must not run out
 #                     of lock slots (max_locks_per_transaction * max_connections)
 
@@ -196,6 +210,19 @@ def plain_compare(a: dict, b: dict) -> list:
     return [k for k in sorted(a.keys() | b.keys(), key=str) if a.get(k) != b.get(k)]
 
 
+def _timed_to_file(argv: list[str], env: dict, out: Path, ok_codes=(0,)) -> float:
+    """Wall-clock seconds of one child whose stdout goes to `out` (as `> FILE` would)."""
+    with out.open("wb") as handle:
+        t0 = time.perf_counter()
+        proc = subprocess.run(argv, check=False, env=env, stdout=handle,
+                              stderr=subprocess.PIPE)
+        elapsed = time.perf_counter() - t0
+    if proc.returncode not in ok_codes:
+        raise RuntimeError(f"{Path(argv[0]).name} {' '.join(argv[1:3])} exited "
+                           f"{proc.returncode}: {proc.stderr.decode(errors='replace')[-500:]}")
+    return elapsed
+
+
 def tool_gather(conninfo: str):
     from pgreconcile.schema.catalog import inspect_schema
     with psycopg.connect(conninfo, autocommit=True) as conn:
@@ -274,6 +301,8 @@ def run(server_uri: str, args) -> dict:
                       f"(inspect {r['one']:.3f} + {r['second']:.3f}, compare "
                       f"{r['diff']:.3f}; {r['changes']} differences)", flush=True)
 
+        cli = _cli_runs(live, copy, repeat, workdir=getattr(args, "workdir", None))
+
         def med(side: str, key: str) -> float:
             return statistics.median(r[key] for r in runs[side])
 
@@ -289,9 +318,12 @@ def run(server_uri: str, args) -> dict:
         false_positives = last_tool["changes"]
         load_after = _loadavg()
         applies = n_tables >= GOAL_TABLES
-        ok = tool_s < GOAL_SECONDS and ratio >= GOAL_RATIO and false_positives == 0
-        status = ("PASS" if ok else "FAIL") if applies else "n/a"
-        if false_positives:
+        cli_ratio = cli["inspect_s"] / cli["pg_dump_s"] if cli["pg_dump_s"] else float("inf")
+        cli_diff_ratio = plain_s / cli["diff_s"] if cli["diff_s"] else 0.0
+        ok_engine = tool_s < GOAL_SECONDS and ratio >= GOAL_RATIO
+        ok_cli = cli_ratio <= GOAL_CLI_RATIO
+        status = ("PASS" if ok_engine and ok_cli else "FAIL") if applies else "n/a"
+        if false_positives or cli["diff_changes"]:
             status = "FAIL"  # at any scale: a copy must diff empty
         table = [
             ["tables", (f"{last_tool['tables']:,} ({last_tool['constraints']:,} constraints, "
@@ -312,20 +344,36 @@ def run(server_uri: str, args) -> dict:
                                        + f" / {best_ratio:.1f}x; best tool run "
                                        f"{best_tool:.3f} s")],
             ["differences found (copy, must be 0)", (f"tool {false_positives}, plain "
-                                                     f"{last_plain['changes']}")],
+                                                     f"{last_plain['changes']}, CLI diff "
+                                                     f"{cli['diff_changes']}")],
+            ["CLI: pgreconcile inspect --json > FILE", f"{cli['inspect_s']:.3f} s   runs: "
+             + ", ".join(f"{x:.3f}" for x in cli["inspect_runs"])
+             + f"   ({cli['inspect_bytes'] / 1e6:,.1f} MB compact JSON)"],
+            ["CLI: pg_dump --schema-only > FILE", f"{cli['pg_dump_s']:.3f} s   runs: "
+             + ", ".join(f"{x:.3f}" for x in cli["pg_dump_runs"])
+             + f"   ({cli['pg_dump_bytes'] / 1e6:,.1f} MB SQL; pg_dump {cli['pg_dump']})"],
+            ["  ratio inspect / pg_dump", (f"{cli_ratio:.2f}x (goal <= {GOAL_CLI_RATIO}x): "
+                                           + ("met" if ok_cli else "NOT met"))],
+            ["CLI: pgreconcile diff --reference-dsn > FILE", (
+                f"{cli['diff_s']:.3f} s   runs: "
+                + ", ".join(f"{x:.3f}" for x in cli["diff_runs"])
+                + f"; plain information_schema x2 + compare is {cli_diff_ratio:.1f}x that")],
             ["load average at start / end", f"{load_before} / {load_after} (1/5/15 min, "
                                             f"{os.cpu_count()} CPUs)"
              + ("  busy machine: figures are noisy" if _busy(load_before, load_after) else "")],
-            ["goal", f"tool < {GOAL_SECONDS} s and >= {GOAL_RATIO}x faster, at "
-                     f">= {GOAL_TABLES:,} tables"
+            ["goal", f"tool < {GOAL_SECONDS} s and >= {GOAL_RATIO}x faster; CLI inspect "
+                     f"<= {GOAL_CLI_RATIO}x pg_dump --schema-only; at >= {GOAL_TABLES:,} tables"
                      + ("" if applies else f" (not applicable at {n_tables:,} tables)")],
             ["status", status],
         ]
         return {
             "name": "inspect",
-            "headline": (f"tool {tool_s:.2f} s, plain {plain_s:.2f} s, ratio {ratio:.1f}x "
-                         f"({n_tables:,} tables)"),
-            "goal": f"< {GOAL_SECONDS} s and >= {GOAL_RATIO}x at {GOAL_TABLES:,} tables",
+            "headline": (f"tool {tool_s:.2f} s, plain {plain_s:.2f} s, ratio {ratio:.1f}x; "
+                         f"CLI inspect {cli['inspect_s']:.2f} s = {cli_ratio:.2f}x pg_dump "
+                         f"--schema-only {cli['pg_dump_s']:.2f} s; CLI diff "
+                         f"{cli['diff_s']:.2f} s ({n_tables:,} tables)"),
+            "goal": (f"< {GOAL_SECONDS} s and >= {GOAL_RATIO}x; CLI inspect <= "
+                     f"{GOAL_CLI_RATIO}x pg_dump --schema-only; at {GOAL_TABLES:,} tables"),
             "status": status,
             "table": table,
             "tables": n_tables,
@@ -342,6 +390,9 @@ def run(server_uri: str, args) -> dict:
             "ratio_per_round": [round(r, 3) for r in paired],
             "ratio_best_of": round(best_ratio, 3),
             "false_positives": false_positives,
+            "cli": {**cli, "inspect_over_pg_dump": round(cli_ratio, 3),
+                    "plain_over_cli_diff": round(cli_diff_ratio, 3),
+                    "goal_ratio": GOAL_CLI_RATIO, "goal_met": ok_cli},
             "loadavg_at_start": load_before,
             "loadavg_at_end": load_after,
             "goal_applies": applies,
@@ -350,3 +401,54 @@ def run(server_uri: str, args) -> dict:
         if not getattr(args, "keep_db", False):
             drop_database(admin, copy_db)
             drop_database(admin, live_db)
+
+
+def _cli_runs(live, copy, repeat: int, workdir: str | None = None) -> dict:
+    """`pgreconcile inspect --json > FILE` against `pg_dump --schema-only > FILE`, and
+    `pgreconcile diff --reference-dsn COPY --json > FILE`: fresh processes, interleaved
+    after one untimed warm-up of each, medians. Passwords travel in the environment."""
+    from pgreconcile.pg.toolchain import find_tool, server_major
+    with live.connect() as conn:
+        pg_dump = find_tool("pg_dump", server_major(conn))
+    env = live.child_env()
+    env.pop("COLUMNS", None)
+    out_dir = Path(tempfile.mkdtemp(prefix="pgreconcile-bench-inspect-", dir=workdir))
+    dsn = live.public_conninfo()
+    commands = {
+        "inspect": ([sys.executable, "-m", "pgreconcile", "inspect", "--dsn", dsn, "--json",
+                     "--quiet"], out_dir / "inspect.json", (0,)),
+        "pg_dump": ([pg_dump.path, "--schema-only", "--no-password", f"--dbname={dsn}"],
+                    out_dir / "schema.sql", (0,)),
+        # exit 3 would mean drift between a database and its TEMPLATE copy: counted below
+        "diff": ([sys.executable, "-m", "pgreconcile", "diff", "--dsn", dsn, "--reference-dsn",
+                  copy.public_conninfo(), "--json", "--quiet"], out_dir / "diff.json", (0, 3)),
+    }
+    print("  CLI: warm-up (untimed): inspect, pg_dump --schema-only, diff", flush=True)
+    for argv, out, codes in commands.values():
+        _timed_to_file(argv, env, out, codes)
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    try:
+        for i in range(repeat):
+            order = list(commands) if i % 2 == 0 else list(reversed(commands))
+            for name in order:
+                argv, out, codes = commands[name]
+                times[name].append(_timed_to_file(argv, env, out, codes))
+            print(f"  CLI run {i + 1}/{repeat}: " + ", ".join(
+                f"{name} {times[name][-1]:.3f} s" for name in commands), flush=True)
+        import json
+        diff = json.loads((out_dir / "diff.json").read_text())
+        inspect_doc = json.loads((out_dir / "inspect.json").read_text())  # it parses
+        return {
+            "inspect_s": statistics.median(times["inspect"]), "inspect_runs": times["inspect"],
+            "pg_dump_s": statistics.median(times["pg_dump"]), "pg_dump_runs": times["pg_dump"],
+            "diff_s": statistics.median(times["diff"]), "diff_runs": times["diff"],
+            "inspect_bytes": (out_dir / "inspect.json").stat().st_size,
+            "pg_dump_bytes": (out_dir / "schema.sql").stat().st_size,
+            "inspect_tables": len(inspect_doc["schema"]["tables"]),
+            "diff_changes": len(diff.get("changes") or []),
+            "pg_dump": f"{pg_dump.version} ({pg_dump.path})",
+        }
+    finally:
+        for path in out_dir.iterdir():
+            path.unlink()
+        out_dir.rmdir()

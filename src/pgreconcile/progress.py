@@ -39,10 +39,13 @@ class RichReporter:
 
     def __init__(self) -> None:
         from rich.console import Console
-        self.console = Console(stderr=True)
+        self.console = Console(stderr=True, highlight=False, emoji=False)
+        if not self.console.is_terminal:
+            self.console.soft_wrap = True  # a log: one message, one line
 
     def info(self, message: str) -> None:
-        self.console.print(message, highlight=False)
+        from rich.text import Text
+        self.console.print(Text(message))  # plain text: a `[` in SQL is not markup
 
     @contextmanager
     def task(self, description: str, total: float | None = None):
