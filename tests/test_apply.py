@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from pgreconcile.pg.scratch import list_scratch_databases
-from pgreconcile.plan.planner import STABLE_UUID_NAMESPACE
+from pgreconcile.plan.backfill import STABLE_UUID_NAMESPACE
 
 from .conftest import EXAMPLE, query, run_sql
 from .test_diagnose import _load_make_drift, as_json, cli, fingerprint_and_counts
@@ -174,8 +174,7 @@ def test_held_table_lock_makes_step_retry_then_refuse_without_blocking_writers(d
 
 def test_interrupted_concurrent_index_is_rebuilt_not_counted_as_done(drifted, tmp_path):
     plan = make_plan_file(drifted, tmp_path)
-    index_name = next(s for s in plan["steps"] if s["kind"] == "concurrent")["sql"][0] \
-        .split("IF NOT EXISTS ")[1].split(" ON ")[0].strip('"')
+    index_name = next(s for s in plan["steps"] if s["kind"] == "concurrent")["target"]["name"]
     run_sql(drifted, "ALTER TABLE treasury_payment ADD COLUMN payment_id uuid")
     run_sql(drifted, "UPDATE treasury_payment SET payment_id = "
                      "'00000000-0000-0000-0000-000000000001' WHERE id IN (1, 2)")
