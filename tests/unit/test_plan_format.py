@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from pgreconcile.errors import EXIT_USAGE, UsageError
+from pgreconcile.plan.draft import django_migration_draft
 from pgreconcile.plan.planner import make_plan
 from pgreconcile.plan.steps import PLAN_FORMAT, Backfill, DriftNote, ObjectRef, Plan, StepKind
 from pgreconcile.runbook.stages import load_plan
@@ -116,3 +118,19 @@ def test_object_ref_names_objects_as_the_diff_does():
     assert ObjectRef.of("enum", "public.mood").qualified == "public.mood"
     assert ObjectRef.of("table", "public.t").table_qualified == "public.t"
     assert ObjectRef("extension", "", None, "citext").qualified == "citext"
+
+
+def test_step_kind_is_a_str_enum_so_plain_strings_work(plan):
+    step = replace(plan.steps[0], kind="concurrent")
+    assert step.kind is StepKind.CONCURRENT and step.kind == "concurrent"
+    assert json.dumps(step.to_dict()["kind"]) == '"concurrent"'
+
+
+def test_sql_script_and_migration_draft_come_from_the_structured_steps(plan):
+    script = plan.sql_script()
+    assert "DO $$" in script and 'UPDATE "public"."treasury_payment" AS t SET "payment_id"' \
+        in script and '__KEY__' not in script
+    draft = django_migration_draft(plan, "treasury", "0001_initial")
+    compile(draft, "0003_reconcile.py", "exec")
+    assert ('UPDATE "public"."treasury_payment" AS t SET "payment_id" = ' in draft
+            and 't."payment_id" IS NULL' in draft and "__KEY__" not in draft)

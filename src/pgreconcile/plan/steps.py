@@ -168,6 +168,9 @@ class Step:
     done_if: str = ""                 # asked before `probe`: true when a later step already
                                       # made this one moot (e.g. its temporary column is gone)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", StepKind(self.kind))  # "ddl" works too
+
     def to_dict(self) -> dict:
         return {"id": self.id, "title": self.title, "reason": self.reason,
                 "kind": self.kind.value, "table": self.table,
@@ -183,8 +186,7 @@ class Step:
     @classmethod
     def from_dict(cls, d: dict) -> Step:
         target, backfill = d.get("target"), d.get("backfill")
-        return cls(**{**d, "kind": StepKind(d["kind"]),
-                      "target": ObjectRef.from_dict(target) if target else None,
+        return cls(**{**d, "target": ObjectRef.from_dict(target) if target else None,
                       "creates": tuple(ObjectRef.from_dict(c) for c in d.get("creates", ())),
                       "sql": tuple(d.get("sql", ())), "reverse": tuple(d.get("reverse", ())),
                       "backfill": Backfill.from_dict(backfill) if backfill else None})
