@@ -263,7 +263,7 @@ def arm_baseline(ctx, spec, tag: str) -> dict:
 def arm_per_row(ctx, spec) -> dict:
     """The per-row loops, no writers: the Django ORM loop a data migration would run (the
     goal's baseline), and a raw psycopg loop (faster than the ORM, shown for honesty)."""
-    from pgreconcile.plan.planner import STABLE_UUID_NAMESPACE
+    from pgreconcile.plan.backfill import STABLE_UUID_NAMESPACE
     sample = ctx["per_row_sample"]
     _checkpoint(ctx["admin"])
     with spec.connect(autocommit=True) as conn:
@@ -306,10 +306,11 @@ def batch_sql_probe(ctx, spec, sizes: list[int]) -> list[dict]:
     in the CTE-join form it replaced (`WITH batch AS (… LIMIT n) UPDATE … FROM batch`), each
     rolled back; with the plan the server picks for the join form (a Seq Scan of the whole
     table per batch shows why it was replaced). Runs on the per-row arm's copy."""
-    from pgreconcile.plan.planner import backfill_batch_sql
-    b = ctx["backfill"]
-    key, col, t = b["key"], b["column"], TABLE
-    expr = b["expression"].replace("__KEY__", "t." + key)
+    from pgreconcile.plan.backfill import backfill_batch_sql
+    from pgreconcile.plan.steps import Backfill
+    b = Backfill.from_dict(ctx["backfill"])
+    key, col, t = b.key, b.column, TABLE
+    expr = b.expression_for("t." + key)
     ranged = (backfill_batch_sql(b, "%(last)s::integer", "%(upper)s::integer")
               + f' RETURNING t."{key}"')
     scan = (f'SELECT max("{key}") FROM (SELECT "{key}" FROM {t} WHERE "{key}" > %(last)s '
@@ -445,7 +446,7 @@ def _meets(o: dict, base_tps: float, update_rate: float | None) -> dict:
 
 
 def run(server_uri: str, args) -> dict:
-    from pgreconcile.apply.executor import ApplyOptions
+    from pgreconcile.apply.options import ApplyOptions
     from pgreconcile.pg.connection import ConnectionSpec
     from pgreconcile.pg.scratch import drop_database
     from pgreconcile.pg.toolchain import find_tool, server_major

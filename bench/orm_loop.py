@@ -18,7 +18,7 @@ django.setup()
 
 from django.db import models  # noqa: E402
 
-from pgreconcile.plan.planner import STABLE_UUID_NAMESPACE  # noqa: E402
+from pgreconcile.plan.backfill import STABLE_UUID_NAMESPACE  # noqa: E402
 
 
 class OldPayment(models.Model):

@@ -174,7 +174,6 @@ from ansible.module_utils.pgreconcile_common import (
     connection_spec,
     load_plan,
     maintenance_windows,
-    pending_steps,
     require_engine,
     run_engine,
     window_facts,
@@ -215,21 +214,23 @@ def main() -> None:
         supports_check_mode=True,
     )
     require_engine(module)
-    from pgreconcile.apply.executor import ApplyOptions, Executor
+    from pgreconcile.apply.options import ApplyOptions
+    from pgreconcile.apply.probes import pending_steps
+    from pgreconcile.apply.refusals import refuse_destructive
     from pgreconcile.runbook.stages import apply_changes
 
     params = module.params
     plan = load_plan(module)
     windows = maintenance_windows(module)
-    options = ApplyOptions(allow_destructive=params["allow_destructive"],
-                           lock_timeout=params["lock_timeout"], retries=params["retries"],
-                           batch_size=params["batch_size"], batch_delay=params["batch_delay"])
+    options = run_engine(module, ApplyOptions, allow_destructive=params["allow_destructive"],
+                         lock_timeout=params["lock_timeout"], retries=params["retries"],
+                         batch_size=params["batch_size"], batch_delay=params["batch_delay"])
     result: dict = {"plan_id": plan.id}
     if windows is not None:
         result["maintenance_window"] = window_facts(windows)
 
     if module.check_mode:
-        run_engine(module, Executor(None, plan, options).check_refusals)
+        run_engine(module, refuse_destructive, plan, options.allow_destructive)
         todo = params["pending_steps"]
         if todo is None:
             todo = run_engine(module, pending_steps, connection_spec(module), plan)

@@ -192,7 +192,6 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.pgreconcile_common import (
     drift_facts,
     engine_target,
-    pending_steps,
     require_engine,
     run_engine,
     target_argument_spec,
@@ -232,6 +231,8 @@ def main() -> None:
     require_engine(module)
     from pgreconcile.files import atomic_write_text, write_json
     started = time.monotonic()
+    from pgreconcile.apply.probes import pending_steps
+    from pgreconcile.apply.refusals import unsupported_refusal
     from pgreconcile.runbook.stages import plan_changes
 
     params = module.params
@@ -254,7 +255,8 @@ def main() -> None:
         "pending_migrations": pending_migrations,
         "would_change": bool(pending or pending_migrations),
         "destructive": [s.id for s in plan.destructive_steps],
-        "unsupported": list(plan.unsupported), "drift": drift_facts(diagnosis),
+        "unsupported": [u.to_dict() for u in plan.unsupported],
+        "drift": drift_facts(diagnosis),
         "proof": proof, "lint": list(plan.lint), "written": False,
         "plan_json": str(out_dir / "plan.json") if out_dir else None,
         "plan_sql": str(out_dir / "plan.sql") if out_dir else None,
@@ -277,10 +279,9 @@ def main() -> None:
         result["written"] = True
 
     refusals = []
-    if plan.unsupported:
-        refusals.append(f"{len(plan.unsupported)} difference(s) cannot be fixed safely: "
-                        + "; ".join(f"{u['object']}: {u['why']}" for u in plan.unsupported[:3])
-                        + " (write a migration for these, or reconcile them by hand)")
+    unsupported = unsupported_refusal(plan)
+    if unsupported is not None:
+        refusals.append(f"{unsupported} ({unsupported.hint})")
     if proof is not None and not proof["ok"]:
         refusals.append("the plan does not make the pending migrations apply: "
                         + proof["summary"])

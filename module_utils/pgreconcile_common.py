@@ -157,7 +157,7 @@ def maintenance_windows(module, option: str = "maintenance_window"):
 
 def load_plan(module, path_option: str = "plan", data_option: str = "plan_data"):
     """A Plan from a plan.json path or from a plan dict returned by pgreconcile_plan."""
-    from pgreconcile.plan.planner import Plan
+    from pgreconcile.plan.steps import Plan
     from pgreconcile.runbook.stages import load_plan as load_plan_file
     params = module.params
     if params.get(data_option):
@@ -182,12 +182,4 @@ def window_facts(windows) -> dict:
     from pgreconcile.runbook.window import window_status
     return window_status(windows)
 
-
-def pending_steps(live, plan) -> list[str]:
-    """Ids of the plan's steps whose "already done?" probe says no, asked read-only.
-
-    The probes are the executor's own (the same it asks before running a step).
-    """
-    from pgreconcile.apply.executor import pending_steps as engine_pending_steps
-    return engine_pending_steps(live, plan)
 

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from pgreconcile.pg.scratch import list_scratch_databases
-from pgreconcile.plan.planner import STABLE_UUID_NAMESPACE
+from pgreconcile.plan.backfill import STABLE_UUID_NAMESPACE
 
 from .conftest import EXAMPLE, query, run_sql
 from .test_diagnose import _load_make_drift, as_json, cli, fingerprint_and_counts
@@ -174,8 +174,7 @@ def test_held_table_lock_makes_step_retry_then_refuse_without_blocking_writers(d
 
 def test_interrupted_concurrent_index_is_rebuilt_not_counted_as_done(drifted, tmp_path):
     plan = make_plan_file(drifted, tmp_path)
-    index_name = next(s for s in plan["steps"] if s["kind"] == "concurrent")["sql"][0] \
-        .split("IF NOT EXISTS ")[1].split(" ON ")[0].strip('"')
+    index_name = next(s for s in plan["steps"] if s["kind"] == "concurrent")["target"]["name"]
     run_sql(drifted, "ALTER TABLE treasury_payment ADD COLUMN payment_id uuid")
     run_sql(drifted, "UPDATE treasury_payment SET payment_id = "
                      "'00000000-0000-0000-0000-000000000001' WHERE id IN (1, 2)")
@@ -194,6 +193,28 @@ def test_interrupted_concurrent_index_is_rebuilt_not_counted_as_done(drifted, tm
     assert query(drifted, "SELECT bool_and(indisvalid) FROM pg_index WHERE indrelid = "
                           "'treasury_payment'::regclass") == [(True,)]
 
+
+
+def test_invalid_index_of_the_same_name_in_another_schema_is_left_alone(drifted, tmp_path):
+    """The executor drops an INVALID index by the step's own schema and name only."""
+    plan = make_plan_file(drifted, tmp_path)
+    step = next(s for s in plan["steps"] if s["kind"] == "concurrent")
+    name = step["target"]["name"]
+    assert step["target"]["schema"] == "public"
+    run_sql(drifted, "CREATE SCHEMA other; CREATE TABLE other.t (v int); "
+                     "INSERT INTO other.t VALUES (1), (1)")
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        run_sql(drifted, f'CREATE UNIQUE INDEX CONCURRENTLY "{name}" ON other.t (v)')
+    plan = make_plan_file(drifted, tmp_path)  # the new schema changed the fingerprint
+    proc = cli("apply", str(tmp_path / "plan.json"), "--no-backup", "--json", spec=drifted)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    valid = ("SELECT indisvalid FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid JOIN "
+             "pg_namespace n ON n.oid = x.relnamespace WHERE x.relname = %s AND n.nspname = %s")
+    assert query(drifted, valid, (name, "other")) == [(False,)]
+    assert query(drifted, "SELECT bool_and(indisvalid) FROM pg_index WHERE indrelid = "
+                          "'treasury_payment'::regclass") == [(True,)]
+    assert query(drifted, "SELECT count(*) FROM pg_constraint WHERE conname = "
+                          "'treasury_payment_payment_id_key'") == [(1,)]
 
 def test_backfill_resumes_after_kill_and_matches_uninterrupted_run(make_db, tmp_path):
     killed_db = drifted_db(make_db, 30000)

@@ -7,7 +7,9 @@ import time
 
 import pytest
 
-from pgreconcile.apply.executor import ApplyOptions, BackfillPaused, Executor
+from pgreconcile.apply.backfill import BackfillPaused
+from pgreconcile.apply.executor import Executor
+from pgreconcile.apply.options import ApplyOptions
 from pgreconcile.runbook.stages import load_plan
 
 from .conftest import query, run_sql

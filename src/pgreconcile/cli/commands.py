@@ -389,7 +389,7 @@ def cmd_plan(args, reporter) -> dict:
         atomic_write_text(args.sql, plan.sql_script())
         wrote["SQL script"] = args.sql
     if args.migration_draft:
-        from pgreconcile.plan.planner import django_migration_draft
+        from pgreconcile.plan.draft import django_migration_draft
         applied = (diagnosis.migrations or {}).get("applied_targets", [])
         app = next((t for t in applied if t.startswith("treasury.")), applied[-1] if applied
                    else "app.0001_initial")
@@ -401,7 +401,7 @@ def cmd_plan(args, reporter) -> dict:
 
 
 def _apply_opts(args):
-    from pgreconcile.apply.executor import ApplyOptions
+    from pgreconcile.apply.options import ApplyOptions
     return ApplyOptions(allow_destructive=args.allow_destructive, lock_timeout=args.lock_timeout,
                         statement_timeout=args.statement_timeout, retries=args.retries,
                         batch_size=args.batch_size, batch_delay=args.batch_delay)

@@ -313,6 +313,8 @@ def _steps(plan: dict, apply: dict, rollback: dict) -> list[dict]:
             "sql": [str(x) for x in _l(s.get("sql"))],
             "reverse": [str(x) for x in _l(s.get("reverse"))],
             "backfill": _d(s.get("backfill")), "table": s.get("table") or "",
+            "target": _ref(s.get("target")),
+            "creates": [_ref(c) for c in _l(s.get("creates")) if isinstance(c, dict)],
             "outcome": o.get("outcome") or ("not run" if apply else ""),
             "rows": o.get("rows"), "seconds": _f(o.get("seconds")),
             "attempts": o.get("attempts"), "detail": o.get("detail") or "",
@@ -472,21 +474,17 @@ def _verify(r: dict, stages: list[dict]) -> dict:
             and all(c["ok"] for c in checks)}
 
 
-_DROPPED = re.compile(r'DROP\s+(?:COLUMN|CONSTRAINT|INDEX)\s+(?:CONCURRENTLY\s+)?'
-                      r'(?:IF\s+EXISTS\s+)?(?:"[^"]+"\.)?"([^"]+)"', re.I)
+def _ref(value: Any) -> str:
+    """A plan's object reference (kind, schema, table, name) as the diff names it."""
+    ref = _d(value)
+    return ".".join(str(ref[k]) for k in ("schema", "table", "name") if ref.get(k))
 
 
 def _covered(step: dict, dropped: set) -> bool:
     """A step without reverse SQL (a backfill, a VALIDATE) is undone with the object it
-    worked on when a reverted step of the same table dropped that column or constraint."""
-    if step["reverse"]:
-        return False
-    names = {name for table, name in dropped if table == step["table"]}
-    column = step["backfill"].get("column")
-    if column and column in names:
-        return True
-    text = " ".join(step["sql"])
-    return any(f'"{name}"' in text for name in names)
+    worked on (its target) when a reverted step created that object: its reverse dropped
+    it."""
+    return not step["reverse"] and bool(step["target"]) and step["target"] in dropped
 
 
 def _rollback(rb: dict, steps: list[dict]) -> dict:
@@ -495,8 +493,7 @@ def _rollback(rb: dict, steps: list[dict]) -> dict:
     titles = {s["id"]: s["title"] for s in steps}
     reverted = [{"id": str(i), "title": titles.get(i, "")} for i in _l(rb.get("reverted"))]
     applied = [s for s in steps if s["outcome"] == "done"]
-    dropped = {(s["table"], name) for s in applied if s["reverted"]
-               for stmt in s["reverse"] for name in _DROPPED.findall(stmt)}
+    dropped = {ref for s in applied if s["reverted"] for ref in s["creates"]}
     not_reverted = [{**s, "covered": _covered(s, dropped)} for s in applied if not s["reverted"]]
     return {"method": rb.get("method") or "", "why": rb.get("why") or "",
             "reverted": reverted, "not_reverted": not_reverted,

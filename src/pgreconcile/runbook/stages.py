@@ -10,7 +10,11 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from pgreconcile.apply.executor import ApplyOptions, ApplyResult, Executor, revert_plan
+from pgreconcile.apply.executor import ApplyResult, Executor
+from pgreconcile.apply.options import ApplyOptions
+from pgreconcile.apply.probes import pending_steps
+from pgreconcile.apply.refusals import refuse_destructive, refuse_unsupported
+from pgreconcile.apply.revert import revert_plan
 from pgreconcile.django.project import DjangoProject, manage, migration_state
 from pgreconcile.errors import (
     BackupUnverified,
@@ -23,7 +27,8 @@ from pgreconcile.errors import (
 from pgreconcile.files import utc_now, write_json
 from pgreconcile.pg import census
 from pgreconcile.pg.connection import ConnectionSpec
-from pgreconcile.plan.planner import Plan, make_plan
+from pgreconcile.plan.planner import make_plan
+from pgreconcile.plan.steps import DriftNote, Plan
 from pgreconcile.progress import NULL, Reporter
 from pgreconcile.runbook.reference import ReferenceSource, build_reference
 from pgreconcile.runbook.window import MaintenanceWindows
@@ -145,9 +150,13 @@ def plan_changes(target: Target, *, strategy: str = "keep", backfill: str = "sta
 
 def load_plan(path: str | Path) -> Plan:
     try:
-        return Plan.from_dict(json.loads(Path(path).read_text()))
-    except (OSError, ValueError, KeyError) as exc:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read plan {path}: {exc}") from None
+    try:
+        return Plan.from_dict(data)
+    except UsageError as exc:
+        raise UsageError(f"cannot read plan {path}: {exc}", hint=exc.hint) from None
 
 
 def apply_changes(live: ConnectionSpec, plan: Plan, options: ApplyOptions, *,
@@ -155,8 +164,7 @@ def apply_changes(live: ConnectionSpec, plan: Plan, options: ApplyOptions, *,
                   windows: MaintenanceWindows | None = None, pg_bin_dir: str | None = None,
                   reporter: Reporter = NULL) -> ApplyResult:
     """Refusals first (nothing changed), then the executor."""
-    Executor(live, plan, options).check_refusals()
-    from pgreconcile.apply.executor import pending_steps
+    refuse_destructive(plan, options.allow_destructive)
     if windows is not None and pending_steps(live, plan):
         windows.require_open()
         options = replace(options, deadline=windows.current_end_epoch())
@@ -192,14 +200,15 @@ def run_migrations(project: DjangoProject, live: ConnectionSpec, *, dry_run: boo
             "output": run.stdout.strip()[-2000:]}
 
 
-def verify_target(target: Target, *, residual: list[dict] | None = None,
+def verify_target(target: Target, *, residual: list[DriftNote | dict] | None = None,
                   expected_counts: dict | None = None, fingerprints_before: dict | None = None,
                   fingerprint_columns: dict | None = None, run_tests: bool = False,
                   test_settings: str | None = None, inject_failure: str | None = None,
                   reporter: Reporter = NULL):
     from pgreconcile.runbook.verify import verify_live
     diagnosis = diagnose(target, "latest", reporter)
-    v = verify_live(target.live, diagnosis.diff, residual or [], project=target.project,
+    residual = [r.to_dict() if isinstance(r, DriftNote) else r for r in residual or []]
+    v = verify_live(target.live, diagnosis.diff, residual, project=target.project,
                     expected_counts=expected_counts, fingerprints_before=fingerprints_before,
                     fingerprint_columns=fingerprint_columns, run_tests=run_tests,
                     test_settings=test_settings, inject_failure=inject_failure)
@@ -280,10 +289,7 @@ def reconcile(target: Target, opts: ReconcileOptions, reporter: Reporter = NULL)
         report["plan"] = plan.to_dict()
         write_json(report_dir / "plan.json", plan.to_dict())
         (report_dir / "plan.sql").write_text(plan.sql_script())
-        if plan.unsupported:
-            raise Refused(f"{len(plan.unsupported)} difference(s) cannot be fixed safely: "
-                          + "; ".join(f"{u['object']}: {u['why']}" for u in plan.unsupported[:3]),
-                          hint="write a migration for these, or reconcile them by hand")
+        refuse_unsupported(plan)
         if project is not None and plan.steps:
             after = stage("preflight-with-plan", lambda: prove_plan(target, plan, opts.apply,
                                                                     reporter))
@@ -294,7 +300,6 @@ def reconcile(target: Target, opts: ReconcileOptions, reporter: Reporter = NULL)
         if opts.dry_run:
             report["ok"] = True
             return report
-        from pgreconcile.apply.executor import pending_steps
         migrations_pending = (diagnosis.migrations or {}).get("pending") or []
         if not pending_steps(live, plan) and not (opts.run_migrations and migrations_pending):
             report["backup"] = {"skipped": "nothing to change: no backup needed"}

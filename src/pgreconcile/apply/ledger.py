@@ -1,0 +1,85 @@
+"""pgreconcile.ledger: one row per (plan, step), so a run knows what an earlier one did.
+
+A step is `running` while it works, `done` or `failed` after, `reverted` once a rollback
+undid it. A backfill's progress (rows, last key) commits with each batch.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from pgreconcile.errors import Refused
+from pgreconcile.plan.steps import Plan
+
+LEDGER_DDL = """
+CREATE SCHEMA IF NOT EXISTS pgreconcile;
+CREATE TABLE IF NOT EXISTS pgreconcile.ledger (
+    plan_id     text NOT NULL,
+    step_id     text NOT NULL,
+    status      text NOT NULL CHECK (status IN ('running', 'done', 'failed', 'reverted')),
+    started_at  timestamptz NOT NULL DEFAULT now(),
+    finished_at timestamptz,
+    rows        bigint NOT NULL DEFAULT 0,
+    last_key    text,
+    attempts    int NOT NULL DEFAULT 0,
+    detail      jsonb,
+    PRIMARY KEY (plan_id, step_id)
+);
+"""
+KNOWN_STATUSES = {"running", "done", "failed", "reverted"}
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    status: str
+    rows: int = 0
+    last_key: str | None = None
+    attempts: int = 0
+
+
+def exists(conn) -> bool:
+    return conn.execute("SELECT to_regclass('pgreconcile.ledger')").fetchone()[0] is not None
+
+
+def read(conn, plan: Plan) -> dict[str, LedgerEntry]:
+    """The plan's entries by step id (creating the ledger the first time). Refuses when
+    the ledger holds entries this plan does not know."""
+    conn.execute(LEDGER_DDL)
+    rows = conn.execute("SELECT step_id, status, rows, last_key, attempts FROM "
+                        "pgreconcile.ledger WHERE plan_id = %s", (plan.id,)).fetchall()
+    entries = {r[0]: LedgerEntry(r[1], r[2], r[3], r[4]) for r in rows}
+    ids = {s.id for s in plan.steps}
+    unknown = [k for k, v in entries.items() if k not in ids or v.status not in KNOWN_STATUSES]
+    if unknown:
+        raise Refused(f"the ledger holds entries for plan {plan.id} that this plan does not "
+                      f"know: {unknown}; nothing was changed",
+                      hint="inspect pgreconcile.ledger; re-plan or clear the entries")
+    return entries
+
+
+def record(conn, plan_id: str, step_id: str, status: str, *, rows: int = 0,
+           last_key: str | None = None, attempts: int = 0, detail: dict | None = None) -> None:
+    """Insert or update the step's entry; rows only grow and attempts add up."""
+    conn.execute(
+        "INSERT INTO pgreconcile.ledger (plan_id, step_id, status, rows, last_key, attempts, "
+        "detail, finished_at) VALUES (%s, %s, %s, %s, %s, %s, %s, "
+        "CASE WHEN %s IN ('done', 'failed') THEN now() END) "
+        "ON CONFLICT (plan_id, step_id) DO UPDATE SET status = EXCLUDED.status, "
+        "rows = GREATEST(ledger.rows, EXCLUDED.rows), "
+        "last_key = COALESCE(EXCLUDED.last_key, ledger.last_key), "
+        "attempts = ledger.attempts + EXCLUDED.attempts, detail = EXCLUDED.detail, "
+        "finished_at = EXCLUDED.finished_at",
+        (plan_id, step_id, status, rows, last_key, attempts,
+         json.dumps(detail) if detail else None, status))
+
+
+def started(conn, plan_id: str) -> set[str]:
+    """Steps of the plan that changed (or may have changed) the database."""
+    return {r[0] for r in conn.execute(
+        "SELECT step_id FROM pgreconcile.ledger WHERE plan_id = %s AND status IN "
+        "('done', 'running', 'failed')", (plan_id,)).fetchall()}
+
+
+def mark_reverted(conn, plan_id: str, step_id: str) -> None:
+    conn.execute("UPDATE pgreconcile.ledger SET status = 'reverted', finished_at = now() "
+                 "WHERE plan_id = %s AND step_id = %s", (plan_id, step_id))

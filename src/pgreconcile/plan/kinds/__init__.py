@@ -1,0 +1,38 @@
+"""One module per kind of change, each with the same interface:
+
+    HANDLES: tuple of (change.kind, change.bucket) it plans for
+    plan(change, ctx: PlanContext) -> Planned
+
+`primary_key` also has `applies(change)`: a moved primary key is planned first, before
+any other change, because its steps also take care of the key's new column (and, with
+pk_strategy=keep, of the old one). Every other change is looked up in HANDLERS; what is
+not there has no safe automatic fix and is reported as unsupported.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pgreconcile.plan.context import PlanContext, Planned
+from pgreconcile.plan.kinds import column, constraint, enum, extension, extra, index, primary_key
+from pgreconcile.schema.diff import Change
+
+Handler = Callable[[Change, PlanContext], Planned]
+
+#: Handlers that claim a change before the others run, in this order.
+FIRST: tuple = (primary_key,)
+
+HANDLERS: dict[tuple[str, str], Handler] = {
+    key: module.plan
+    for module in (column, index, constraint, extension, enum, extra)
+    for key in module.HANDLES
+}
+
+
+def unsupported(change: Change, ctx: PlanContext) -> Planned:
+    out = Planned()
+    out.refuse(change, change.risk or "no safe automatic fix; write a migration for it")
+    return out
+
+
+def handler_for(change: Change) -> Handler:
+    return HANDLERS.get((change.kind, change.bucket), unsupported)

@@ -1,0 +1,34 @@
+"""An enum that lacks labels: ALTER TYPE … ADD VALUE, each in its place. Labels removed
+or reordered mean a new type and a rewrite of every column using it: unsupported."""
+from __future__ import annotations
+
+from pgreconcile.plan import probes
+from pgreconcile.plan.context import PlanContext, Planned
+from pgreconcile.plan.sqltext import literal, qualified
+from pgreconcile.plan.steps import ObjectRef, StepKind
+from pgreconcile.schema.diff import Change
+
+HANDLES = (("enum", "different"),)
+
+
+def plan(change: Change, ctx: PlanContext) -> Planned:
+    out = Planned()
+    live, exp = list(change.live.get("labels", [])), list(change.expected.get("labels", []))
+    if [x for x in live if x in exp] != [x for x in exp if x in live] or set(live) - set(exp):
+        out.refuse(change, "enum labels removed or reordered")
+        return out
+    ref = ObjectRef.of("enum", change.object)
+    for i, label in enumerate(exp):
+        if label in live:
+            continue
+        position = (f" AFTER {literal(exp[i - 1])}" if i > 0 else
+                    (f" BEFORE {literal(exp[1])}" if len(exp) > 1 else ""))
+        out.add(f"enum-{ref.name}-{label}", title=f"add label {label!r} to {change.object}",
+                reason=f"enum {change.object} lacks {label!r}", kind=StepKind.CONCURRENT,
+                table=None, target=ref,
+                sql=(f"ALTER TYPE {qualified(ref.schema, ref.name)} ADD VALUE IF NOT EXISTS "
+                     f"{literal(label)}{position}",),
+                probe=f"SELECT {probes.has_enum_label(ref.schema, ref.name, label)}",
+                lock="ACCESS EXCLUSIVE", lock_duration="instant")
+        live = live[:i] + [label] + live[i:]
+    return out
