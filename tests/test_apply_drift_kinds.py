@@ -10,9 +10,7 @@ import pytest
 from pgreconcile.apply.executor import ApplyOptions, BackfillPaused, Executor
 from pgreconcile.runbook.stages import load_plan
 
-from .conftest import query, run_sql
-from .test_apply import drifted_db, make_plan_file
-from .test_diagnose import as_json, cli
+from .support import as_json, cli, drifted_db, make_plan_file, query, run_sql
 
 BASE = """
 CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');

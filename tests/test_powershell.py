@@ -46,14 +46,11 @@ import tree_sitter_powershell
 from tree_sitter import Language, Node, Parser
 
 from pgreconcile.cli import build_parser
-from pgreconcile.pg import census
 from pgreconcile.pg.scratch import drop_database, list_scratch_databases
 from pgreconcile.runbook.window import MaintenanceWindows, Window
 
-from .conftest import EXAMPLE, TEST_DB_PREFIX, query, run_sql
-from .test_diagnose import _load_make_drift
+from .support import EXAMPLE, REPO, TEST_DB_PREFIX, fingerprint_and_counts, query, run_sql
 
-REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = REPO / "scripts"
 COMMON = "PgReconcile.Common.ps1"
 CLI_TIMEOUT = 120
@@ -1814,17 +1811,6 @@ def test_restore_db_call_restores_into_a_new_database(backup_script, restore_scr
 
 
 # --------------------------------------------------------------------------- real reconcile runs
-@pytest.fixture
-def drifted(make_db):
-    """The seed case: pettycash's live database drifted from its migrations, 300 payments."""
-    spec = make_db("invoke")
-    _load_make_drift().build_drifted_database(spec.conninfo(), rows=300, python=sys.executable)
-    return spec
-
-
-def schema_and_rows(spec) -> tuple[str, dict]:
-    with spec.connect() as conn:
-        return census.schema_fingerprint(conn), census.row_counts(conn)
 
 
 def _reconcile_bound(spec, tmp_path, **extra) -> dict:
@@ -1841,7 +1827,7 @@ def test_invoke_reconcile_check_plans_and_changes_nothing(invoke_script, drifted
                                                           tmp_path):
     arguments = only_call(invoke_script, _reconcile_bound(drifted, tmp_path, Check=True))
     assert "--dry-run" in arguments
-    before = schema_and_rows(drifted)
+    before = fingerprint_and_counts(drifted)
     code, plan = run_cli(arguments, drifted)
     assert code == 0, plan
     assert plan["ok"] is True and plan["dry_run"] is True and plan["changed"] is False
@@ -1851,7 +1837,7 @@ def test_invoke_reconcile_check_plans_and_changes_nothing(invoke_script, drifted
     assert plan["diff_before"]["migrations"]["pending"] == [
         "treasury.0002_phase6_dashboard_models"]
     assert "backup" not in plan and "apply" not in plan
-    assert schema_and_rows(drifted) == before
+    assert fingerprint_and_counts(drifted) == before
     assert not (tmp_path / "backups").exists()
     assert json.loads(_report_file(arguments).read_text())["dry_run"] is True
     assert list_scratch_databases(server) == []
@@ -1863,7 +1849,7 @@ def test_invoke_reconcile_run_applies_the_pending_migration(invoke_script, drift
     arguments = only_call(invoke_script, _reconcile_bound(drifted, tmp_path, Keep=2,
                                                           NoTestRestore=True))
     assert "--dry-run" not in arguments and "--no-test-restore" in arguments
-    before_schema, before_rows = schema_and_rows(drifted)
+    before_schema, before_rows = fingerprint_and_counts(drifted)
     code, report = run_cli(arguments, drifted)
     assert code == 0, json.dumps(report)[-3000:]
     assert report["ok"] is True and report["changed"] is True
@@ -1872,7 +1858,7 @@ def test_invoke_reconcile_run_applies_the_pending_migration(invoke_script, drift
     assert report["backup"]["verified"] is True
     assert Path(report["backup"]["path"]).parent == tmp_path / "backups"
     assert json.loads(_report_file(arguments).read_text())["ok"] is True
-    after_schema, after_rows = schema_and_rows(drifted)
+    after_schema, after_rows = fingerprint_and_counts(drifted)
     assert after_schema != before_schema
     assert after_rows["public.treasury_payment"] == before_rows["public.treasury_payment"] == 300
 
