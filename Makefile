@@ -24,7 +24,7 @@ demo: $(STAMP)  ## build the drifted pettycash DB on an embedded server and run 
 test: $(STAMP)  ## the whole suite against a real PostgreSQL started for the session
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-pg15: $(STAMP)  ## the suite against Debian's PostgreSQL 15 (started here)
+test-pg15: $(STAMP)  ## the suite against a throwaway PostgreSQL 15 cluster (temp dir, socket only)
 	bash tests/pg15.sh $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

@@ -92,9 +92,10 @@
 
 .PARAMETER MaintenanceWindow
     When changes are allowed, e.g. 'Sat 01:00-03:00 UTC' or 'Mon-Fri 22:00-23:30 Europe/Berlin'.
-    Several windows may be given (as several values or separated by ';'). Outside them the run
-    is refused (exit code 4) before anything changes; a backfill that would run past the end
-    pauses and resumes in the next run. -Check works at any time.
+    Several windows may be given (as several values or separated by ';'). They are checked
+    first with `pgreconcile window`, so the engine's grammar decides what is valid. Outside
+    them the run is refused (exit code 4) before anything changes; a backfill that would run
+    past the end pauses and resumes in the next run. -Check works at any time.
 
 .PARAMETER RunTests
     Also run `manage.py test` as part of verification.
@@ -249,9 +250,8 @@ param(
     [ValidateNotNullOrEmpty()]
     [string]$ReportDir = 'reports',
 
-    # The CLI's own window grammar (days, HH:MM-HH:MM, optional time zone), ';' between
-    # windows; pgreconcile checks day names, times and zones and explains what is wrong.
-    [ValidatePattern('^\s*[A-Za-z,*-]+\s+[0-9]{1,2}:[0-9]{2}\s*-\s*[0-9]{1,2}:[0-9]{2}(\s+[A-Za-z][A-Za-z0-9_+/-]*)?(\s*;\s*[A-Za-z,*-]+\s+[0-9]{1,2}:[0-9]{2}\s*-\s*[0-9]{1,2}:[0-9]{2}(\s+[A-Za-z][A-Za-z0-9_+/-]*)?)*\s*$')]
+    # Checked by `pgreconcile window` (Assert-PgReconcileWindow): no grammar of our own.
+    [ValidateNotNullOrEmpty()]
     [string[]]$MaintenanceWindow,
 
     [switch]$RunTests,
@@ -285,6 +285,12 @@ param(
 
 $ErrorActionPreference = 'Stop'
 . (Join-Path -Path $PSScriptRoot -ChildPath 'PgReconcile.Common.ps1')
+
+# pgreconcile's own grammar decides what a window is: one it cannot read stops the run here,
+# with the engine's message and hint, before a transcript, a backup or a connection.
+if ($PSBoundParameters.ContainsKey('MaintenanceWindow')) {
+    $null = Assert-PgReconcileWindow -Window $MaintenanceWindow -CliPath $PgReconcile
+}
 
 if ($PSCmdlet.ParameterSetName -eq 'CredentialFile') {
     $Credential = Import-PgReconcileCredential -Path $CredentialPath

@@ -18,6 +18,9 @@
     Connection coordinates (host, port, database) travel as a libpq key=value string in
     --dsn; a password never appears on a command line.
 
+    Maintenance windows are checked by Assert-PgReconcileWindow, which asks
+    `pgreconcile window`: the scripts carry no window grammar of their own.
+
 .NOTES
     The engine and all decisions live in the Python package; these functions only adapt.
 #>
@@ -254,6 +257,54 @@ function Invoke-PgReconcileCli {
         $document.PSObject.TypeNames.Insert(0, $TypeName)
     }
     $document
+}
+
+function Assert-PgReconcileWindow {
+    <#
+    .SYNOPSIS
+        Checks maintenance windows with pgreconcile's own grammar and returns what it says.
+
+    .DESCRIPTION
+        Runs `pgreconcile window <windows> --json` with the windows joined by '; '. The engine
+        decides what a window is (days, times, time zone, length), so a window these scripts
+        accept is exactly one the engine accepts. A window it cannot read is a terminating
+        error (exit code 2) with the engine's message and hint, raised before anything
+        changes; so is text that holds no window at all (blank, or only ';'). A valid window
+        returns its facts, whether it is open now or not.
+
+    .PARAMETER Window
+        One or more windows, e.g. 'Sat 01:00-03:00 UTC' or 'Mon-Fri 22:00-23:30 Europe/Berlin'.
+
+    .PARAMETER CliPath
+        Command name or path of the pgreconcile executable.
+
+    .OUTPUTS
+        PgReconcile.MaintenanceWindow: set, open, windows, now, closes_at, next_opening,
+        message.
+    #>
+    [CmdletBinding()]
+    [OutputType('PgReconcile.MaintenanceWindow')]
+    param(
+        [Parameter(Mandatory)]
+        [ValidateNotNullOrEmpty()]
+        [string[]]$Window,
+
+        [ValidateNotNullOrEmpty()]
+        [string]$CliPath = 'pgreconcile'
+    )
+
+    $cliArgs = @('window', ($Window -join '; '))
+    $status = Invoke-PgReconcileCli -Arguments $cliArgs -CliPath $CliPath -TypeName 'PgReconcile.MaintenanceWindow'
+    if (-not $status.set) {
+        # Blank text is "no window" to the engine; a caller that passed one meant a window.
+        $exception = [System.ArgumentException]::new(
+            "No maintenance window in '$($Window -join '; ')'; write one like 'Sat 01:00-03:00 UTC'.", 'Window')
+        $record = [System.Management.Automation.ErrorRecord]::new($exception,
+            'PgReconcile.NoWindow', [System.Management.Automation.ErrorCategory]::InvalidArgument,
+            $Window)
+        $PSCmdlet.ThrowTerminatingError($record)
+    }
+    $status
 }
 
 function Get-PgReconcileStamp {

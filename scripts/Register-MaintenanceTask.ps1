@@ -38,8 +38,9 @@
         and pass -CredentialPath. Without either, libpq's own sources apply for the task's
         account (its %APPDATA%\postgresql\pgpass.conf, or SSPI/trust authentication).
 
-    This script does not run pgreconcile; it only checks that the executable exists and
-    passes its full path to the task, whose PATH may differ from yours.
+    This script runs pgreconcile only to check the windows (`pgreconcile window`, which
+    changes nothing); it passes the executable's full path to the task, whose PATH may differ
+    from yours.
 
 .PARAMETER Database
     The database to reconcile (a PostgreSQL identifier, up to 63 characters).
@@ -60,8 +61,10 @@
     When the task runs and changes are allowed, in UTC: days, start and end, e.g.
     'Sat 01:00-03:00 UTC', 'Mon-Fri 22:00-23:30', 'Sat,Sun 02:00-04:00 UTC' or
     'daily 23:30-00:30'. Days are Mon..Sun (or full names), ranges, lists or daily; a window may
-    cross midnight and then belongs to the day it starts on. Several windows may be given; each
-    becomes a trigger.
+    cross midnight and then belongs to the day it starts on. Several windows may be given (as
+    several values or separated by ';'); each becomes a trigger. They are checked with
+    `pgreconcile window`, so the engine's grammar decides what is valid; a window in another
+    time zone is refused, as the triggers are pinned to UTC.
 
 .PARAMETER BackupDir
     Directory that receives the verified backup each run takes before it changes anything.
@@ -207,9 +210,9 @@ param(
     [ValidateScript({ Test-Path -LiteralPath (Join-Path -Path $_ -ChildPath 'manage.py') -PathType Leaf })]
     [string]$ProjectDir,
 
-    # One UTC window: days, HH:MM-HH:MM, optional "UTC". Invoke-Reconcile.ps1 gets them joined by ';'.
+    # Checked by `pgreconcile window` (Assert-PgReconcileWindow): no grammar of our own.
     [Parameter(Mandatory, ParameterSetName = 'Register')]
-    [ValidatePattern('^\s*(daily|(mon(day)?|tue(sday)?|wed(nesday)?|thu(rsday)?|fri(day)?|sat(urday)?|sun(day)?)(-(mon(day)?|tue(sday)?|wed(nesday)?|thu(rsday)?|fri(day)?|sat(urday)?|sun(day)?))?(,(mon(day)?|tue(sday)?|wed(nesday)?|thu(rsday)?|fri(day)?|sat(urday)?|sun(day)?)(-(mon(day)?|tue(sday)?|wed(nesday)?|thu(rsday)?|fri(day)?|sat(urday)?|sun(day)?))?)*)\s+([01]?[0-9]|2[0-3]):[0-5][0-9]\s*-\s*(([01]?[0-9]|2[0-3]):[0-5][0-9]|24:00)(\s+UTC)?\s*$')]
+    [ValidateNotNullOrEmpty()]
     [string[]]$MaintenanceWindow,
 
     [Parameter(Mandatory, ParameterSetName = 'Register')]
@@ -346,10 +349,18 @@ function ConvertFrom-MaintenanceWindow {
         [string]$Window
     )
 
-    if ($Window -notmatch '^\s*(\S+)\s+([0-9]{1,2}):([0-9]{2})\s*-\s*([0-9]{1,2}):([0-9]{2})') {
+    # The window has passed `pgreconcile window` (Assert-PgReconcileWindow): this only picks
+    # out its parts (days, start, end, zone); it decides nothing about what is valid.
+    if ($Window -notmatch '^\s*(\S+)\s+([0-9]{1,2}):([0-9]{2})\s*-\s*([0-9]{1,2}):([0-9]{2})\s*(\S*)\s*$') {
         throw [System.ArgumentException]::new("Cannot read the maintenance window '$Window'.", 'MaintenanceWindow')
     }
     $dayText = $Matches[1]
+    $zone = $Matches[6]
+    if ($zone -and $zone -ne 'UTC') {
+        throw [System.ArgumentException]::new(
+            "The maintenance window '$Window' is in ${zone}: the task's triggers are pinned to UTC, " +
+            "so write the window in UTC (e.g. 'Sat 00:00-02:00 UTC').", 'MaintenanceWindow')
+    }
     $startOfDay = [timespan]::new([int]$Matches[2], [int]$Matches[3], 0)
     $endOfDay = [timespan]::new([int]$Matches[4], [int]$Matches[5], 0)
     $length = $endOfDay - $startOfDay
@@ -363,7 +374,7 @@ function ConvertFrom-MaintenanceWindow {
     # Keys are case-insensitive; the values are [System.DayOfWeek] numbers.
     $dayNumber = @{ sun = 0; mon = 1; tue = 2; wed = 3; thu = 4; fri = 5; sat = 6 }
     $days = [System.Collections.Generic.List[int]]::new()
-    if ($dayText -eq 'daily') {
+    if ($dayText -in 'daily', 'every', '*') {
         foreach ($day in 0..6) { $days.Add($day) }
     }
     else {
@@ -401,6 +412,12 @@ if ($Unregister) {
     }
     return
 }
+
+# ---------------------------------------------------------------- when
+# One trigger per window; a value may hold several windows separated by ';'. pgreconcile's
+# own grammar decides what a window is: one it cannot read stops here, before any change.
+$windowTexts = @($MaintenanceWindow -split ';' | ForEach-Object { $_.Trim() } | Where-Object { $_ })
+$null = Assert-PgReconcileWindow -Window $windowTexts -CliPath $PgReconcile
 
 # ---------------------------------------------------------------- who runs it, which secrets
 $hasTaskCredential = $PSBoundParameters.ContainsKey('TaskCredential')
@@ -454,7 +471,7 @@ $invokeScript = Join-Path -Path $PSScriptRoot -ChildPath 'Invoke-Reconcile.ps1'
 $scriptArgs = @('-Database', $Database, '-SqlInstance', $SqlInstance, '-Port', $Port,
     '-ProjectDir', $projectPath, '-BackupDir', (Resolve-PgReconcilePath -Path $BackupDir),
     '-ReportDir', $reportPath, '-LogDir', $logPath,
-    '-MaintenanceWindow', ($MaintenanceWindow -join '; '),
+    '-MaintenanceWindow', ($windowTexts -join '; '),
     '-PkStrategy', $PkStrategy, '-Backfill', $Backfill, '-Rollback', $Rollback,
     '-PgReconcile', $cliPath, '-Force')
 if ($credentialFile) { $scriptArgs += @('-CredentialPath', $credentialFile) }
@@ -480,7 +497,7 @@ $argumentLine = ($taskArgs | ForEach-Object { ConvertTo-TaskArgument -Value ([st
 $action = New-ScheduledTaskAction -Execute $PowerShellPath -Argument $argumentLine -WorkingDirectory $projectPath
 
 # ---------------------------------------------------------------- when, for how long
-$windows = foreach ($window in $MaintenanceWindow) { ConvertFrom-MaintenanceWindow -Window $window }
+$windows = foreach ($window in $windowTexts) { ConvertFrom-MaintenanceWindow -Window $window }
 $triggers = foreach ($window in $windows) {
     $trigger = New-ScheduledTaskTrigger -Weekly -WeeksInterval 1 -DaysOfWeek $window.Days -At $window.Start
     # Pinned to UTC: the trigger fires at the window's UTC start whatever the local zone or DST.
@@ -522,7 +539,7 @@ if ($PSBoundParameters.ContainsKey('Credential')) {
 }
 
 $description = "pgreconcile: reconcile database '$Database' on ${SqlInstance}:$Port in the maintenance " +
-    "window $($MaintenanceWindow -join '; '). Logs: $logPath. Reports: $reportPath. " +
+    "window $($windowTexts -join '; '). Logs: $logPath. Reports: $reportPath. " +
     "Registered by Register-MaintenanceTask.ps1."
 $register = @{
     TaskName    = $TaskName

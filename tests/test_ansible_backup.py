@@ -7,12 +7,10 @@ environment (never a password in -e), read by inventory/group_vars/local.yml.
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,51 +18,15 @@ from psycopg import sql
 
 from pgreconcile.pg.connection import ConnectionSpec
 
-from .conftest import REPO, query, run_sql
+from .support import REPO, ansible, query, run_sql, task_results
 
-BIN = Path(sys.executable).parent
 ROWS = 250
-
-
-def ansible(tool: str, *args: str, spec: ConnectionSpec | None = None,
-            timeout: int = 180) -> subprocess.CompletedProcess:
-    """Run an Ansible command from the repository root, as a user would.
-
-    Results are printed as JSON by the stock `default` callback (ansible-core ships no
-    `json` stdout callback; that one lives in the ansible.posix collection).
-    """
-    env = spec.child_env() if spec is not None else dict(os.environ)
-    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    env["ANSIBLE_NOCOLOR"] = "1"
-    env["ANSIBLE_CALLBACK_RESULT_FORMAT"] = "json"
-    env.pop("ANSIBLE_CONFIG", None)
-    return subprocess.run([str(BIN / tool), *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=timeout, check=False)
 
 
 def backup_playbook(spec: ConnectionSpec, out_dir: Path, *extra: str,
                     verbosity: str = "-v") -> subprocess.CompletedProcess:
     return ansible("ansible-playbook", "playbooks/backup.yml", "-l", "local",
                    "-e", f"reconcile_backup_dir={out_dir}", verbosity, *extra, spec=spec)
-
-
-_TASK = re.compile(r"^TASK \[(?:[\w.]+ : )?(?P<name>.*)\] \**$", re.MULTILINE)
-_RESULT = re.compile(r"^(?P<status>ok|changed|skipping|fatal): \[localhost\](?:: FAILED!)? => ",
-                     re.MULTILINE)
-
-
-def task_results(proc: subprocess.CompletedProcess) -> dict[str, dict]:
-    """Task name -> localhost's result (plus `status`), from `-v` output in JSON format."""
-    assert proc.returncode == 0, f"ansible-playbook failed:\n{proc.stdout[-4000:]}\n{proc.stderr}"
-    results: dict[str, dict] = {}
-    headers = list(_TASK.finditer(proc.stdout))
-    for header, following in zip(headers, [*headers[1:], None], strict=True):
-        section = proc.stdout[header.end():following.start() if following else None]
-        found = _RESULT.search(section)
-        if found:
-            result, _ = json.JSONDecoder().raw_decode(section[found.end():])
-            results[header["name"]] = {**result, "status": found["status"]}
-    return results
 
 
 def populate(spec: ConnectionSpec) -> None:

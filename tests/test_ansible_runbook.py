@@ -13,14 +13,11 @@ and collected by their tests.
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import subprocess
-import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -30,12 +27,22 @@ from pgreconcile.pg import census
 from pgreconcile.pg.connection import ConnectionSpec
 from pgreconcile.pg.scratch import drop_database, list_scratch_databases
 
-from .conftest import EXAMPLE, REPO, TEST_DB_PREFIX, query
-from .test_diagnose import _load_make_drift
+from .support import (
+    BIN,
+    EXAMPLE,
+    REPO,
+    TEST_DB_PREFIX,
+    ansible,
+    build_drifted,
+    closed_window,
+    query,
+    recap,
+    task_results,
+    tool_env,
+)
 
 pytestmark = pytest.mark.slow
 
-BIN = Path(sys.executable).parent
 ROWS = 300
 MIGRATION_0002 = "0002_phase6_dashboard_models"
 MODULES = ("pgreconcile_inspect", "pgreconcile_preflight", "pgreconcile_plan",
@@ -44,28 +51,14 @@ MODULES = ("pgreconcile_inspect", "pgreconcile_preflight", "pgreconcile_plan",
 
 
 # --------------------------------------------------------------------------- helpers
-def tool_env(spec: ConnectionSpec | None, **extra: str) -> dict[str, str]:
-    """The environment an operator runs Ansible with: PG* variables, the venv first on PATH."""
-    env = spec.child_env() if spec is not None else dict(os.environ)
-    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    env["ANSIBLE_NOCOLOR"] = "1"
-    env["NO_COLOR"] = "1"
-    env["ANSIBLE_CALLBACK_RESULT_FORMAT"] = "json"
-    env.pop("ANSIBLE_CONFIG", None)
-    env.update(extra)
-    return env
-
-
 def playbook(spec: ConnectionSpec, dirs: dict[str, Path], *args: str,
              name: str = "reconcile.yml", timeout: int = 300) -> subprocess.CompletedProcess:
     """ansible-playbook from the repository root on the `local` group, backups and reports
     in the test's own directories."""
-    return subprocess.run(
-        [str(BIN / "ansible-playbook"), name, "-l", "local",
-         "-e", f"reconcile_backup_dir={dirs['backups']}",
-         "-e", f"reconcile_report_dir={dirs['reports']}", *args],
-        cwd=REPO, env=tool_env(spec), capture_output=True, text=True, timeout=timeout,
-        check=False)
+    return ansible("ansible-playbook", name, "-l", "local",
+                   "-e", f"reconcile_backup_dir={dirs['backups']}",
+                   "-e", f"reconcile_report_dir={dirs['reports']}", *args,
+                   spec=spec, timeout=timeout)
 
 
 def start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
@@ -83,34 +76,6 @@ def finish(proc: subprocess.Popen, log: Path, timeout: int = 400) -> tuple[int, 
         proc.wait()
         raise
     return code, log.read_text()
-
-
-_TASK = re.compile(r"^TASK \[(?:[\w.]+ : )?(?P<name>.*)\] \**$", re.MULTILINE)
-_RESULT = re.compile(r"^(?P<status>ok|changed|skipping|fatal): \[localhost\](?:: FAILED!)? => ",
-                     re.MULTILINE)
-_STATUS = re.compile(r"^(?P<status>ok|changed|skipping|fatal|failed): \[localhost\]",
-                     re.MULTILINE)
-
-
-def task_results(output: str) -> dict[str, dict]:
-    """Task name -> localhost's result (plus `status`) for tasks that print one."""
-    results: dict[str, dict] = {}
-    headers = list(_TASK.finditer(output))
-    for header, following in zip(headers, [*headers[1:], None], strict=True):
-        section = output[header.end():following.start() if following else None]
-        found = _RESULT.search(section)
-        if found:
-            result, _ = json.JSONDecoder().raw_decode(section[found.end():])
-            results[header["name"]] = {**result, "status": found["status"]}
-        elif status := _STATUS.search(section):
-            results[header["name"]] = {"status": status["status"]}
-    return results
-
-
-def recap(output: str) -> dict[str, int]:
-    line = re.search(r"^localhost\s+:\s+(.*)$", output, re.MULTILINE)
-    assert line, f"no PLAY RECAP in:\n{output[-3000:]}"
-    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", line[1])}
 
 
 def state_of(spec: ConnectionSpec) -> tuple[str, dict[str, int]]:
@@ -133,12 +98,6 @@ def flat(text: str) -> str:
 
 def files_under(directory: Path) -> list[Path]:
     return sorted(p for p in directory.rglob("*") if p.is_file()) if directory.exists() else []
-
-
-def closed_window() -> str:
-    """A one-hour window three days from now: never open while the tests run."""
-    day = (datetime.now(timezone.utc) + timedelta(days=3)).strftime("%a")
-    return f"{day} 01:00-02:00 UTC"
 
 
 def run_dirs(root: Path) -> dict[str, Path]:
@@ -174,8 +133,7 @@ def databases(server):
 
 
 def build_drift(spec: ConnectionSpec) -> ConnectionSpec:
-    _load_make_drift().build_drifted_database(spec.conninfo(), rows=ROWS, python=sys.executable)
-    return spec
+    return build_drifted(spec, ROWS)
 
 
 @pytest.fixture(scope="module")

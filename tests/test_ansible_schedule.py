@@ -29,9 +29,8 @@ from pgreconcile import __version__
 from pgreconcile.cli import build_parser
 from pgreconcile.runbook.window import MaintenanceWindows
 
-from .conftest import REPO
+from .support import BIN, REPO, ansible, recap
 
-BIN = Path(sys.executable).parent
 SECRET = secrets.token_hex(8)  # looked for in every output, whatever quoting surrounds it
 PASSWORD = f"pw-{SECRET}'with $pecial \"chars\""
 UNIT = "pgreconcile-reconcile"
@@ -43,21 +42,9 @@ def playbook(name: str, extra_vars: dict, *args: str,
     """ansible-playbook playbooks/<name>.yml -l local, from the repository root."""
     vars_file = Path(extra_vars.pop("__vars_file"))
     vars_file.write_text(json.dumps(extra_vars))
-    full_env = {**os.environ, **(env or {})}
-    full_env["PATH"] = f"{BIN}{os.pathsep}{full_env.get('PATH', '')}"
-    full_env["ANSIBLE_NOCOLOR"] = "1"
-    full_env.pop("ANSIBLE_CONFIG", None)
-    return subprocess.run(
-        [str(BIN / "ansible-playbook"), f"playbooks/{name}.yml", "-l", "local",
-         "-e", "ansible_become=false", "-e", f"@{vars_file}", *args],
-        cwd=REPO, env=full_env, capture_output=True, text=True, timeout=240, check=False)
-
-
-def recap(proc: subprocess.CompletedProcess) -> dict[str, int]:
-    assert proc.returncode == 0, f"ansible-playbook failed:\n{proc.stdout[-5000:]}\n{proc.stderr}"
-    found = re.search(r"^localhost\s+:\s+(.*)$", proc.stdout, re.MULTILINE)
-    assert found, proc.stdout
-    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", found[1])}
+    return ansible("ansible-playbook", f"playbooks/{name}.yml", "-l", "local",
+                   "-e", "ansible_become=false", "-e", f"@{vars_file}", *args,
+                   env=env, timeout=240)
 
 
 def task_output(proc: subprocess.CompletedProcess, name: str) -> str:

@@ -1,7 +1,6 @@
 """plan / apply / reconcile on the seed example: real server, real manage.py, real kills."""
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
@@ -17,30 +16,22 @@ import pytest
 from pgreconcile.pg.scratch import list_scratch_databases
 from pgreconcile.plan.backfill import STABLE_UUID_NAMESPACE
 
-from .conftest import EXAMPLE, query, run_sql
-from .test_diagnose import _load_make_drift, as_json, cli, fingerprint_and_counts
-
-P = ["--project-dir", str(EXAMPLE)]
-
-
-def drifted_db(make_db, rows: int):
-    spec = make_db("apply")
-    _load_make_drift().build_drifted_database(spec.conninfo(), rows=rows, python=sys.executable)
-    return spec
+from .support import (
+    P,
+    as_json,
+    cli,
+    drifted_db,
+    fingerprint_and_counts,
+    make_plan_file,
+    query,
+    run_sql,
+)
 
 
 @pytest.fixture
 def drifted(make_db):
+    """The seed case with 2,000 payments (conftest's has 300)."""
     return drifted_db(make_db, 2000)
-
-
-def make_plan_file(spec, tmp_path, *extra) -> dict:
-    out = tmp_path / "plan.json"
-    proc = cli("plan", *P, "--out", str(out), "--sql", str(tmp_path / "plan.sql"),
-               "--migration-draft", str(tmp_path / "0003_reconcile.py"), "--json", *extra,
-               spec=spec)
-    assert proc.returncode == 3, proc.stderr
-    return json.loads(out.read_text())
 
 
 def payments(spec, with_uuid: bool = True) -> list[tuple]:

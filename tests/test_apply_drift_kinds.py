@@ -12,9 +12,7 @@ from pgreconcile.apply.executor import Executor
 from pgreconcile.apply.options import ApplyOptions
 from pgreconcile.runbook.stages import load_plan
 
-from .conftest import query, run_sql
-from .test_apply import drifted_db, make_plan_file
-from .test_diagnose import as_json, cli
+from .support import as_json, cli, drifted_db, make_plan_file, query, run_sql
 
 BASE = """
 CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');

@@ -6,7 +6,6 @@ import os
 import shutil
 import stat
 import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
@@ -19,9 +18,7 @@ from pgreconcile.pg.backup import sha256_file
 from pgreconcile.pg.scratch import list_scratch_databases
 from pgreconcile.pg.toolchain import candidates, embedded_bin_dir
 
-from .conftest import query, run_sql
-
-CLI = [sys.executable, "-m", "pgreconcile"]
+from .support import CLI, cli, query, run_sql
 
 SAMPLE_SCHEMA = """
 CREATE TABLE customer (id serial PRIMARY KEY, name text NOT NULL, email varchar(120) UNIQUE);
@@ -36,14 +33,6 @@ INSERT INTO customer (name, email) SELECT 'c' || g, 'c' || g || '@example.test'
 INSERT INTO invoice (customer_id, amount) SELECT 1 + g % 300, g * 1.5
   FROM generate_series(1, 1200) g;
 """
-
-
-def cli(*args: str, env: dict | None = None, check: bool = False) -> subprocess.CompletedProcess:
-    proc = subprocess.run([*CLI, *args], capture_output=True, text=True, env=env, timeout=600)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"pgreconcile {' '.join(args)} failed ({proc.returncode}):\n"
-                             f"{proc.stdout}\n{proc.stderr}")
-    return proc
 
 
 def backup_files(directory: Path) -> list[str]:

@@ -15,7 +15,7 @@ from pgreconcile.schema.catalog import QUERY_KINDS, inspect_schema, query_text
 from pgreconcile.schema.diff import diff_schemas
 from pgreconcile.schema.model import CONSTRAINT_KINDS, Schema
 
-from .conftest import TEST_DB_PREFIX, query, run_sql
+from .support import TEST_DB_PREFIX, query, run_sql
 
 FEATURES = """
 CREATE TYPE status AS ENUM ('draft', 'paid', 'void');

@@ -9,46 +9,11 @@ import sys
 
 import pytest
 
-from pgreconcile.pg import census
 from pgreconcile.pg.scratch import list_scratch_databases
 
-from .conftest import EXAMPLE, query, run_sql
+from .support import CLI, EXAMPLE, as_json, cli, fingerprint_and_counts, query, run_sql
 
-CLI = [sys.executable, "-m", "pgreconcile"]
 SETTINGS = "pettycash_system.settings"
-
-
-def cli(*args: str, spec=None, extra_env: dict | None = None) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    env.pop("DATABASE_URL", None)
-    if spec is not None:
-        env["DATABASE_URL"] = spec.conninfo()
-    env.update(extra_env or {})
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, env=env, timeout=600)
-
-
-def as_json(proc: subprocess.CompletedProcess) -> dict:
-    try:
-        return json.loads(proc.stdout)
-    except ValueError:
-        raise AssertionError(f"no JSON (exit {proc.returncode}):\n{proc.stdout}\n"
-                             f"{proc.stderr}") from None
-
-
-def _load_make_drift():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("make_drift", EXAMPLE / "make_drift.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["make_drift"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture
-def drifted(make_db):
-    spec = make_db("drifted")
-    _load_make_drift().build_drifted_database(spec.conninfo(), rows=300, python=sys.executable)
-    return spec
 
 
 @pytest.fixture
@@ -60,11 +25,6 @@ def migrated(make_db):
                           env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     return spec
-
-
-def fingerprint_and_counts(spec) -> tuple[str, dict]:
-    with spec.connect() as conn:
-        return census.schema_fingerprint(conn), census.row_counts(conn)
 
 
 def test_inspect_shows_integer_id_primary_key_and_no_payment_id(drifted):

@@ -19,7 +19,7 @@ from pgreconcile.schema.catalog import inspect_schema
 from pgreconcile.schema.diff import Change, Diff, diff_schemas, type_change_risk
 from pgreconcile.schema.model import Column, Constraint, Index, Schema, Table
 
-from .conftest import TEST_DB_PREFIX, query, run_sql
+from .support import TEST_DB_PREFIX, query, run_sql
 
 BASE = """
 CREATE TYPE status AS ENUM ('draft', 'paid');

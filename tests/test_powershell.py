@@ -1,31 +1,36 @@
-"""The PowerShell wrappers in scripts/, proven without PowerShell.
+"""The PowerShell wrappers in scripts/, proven with a PowerShell parser and the real CLI.
 
-PowerShell does not run on these machines, so every `scripts/*.ps1` is read with a real
-PowerShell grammar (tree-sitter-powershell) and checked from its parse tree:
+PowerShell does not run on these machines, so what is proven here is what a parser
+(tree-sitter-powershell) and pgreconcile's own CLI can prove:
 
-* it parses without ERROR or MISSING nodes;
-* each script carries dbatools-style help (an example per parameter set),
-  `[CmdletBinding(SupportsShouldProcess)]` and `$ErrorActionPreference = 'Stop'`; the CLI
-  wrappers (Backup-Db, Restore-Db, Invoke-Reconcile) call the CLI only through
-  `PgReconcile.Common.ps1` (`Invoke-PgReconcileCli -Arguments $cliArgs`);
-  Register-MaintenanceTask does not call the CLI: it registers a scheduled task that runs
-  Invoke-Reconcile.ps1;
-* no password reaches a command line: a credential's plain-text password may only be
-  assigned to `$env:PGPASSWORD`, inside a try whose finally puts the environment back, or
-  be the -Password of Register-ScheduledTask (Task Scheduler keeps it); nothing secret
-  flows into a scheduled task's definition;
-* the subcommand and every `--option` literal are accepted by `pgreconcile.cli.build_parser()`;
-* the argument list a wrapper builds is reconstructed by evaluating the statements that
-  build `$cliArgs` (parameters and parameter sets bound and validated as PowerShell would,
-  literals, if/elseif/else, try/finally, `$PSBoundParameters`, `ShouldProcess` with its
-  ConfirmImpact/$ConfirmPreference rule, `$WhatIfPreference`, and the Common helpers modelled
-  in Python), parsed by the real argparse parser, and run with the real CLI against a real
-  server; for the scheduled task, the Invoke-Reconcile.ps1 arguments it registers are bound to
-  Invoke-Reconcile.ps1 and followed down to the CLI the same way.
+* every `scripts/*.ps1` parses without ERROR or MISSING nodes;
+* each wrapper carries comment-based help (.SYNOPSIS, .DESCRIPTION, a .PARAMETER per
+  parameter, an .EXAMPLE per parameter set that runs the script with parameters it has),
+  `[CmdletBinding(SupportsShouldProcess)]`, `$ErrorActionPreference = 'Stop'`, typed
+  parameters with the Validate* attributes the binder applies, and credentials as PSCredential
+  (never a password parameter);
+* no password reaches a command line: a credential's plain-text password may only be assigned
+  to `$env:PGPASSWORD`, inside a try whose finally puts the environment back, or be the
+  -Password of Register-ScheduledTask (Task Scheduler keeps it); nothing secret flows into a
+  scheduled task's definition;
+* the CLI is reached only through PgReconcile.Common.ps1 (`Invoke-PgReconcileCli -Arguments
+  $cliArgs`), and only after ShouldProcess agreed or under -WhatIf (then with --dry-run);
+* the command lines the scripts build are read from the syntax tree as *argument templates*:
+  the literal start of `$cliArgs = @(...)` and each `$cliArgs += ...` with the condition of
+  the `if` around it. A test names the parameters it binds and the values of the script's
+  computed variables (each checked against the statement that computes it); the template
+  gives the command line, which the CLI's argparse must accept and which is run for real
+  against the test database where a server is involved. Nothing of PowerShell is executed
+  or emulated beyond that;
+* maintenance windows are validated by the CLI (`pgreconcile window`, via
+  Assert-PgReconcileWindow): the scripts carry no window grammar, and the call they make is
+  run for real.
 
 Convention for wrappers (so these checks keep working for new ones): build the CLI's
 arguments in an array named `$cliArgs` that starts with the subcommand, add to it only with
-`+=` inside plain `if` statements, and hand it to `Invoke-PgReconcileCli -Arguments $cliArgs`.
+`+=` inside `if` statements whose condition is `$PSBoundParameters.ContainsKey('Name')`, a
+switch parameter, a computed variable or `$WhatIfPreference`, and hand it to
+`Invoke-PgReconcileCli -Arguments $cliArgs`.
 """
 from __future__ import annotations
 
@@ -35,9 +40,8 @@ import re
 import secrets
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
 
@@ -46,14 +50,19 @@ import tree_sitter_powershell
 from tree_sitter import Language, Node, Parser
 
 from pgreconcile.cli import build_parser
-from pgreconcile.pg import census
 from pgreconcile.pg.scratch import drop_database, list_scratch_databases
-from pgreconcile.runbook.window import MaintenanceWindows, Window
+from pgreconcile.runbook.window import MaintenanceWindows
 
-from .conftest import EXAMPLE, TEST_DB_PREFIX, query, run_sql
-from .test_diagnose import _load_make_drift
+from .support import (
+    EXAMPLE,
+    REPO,
+    TEST_DB_PREFIX,
+    closed_window,
+    fingerprint_and_counts,
+    query,
+    run_sql,
+)
 
-REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = REPO / "scripts"
 COMMON = "PgReconcile.Common.ps1"
 CLI_TIMEOUT = 120
@@ -96,6 +105,14 @@ class Script:
 
     def of_type(self, *types: str, under: Node | None = None) -> Iterator[Node]:
         return (n for n in self.nodes(under) if n.type in types)
+
+    def function(self, name: str) -> Node:
+        """The `function <name> { ... }` statement."""
+        for node in self.of_type("function_statement"):
+            names = [c for c in node.children if c.type == "function_name"]
+            if names and self.text(names[0]).lower() == name.lower():
+                return node
+        raise AssertionError(f"{self.path.name} defines no function {name}")
 
 
 # Nodes that only wrap one meaningful child (the grammar's precedence ladder).
@@ -154,6 +171,11 @@ def command_name(script: Script, command: Node) -> str:
     return ""
 
 
+def commands_named(script: Script, name: str, under: Node | None = None) -> list[Node]:
+    return [c for c in script.of_type("command", under=under)
+            if command_name(script, c).lower() == name.lower()]
+
+
 def command_arguments(script: Script, command: Node) -> dict[str, Node | None]:
     """`-Name value` pairs of a command (a switch maps to None)."""
     elements = next((c for c in command.children if c.type == "command_elements"), None)
@@ -191,6 +213,13 @@ def assigns_to(script: Script, node: Node, name: str) -> bool:
     return parts is not None and variable_name(script, parts[0]) == name.lower()
 
 
+def assignments_to(script: Script, name: str) -> list[str]:
+    """The right-hand sides (source text) of every `$name = ...`."""
+    return [script.text(core(assignment_parts(script, a)[2]))
+            for a in script.of_type("assignment_expression") if assigns_to(script, a, name)
+            and assignment_parts(script, a)[1] == "="]
+
+
 def inside(node: Node, *types: str) -> Node | None:
     parent = node.parent
     while parent is not None:
@@ -200,7 +229,22 @@ def inside(node: Node, *types: str) -> Node | None:
     return None
 
 
-# --------------------------------------------------------------------------- checks
+def clause_condition(script: Script, node: Node) -> Node | None:
+    """The condition (a pipeline) of the innermost if/elseif branch holding `node`, None when
+    it is in no branch; an else branch is an AssertionError (not a form the checks read)."""
+    current = node
+    while current.parent is not None:
+        parent = current.parent
+        if current.type == "statement_block":
+            if parent.type in ("if_statement", "elseif_clause"):
+                return next(c for c in parent.children if c.type == "pipeline")
+            if parent.type == "else_clause":
+                raise AssertionError(f"{script.where(node)}: inside an else branch")
+        current = parent
+    return None
+
+
+# --------------------------------------------------------------------------- parse-level checks
 def syntax_problems(script: Script) -> list[str]:
     return [f"{script.where(n)}:{n.start_point[1] + 1}: "
             + (f"missing {n.type!r}" if n.is_missing else f"syntax error near "
@@ -212,12 +256,18 @@ def param_block(script: Script) -> Node | None:
     return next((c for c in script.root.children if c.type == "param_block"), None)
 
 
+class ParameterRejected(Exception):
+    """PowerShell's parameter binder would refuse this before the script runs."""
+
+
 ALL_SETS = "__AllParameterSets"
 
 
 @dataclass
 class ScriptParameter:
+    """One parameter of a script's param block, as its attributes declare it."""
     name: str
+    types: list[str] = field(default_factory=list)
     aliases: set[str] = field(default_factory=set)
     sets: set[str] = field(default_factory=set)
     default: Node | None = None
@@ -228,15 +278,11 @@ class ScriptParameter:
     choices: list[str] | None = None
     range: tuple[int, int] | None = None
 
-    @property
-    def mandatory(self) -> bool:
-        return any(mandatory for _, mandatory in self.declarations)
-
     def mandatory_in(self, name: str) -> bool:
         return any(m and s in (name, ALL_SETS) for s, m in self.declarations)
 
     def validate(self, value: object) -> None:
-        """What PowerShell's Validate* attributes would refuse at binding time."""
+        """What the parameter's Validate* attributes refuse at binding time."""
         if isinstance(value, list):  # [string[]]: each element is validated
             for item in value:
                 self.validate(item)
@@ -249,8 +295,8 @@ class ScriptParameter:
             raise ParameterRejected(f"-{self.name} {value!r} is outside {self.range}")
 
 
-def script_parameters(script: Script) -> dict[str, ScriptParameter]:
-    block = param_block(script)
+def script_parameters(script: Script, block: Node | None = None) -> dict[str, ScriptParameter]:
+    block = block or param_block(script)
     params: dict[str, ScriptParameter] = {}
     if block is None:
         return params
@@ -259,13 +305,20 @@ def script_parameters(script: Script) -> dict[str, ScriptParameter]:
         param = ScriptParameter(name)
         param.default = next((c for c in node.children if c.type == "script_parameter_default"),
                              None)
-        for attribute in script.of_type("attribute", "type_literal", under=node):
-            kind = script.text(attribute).strip("[]").split("(")[0].strip().lower()
+        attributes = next((c for c in node.children if c.type == "attribute_list"), None)
+        for attribute in attributes.named_children if attributes else []:
+            literal = next((c for c in attribute.children if c.type == "type_literal"), None)
+            if literal is not None:  # [string], [switch], [System.Management...PSCredential]
+                spec = next(c for c in literal.children if c.type == "type_spec")
+                kind = script.text(spec).rsplit(".", 1)[-1].lower()
+                param.types.append(kind)
+                param.is_switch |= kind == "switch"
+                continue
+            label = next(c for c in attribute.children if c.type == "attribute_name")
+            kind = script.text(label).rsplit(".", 1)[-1].lower()
             arguments = list(script.of_type("attribute_argument", under=attribute))
             literals = [string_value(script, a) for a in arguments]
-            if kind == "switch":
-                param.is_switch = True
-            elif kind == "alias":
+            if kind == "alias":
                 param.aliases |= {v for v in literals if v}
             elif kind == "validatepattern":
                 param.pattern = literals[0]
@@ -310,6 +363,57 @@ def binding_setting(script: Script, name: str) -> str | None:
     """A literal CmdletBinding argument, e.g. ConfirmImpact -> 'Medium'; None when absent."""
     value = (cmdlet_binding_arguments(script) or {}).get(name.lower())
     return None if value is None else value.strip("'\"")
+
+
+def bind(script: Script, bound: dict[str, object]) -> str:
+    """The parameter set `bound` selects, after the checks PowerShell's binder makes from the
+    declared attributes: known names, one resolvable parameter set, mandatory parameters
+    present, Validate* attributes satisfied (ValidateScript is not read). ParameterRejected
+    says which one fails."""
+    params = script_parameters(script)
+    unknown = {k for k in bound if k.lower() not in params}
+    if unknown:
+        raise ParameterRejected(f"{script.path.name} has no parameter(s) {sorted(unknown)}")
+    keys = {k.lower() for k in bound}
+    declared = {s for p in params.values() for s in p.sets}
+    parameter_set = ALL_SETS
+    if declared:
+        candidates = set(declared)
+        for key in keys:
+            if params[key].sets and ALL_SETS not in {s for s, _ in params[key].declarations}:
+                candidates &= params[key].sets
+        if not candidates:
+            raise ParameterRejected(f"{script.path.name}: parameter set cannot be resolved "
+                                    f"from {sorted(keys)}")
+        default = binding_setting(script, "DefaultParameterSetName")
+        if len(candidates) > 1 and default not in candidates:
+            raise ParameterRejected(f"{script.path.name}: ambiguous parameter set {candidates}")
+        parameter_set = candidates.pop() if len(candidates) == 1 else default
+    for key, param in params.items():
+        value = next((v for k, v in bound.items() if k.lower() == key), None)
+        if value is None and param.mandatory_in(parameter_set):
+            raise ParameterRejected(f"{script.path.name}: -{param.name} is mandatory")
+        if value is not None and not param.is_switch:
+            param.validate(value)
+    return parameter_set
+
+
+_SECRET_NAME = re.compile(r"password|passwd|secret|token", re.IGNORECASE)
+
+
+def parameter_problems(script: Script) -> list[str]:
+    """Every parameter typed; credentials as PSCredential; nothing secret as plain text."""
+    problems = []
+    for param in script_parameters(script).values():
+        types = param.types
+        if not types:
+            problems.append(f"{script.path.name}: -{param.name} has no type")
+        if _SECRET_NAME.search(param.name):
+            problems.append(f"{script.path.name}: -{param.name} takes a secret as plain text; "
+                            "take a PSCredential")
+        if param.name.lower().endswith("credential") and types != ["pscredential"]:
+            problems.append(f"{script.path.name}: -{param.name} is not a PSCredential")
+    return problems
 
 
 COMMON_PARAMETERS = {"whatif", "confirm", "verbose", "debug", "erroraction", "warningaction",
@@ -428,8 +532,7 @@ def cli_call_problems(script: Script) -> list[str]:
     """Scripts that call the CLI: through the common file, with `-Arguments $cliArgs`, after
     `$ErrorActionPreference = 'Stop'`."""
     problems = []
-    calls = [c for c in script.of_type("command")
-             if command_name(script, c).lower() == "invoke-pgreconcilecli"]
+    calls = commands_named(script, "Invoke-PgReconcileCli")
     stop = top_level_stop(script)
     if stop and calls and stop[0].start_byte > calls[0].start_byte:
         problems.append(f"{script.path.name}: no $ErrorActionPreference = 'Stop' "
@@ -449,6 +552,50 @@ def cli_call_problems(script: Script) -> list[str]:
 def wrapper_problems(script: Script) -> list[str]:
     """A CLI wrapper: its shape, and the CLI reached only via the common file."""
     return shape_problems(script) + cli_call_problems(script)
+
+
+def should_process_guard(script: Script, node: Node) -> Node | None:
+    """The `if ($PSCmdlet.ShouldProcess(...))` whose then-block holds `node`, if any."""
+    current = node
+    while current.parent is not None:
+        parent = current.parent
+        if (current.type == "statement_block" and parent.type == "if_statement"
+                and re.search(r"\$PSCmdlet\.ShouldProcess\(",
+                              script.text(next(c for c in parent.children
+                                               if c.type == "pipeline")), re.IGNORECASE)):
+            return parent
+        current = parent
+    return None
+
+
+def call_gate_problems(script: Script) -> list[str]:
+    """The CLI call comes after `if ($PSCmdlet.ShouldProcess(...)) {...}
+    elseif ($WhatIfPreference) { $cliArgs += '--dry-run' ... } else { return }` (an
+    `if ($Check)` branch adding --dry-run may come first): no change without ShouldProcess
+    agreeing, a dry run under -WhatIf, and nothing at all when a prompt is declined."""
+    [call] = commands_named(script, "Invoke-PgReconcileCli")
+    gates = [n for n in script.of_type("if_statement")
+             if re.search(r"\$PSCmdlet\.ShouldProcess\(", script.text(n), re.IGNORECASE)
+             and n.end_byte < call.start_byte]
+    if not gates:
+        return [f"{script.path.name}: the CLI call is not preceded by a ShouldProcess branch"]
+    gate = gates[-1]
+    problems = []
+    branches = [(script.text(next(c for c in n.children if c.type == "pipeline")),
+                 next(c for c in n.children if c.type == "statement_block"))
+                for n in [gate, *script.of_type("elseif_clause", under=gate)]]
+    whatif = [n for text, n in branches if text.strip("()").lower() == "$whatifpreference"]
+    if not whatif or "'--dry-run'" not in script.text(whatif[0]):
+        problems.append(f"{script.where(gate)}: no `elseif ($WhatIfPreference)` adding --dry-run")
+    for text, node in branches:
+        if "--dry-run" in script.text(node) and not re.fullmatch(
+                r"\(?\$(whatifpreference|check)\)?", text.strip(), re.IGNORECASE):
+            problems.append(f"{script.where(node)}: --dry-run added under {text}")
+    otherwise = next((c for c in gate.children if c.type == "else_clause"), None)
+    if otherwise is None or script.text(core(next(
+            script.of_type("statement_list", under=otherwise)))).strip() != "return":
+        problems.append(f"{script.where(gate)}: a declined ShouldProcess does not `return`")
+    return problems
 
 
 # Task Scheduler keeps a run-as account's password itself (LSA secret), not in the task's
@@ -530,10 +677,10 @@ def cli_subcommand_of(script: Script) -> list[str]:
     return found
 
 
-def option_literals(script: Script) -> list[tuple[str, Node]]:
+def option_literals(script: Script, under: Node | None = None) -> list[tuple[str, Node]]:
     """Every string literal that is a `--option` (value after `=` dropped)."""
     found = []
-    for node in script.of_type("string_literal"):
+    for node in script.of_type("string_literal", under=under):
         value = string_value(script, node)
         if value is None:
             value = script.text(node).strip("'\"")
@@ -553,383 +700,111 @@ def option_problems(script: Script, subcommands: list[str]) -> list[str]:
     return problems
 
 
-# --------------------------------------------------------------------------- evaluation
-class Unsupported(Exception):
-    """A construct the argument evaluator does not model; fix the script or the evaluator."""
-
-
-class ScriptThrew(Exception):
-    pass
-
-
-class ParameterRejected(Exception):
-    """PowerShell would refuse this parameter set before the script runs."""
-
-
-class _Return(Exception):
-    pass
-
-
+# --------------------------------------------------------------------------- argument templates
 @dataclass
-class _Unknown:
-    reason: str
-
-
-_CONFIRM_RANK = {"none": 0, "low": 1, "medium": 2, "high": 3}
-
-
-@dataclass
-class ArgumentEvaluator:
-    """Runs the statements of a script that build an argument array for one parameter set.
-
-    Parameters are bound as PowerShell would: unknown names, a parameter set that cannot be
-    resolved, missing mandatory ones and values the Validate* attributes refuse raise
-    ParameterRejected. `commands` model the few helpers the scripts call while building
-    arguments. The array is `$cliArgs` (handed to Invoke-PgReconcileCli) unless `collect`
-    names another one, e.g. `scriptArgs` of Register-MaintenanceTask.ps1; `executed` lists the
-    other commands run, in order.
-
-    ShouldProcess is modelled with its real rule: under -WhatIf it is false; otherwise it
-    prompts when the script's ConfirmImpact is at least $ConfirmPreference (High unless the
-    script or -Confirm changes it), and a prompt is answered with `confirmed`.
-    """
-
+class ArgumentTemplate:
+    """The command line a script builds in an array variable, read from its syntax tree:
+    `base`, the elements of the one `$<array> = @(...)`, then for each `$<array> += ...` the
+    condition of the if/elseif branch around it (None: unconditional) and its elements."""
     script: Script
-    bound: dict[str, object]
-    what_if: bool = False
-    confirmed: bool = True
-    commands: dict[str, Callable[..., object]] = field(default_factory=dict)
-    collect: str = "cliargs"
+    base: list[Node]
+    additions: list[tuple[Node | None, list[Node]]]
 
-    def run(self) -> list[list[str]]:
-        """The argument lists passed to Invoke-PgReconcileCli, in order."""
-        params = script_parameters(self.script)
-        common = {k for k in self.bound if k.lower() == "confirm"}
-        unknown = {k for k in self.bound if k.lower() not in params} - common
-        if unknown:
-            raise ParameterRejected(f"{self.script.path.name} has no parameter(s) "
-                                    f"{sorted(unknown)}")
-        bound_keys = {k.lower() for k in self.bound} - {"confirm"}
-        self.parameter_set = self.resolve_set(params, bound_keys)
-        for key, param in params.items():
-            value = next((v for k, v in self.bound.items() if k.lower() == key), None)
-            if value is None and param.mandatory_in(self.parameter_set):
-                raise ParameterRejected(f"{self.script.path.name}: -{param.name} is mandatory")
-            if value is not None and not param.is_switch:
-                param.validate(value)
-        self.bound_names = bound_keys | {k.lower() for k in common}  # $PSBoundParameters
-        confirm = next((v for k, v in self.bound.items() if k.lower() == "confirm"), None)
-        preference = "High" if confirm is None else ("Low" if confirm else "None")
-        self.vars: dict[str, object] = {"true": True, "false": False, "null": None,
-                                        "whatifpreference": self.what_if,
-                                        "confirmpreference": preference}
-        # Bound values first: a default may use them ($TaskName = "pgreconcile-$Database").
-        self.vars.update({k.lower(): v for k, v in self.bound.items() if k.lower() != "confirm"})
-        for key, param in params.items():
-            if key in self.bound_names:
-                continue
-            if param.is_switch:
-                self.vars[key] = False
-            elif param.default is not None:
-                try:
-                    self.vars[key] = self.value(param.default)
-                except Unsupported as exc:
-                    self.vars[key] = _Unknown(str(exc))
-            else:
-                self.vars[key] = None
-        self.calls: list[list[str]] = []
-        self.executed: list[str] = []
-        statements = next((c for c in self.script.root.children if c.type == "statement_list"),
-                          None)
-        try:
-            if statements is not None:
-                self.block(statements)
-        except _Return:
-            pass
-        return self.calls
 
-    def resolve_set(self, params: dict[str, ScriptParameter], bound: set[str]) -> str:
-        declared = {s for p in params.values() for s in p.sets}
-        if not declared:
-            return ALL_SETS
-        candidates = set(declared)
-        for key in bound:
-            if params[key].sets and ALL_SETS not in {s for s, _ in params[key].declarations}:
-                candidates &= params[key].sets
-        if not candidates:
-            raise ParameterRejected(f"{self.script.path.name}: parameter set cannot be resolved "
-                                    f"from {sorted(bound)}")
-        if len(candidates) == 1:
-            return candidates.pop()
-        default = binding_setting(self.script, "DefaultParameterSetName")
-        if default in candidates:
-            return default
-        raise ParameterRejected(f"{self.script.path.name}: ambiguous parameter set {candidates}")
+def array_elements(node: Node) -> list[Node]:
+    """The elements of `@(a, b)`, `a, b` or a single value."""
+    node = core(node)
+    if node.type == "array_expression":
+        inner = next((c for c in node.children if c.type == "statement_list"), None)
+        return [] if inner is None else [e for c in inner.named_children
+                                         if c.type != "comment" for e in array_elements(c)]
+    if node.type == "array_literal_expression":
+        return [e for c in node.named_children for e in array_elements(c)]
+    return [node]
 
-    def collected(self) -> list[str]:
-        """The final value of the collected array, as strings."""
-        return [str(v) for v in self.flatten(self.lookup(self.collect))]
 
-    # -- statements -----------------------------------------------------------
-    def touches_cli(self, node: Node) -> bool:
-        s = self.script
-        return any(assigns_to(s, n, self.collect) for n in s.of_type("assignment_expression",
-                                                                     under=node)) or any(
-            command_name(s, c).lower() == "invoke-pgreconcilecli"
-            for c in s.of_type("command", under=node))
+def argument_template(script: Script, array: str = "cliArgs",
+                      under: Node | None = None) -> ArgumentTemplate:
+    starts, additions = [], []
+    for node in script.of_type("assignment_expression", under=under):
+        if not assigns_to(script, node, array):
+            continue
+        _, op, right = assignment_parts(script, node)
+        if op == "=":
+            starts.append(right)
+        elif op == "+=":
+            additions.append((clause_condition(script, node), array_elements(right)))
+        else:
+            raise AssertionError(f"{script.where(node)}: ${array} {op}")
+    assert len(starts) == 1, f"{script.path.name}: {len(starts)} `${array} = @(...)`, not one"
+    return ArgumentTemplate(script, array_elements(starts[0]), additions)
 
-    def block(self, statements: Node) -> None:
-        for statement in statements.named_children:
-            self.statement(statement)
 
-    def body(self, node: Node) -> None:
-        """The statement_list of a statement_block (or of a clause holding one)."""
-        block = node if node.type == "statement_block" else next(
-            c for c in node.children if c.type == "statement_block")
-        statements = next((c for c in block.children if c.type == "statement_list"), None)
-        if statements is not None:
-            self.block(statements)
+def command_line(template: ArgumentTemplate, bound: dict[str, object],
+                 values: dict[str, object] | None = None, *, what_if: bool = False) -> list[str]:
+    """The template filled in. An addition is taken when its condition holds; the conditions
+    read are `$PSBoundParameters.ContainsKey('Name')` (Name in `bound`), a switch parameter
+    (bound and true), `$WhatIfPreference` (`what_if`) and a computed variable (truthy in
+    `values`). An element is a literal, a parameter (bound, else its literal default), or a
+    variable or expression whose source text is a key of `values`. Anything else fails:
+    a new construct in a script needs a test that says what it is."""
+    script = template.script
+    params = script_parameters(script)
+    bound_by_key = {k.lower(): v for k, v in bound.items()}
+    values = values or {}
 
-    def statement(self, node: Node) -> None:
-        s = self.script
-        if node.type == "comment":
-            return
-        if node.type == "if_statement":
-            return self.if_statement(node)
-        if node.type == "try_statement":
-            return self.try_statement(node)
-        if node.type == "flow_control_statement":
-            keyword = node.children[0].type
-            if keyword == "throw":
-                raise ScriptThrew(s.text(node))
-            if keyword in ("return", "exit"):
-                raise _Return()
-            raise Unsupported(f"{s.where(node)}: {keyword}")
-        inner = core(node)
-        if inner.type == "assignment_expression":
-            return self.assignment(inner)
-        if inner.type == "command":
-            name = command_name(s, inner).lower()
-            if name in ("begin", "process", "end"):
-                body = next(s.of_type("script_block_body", under=inner), None)
-                if body is not None:
-                    self.block(next(c for c in body.children if c.type == "statement_list"))
-                return
-            if name == "invoke-pgreconcilecli":
-                self.call_cli(inner)
-                return
-            dot_sourced = any(c.type == "command_invokation_operator" for c in inner.children)
-            if name and not dot_sourced:
-                self.executed.append(command_name(s, inner))
-        if self.touches_cli(node):
-            raise Unsupported(f"{s.where(node)}: {node.type} around the CLI arguments")
+    def holds(condition: Node) -> bool:
+        node = core(condition)
+        text = script.text(node)
+        if (node.type == "invokation_expression"
+                and variable_name(script, node.named_children[0]) == "psboundparameters"
+                and (member_name(script, node) or "").lower() == "containskey"):
+            [name] = [string_value(script, n) for n in script.of_type("string_literal",
+                                                                       under=node)]
+            return name.lower() in bound_by_key
+        name = variable_name(script, node)
+        if name == "whatifpreference":
+            return what_if
+        if name in params and params[name].is_switch:
+            return bool(bound_by_key.get(name))
+        if text in values:
+            return bool(values[text])
+        raise AssertionError(f"{script.where(node)}: a condition the template does not read: "
+                             f"{text!r}")
 
-    def try_statement(self, node: Node) -> None:
-        """The try block as if nothing threw (catch blocks skipped), then finally."""
-        final = next((c for c in node.children if c.type == "finally_clause"), None)
-        try:
-            self.body(next(c for c in node.children if c.type == "statement_block"))
-        finally:
-            if final is not None:
-                self.body(final)
-
-    def call_cli(self, command: Node) -> _Unknown:
-        value = self.value(command_arguments(self.script, command)["arguments"])
-        self.calls.append([str(v) for v in self.flatten(value)])
-        return _Unknown("the CLI's result")
-
-    def if_statement(self, node: Node) -> None:
-        s = self.script
-        branches: list[tuple[Node | None, Node]] = []
-        children = node.children
-        condition = next(c for c in children if c.type == "pipeline")
-        branches.append((condition, next(c for c in children if c.type == "statement_block")))
-        for clause in s.of_type("elseif_clause", under=node):
-            if clause.parent.parent != node:
-                continue
-            branches.append((next(c for c in clause.children if c.type == "pipeline"),
-                             next(c for c in clause.children if c.type == "statement_block")))
-        else_clause = next((c for c in children if c.type == "else_clause"), None)
-        if else_clause is not None:
-            branches.append((None, next(c for c in else_clause.children
-                                        if c.type == "statement_block")))
-        matters = self.touches_cli(node) or any(
-            True for _ in s.of_type("flow_control_statement", under=node))
-        for condition, body in branches:
-            try:
-                taken = condition is None or self.truthy(self.value(condition))
-            except Unsupported:
-                if matters:
-                    raise
-                return
-            if taken:
-                self.body(body)
-                return
-
-    def assignment(self, node: Node) -> None:
-        left, op, right = assignment_parts(self.script, node)
-        name = variable_name(self.script, left)
-        if name is None or ":" in name or name == "null":
-            if core(right).type == "command":  # `$null = New-Item ...` still runs it
-                self.executed.append(command_name(self.script, core(right)))
-            return  # $env:..., members, $null: not part of the arguments
-        if name == self.collect:
-            value = self.flatten(self.value(right))
-            if op == "=":
-                self.vars[name] = value
-            elif op == "+=":
-                self.vars[name] = self.flatten(self.lookup(name)) + value
-            else:
-                raise Unsupported(f"{self.script.where(node)}: ${self.collect} {op}")
-            return
-        try:
-            self.vars[name] = self.value(right)
-        except Unsupported as exc:
-            self.vars[name] = _Unknown(str(exc))
-
-    # -- expressions ----------------------------------------------------------
-    def lookup(self, name: str) -> object:
-        if name not in self.vars:
-            raise Unsupported(f"${name} is not set where the CLI arguments use it")
-        value = self.vars[name]
-        if isinstance(value, _Unknown):
-            raise Unsupported(f"${name}: {value.reason}")
-        return value
-
-    @staticmethod
-    def flatten(value: object) -> list:
-        if isinstance(value, list):
-            return [x for v in value for x in ArgumentEvaluator.flatten(v)]
-        return [value]
-
-    @staticmethod
-    def truthy(value: object) -> bool:
-        return bool(value) if not isinstance(value, list) else len(value) > 0
-
-    def value(self, node: Node) -> object:
-        s = self.script
-        node = core(node)
-        kind = node.type
-        text = s.text(node)
-        if kind == "string_literal":
-            value = string_value(s, node)
-            if value is None:
-                return self.expand(node.named_children[0])
-            return value
-        if kind == "generic_token":  # a bareword argument: -PathType Leaf
+    def value(element: Node) -> str:
+        node = core(element)
+        text = script.text(node)
+        literal = string_value(script, node)
+        if literal is not None:
+            return literal
+        if node.type == "integer_literal":
             return text
-        if kind == "integer_literal":
-            return int(text)
-        if kind == "variable":
-            return self.lookup(variable_name(s, node))
-        if kind == "array_expression":
-            inner = next((c for c in node.children if c.type == "statement_list"), None)
-            return [] if inner is None else self.flatten(self.value(inner))
-        if kind == "array_literal_expression":
-            return [self.value(c) for c in node.named_children]
-        if kind == "expression_with_unary_operator":
-            op = node.children[0].type
-            if op in ("-not", "!"):
-                return not self.truthy(self.value(node.named_children[-1]))
-            raise Unsupported(f"{s.where(node)}: unary {op}")
-        if kind == "comparison_expression" and len(node.named_children) == 3:
-            left, op, right = node.named_children
-            if s.text(op).lower() == "-join":
-                return str(self.value(right)).join(
-                    str(v) for v in self.flatten(self.value(left)))
-            return self.compare(s.text(op).lower(), self.value(left), self.value(right))
-        if kind == "additive_expression" and len(node.children) == 3:
-            left, op, right = node.children
-            if s.text(op) == "+":
-                return self.add(self.value(left), self.value(right))
-        if kind == "logical_expression":
-            ops = [c.type for c in node.children if not c.is_named]
-            if ops and ops[0] in ("-and", "-or"):
-                left, right = node.named_children
-                if ops[0] == "-and":
-                    return self.truthy(self.value(left)) and self.truthy(self.value(right))
-                return self.truthy(self.value(left)) or self.truthy(self.value(right))
-        if kind == "invokation_expression":
-            return self.invoke(node)
-        if kind == "member_access":
-            if (variable_name(s, node.named_children[0]) == "pscmdlet"
-                    and (member_name(s, node) or "").lower() == "parametersetname"):
-                return self.parameter_set
-        if kind == "command":
-            name = command_name(s, node).lower()
-            if name == "invoke-pgreconcilecli":
-                return self.call_cli(node)
-            if name in self.commands:
-                args = {k: (True if v is None else self.value(v))
-                        for k, v in command_arguments(s, node).items()}
-                return self.commands[name](**args)
-            self.executed.append(command_name(s, node))
-        raise Unsupported(f"{s.where(node)}: cannot evaluate {kind} {text[:60]!r}")
+        if text in values:
+            return str(values[text])
+        name = variable_name(script, node)
+        if name in params:
+            if name in bound_by_key:
+                return str(bound_by_key[name])
+            default = core(params[name].default) if params[name].default else None
+            if default is not None and string_value(script, default) is not None:
+                return string_value(script, default)
+            if default is not None and default.type == "integer_literal":
+                return script.text(default)
+        raise AssertionError(f"{script.where(node)}: no value for {text!r}: bind the "
+                             "parameter or give the value")
 
-    def expand(self, node: Node) -> str:
-        """"text $name text": plain variables only (no $(...), no members)."""
-        s = self.script
-        if node.type != "expandable_string_literal" or any(
-                c.type != "variable" for c in node.named_children):
-            raise Unsupported(f"{s.where(node)}: string with expansions {s.text(node)!r}")
-        out, at = [], node.start_byte + 1
-        for child in node.named_children:
-            out.append(s.source[at:child.start_byte].decode())
-            out.append(str(self.value(child)))
-            at = child.end_byte
-        out.append(s.source[at:node.end_byte - 1].decode())
-        return "".join(out).replace('`"', '"').replace("``", "`")
-
-    @staticmethod
-    def add(left: object, right: object) -> object:
-        if isinstance(left, list):
-            return left + ArgumentEvaluator.flatten(right)
-        if isinstance(left, str):
-            return left + str(right)
-        if isinstance(left, int) and isinstance(right, int):
-            return left + right
-        raise Unsupported(f"{left!r} + {right!r}")
-
-    def should_process(self) -> bool:
-        if self.what_if:
-            return False
-        impact = binding_setting(self.script, "ConfirmImpact") or "Medium"
-        preference = str(self.lookup("confirmpreference"))
-        prompts = (_CONFIRM_RANK[preference.lower()] > 0
-                   and _CONFIRM_RANK[impact.lower()] >= _CONFIRM_RANK[preference.lower()])
-        return self.confirmed or not prompts
-
-    def invoke(self, node: Node) -> object:
-        s = self.script
-        target = variable_name(s, node.named_children[0])
-        method = (member_name(s, node) or "").lower()
-        arg_list = next((c for c in node.children if c.type == "argument_list"), None)
-        args = [] if arg_list is None else [
-            a for a in s.of_type("argument_expression", under=arg_list)
-            if a.parent.parent == arg_list]
-        if target == "psboundparameters" and method == "containskey":
-            return str(self.value(args[0])).lower() in self.bound_names
-        if target == "pscmdlet" and method == "shouldprocess":
-            return self.should_process()
-        raise Unsupported(f"{s.where(node)}: cannot evaluate {s.text(node)[:60]!r}")
-
-    @staticmethod
-    def compare(op: str, left: object, right: object) -> bool:
-        if isinstance(left, str) and isinstance(right, str):
-            left, right = left.lower(), right.lower()
-        elif isinstance(left, (int, bool)) or isinstance(right, (int, bool)):
-            left, right = int(left or 0), int(right or 0)
-        table = {"-eq": left == right, "-ne": left != right}
-        if op in table:
-            return table[op]
-        if op in ("-gt", "-ge", "-lt", "-le"):
-            return {"-gt": left > right, "-ge": left >= right, "-lt": left < right,
-                    "-le": left <= right}[op]
-        raise Unsupported(f"comparison {op}")
+    line = [value(e) for e in template.base]
+    for condition, elements in template.additions:
+        if condition is None or holds(condition):
+            line += [value(e) for e in elements]
+    return line
 
 
-def pg_conninfo(server: str, port: int = 5432, database: str | None = None) -> str:
-    """What ConvertTo-PgConnInfo in PgReconcile.Common.ps1 builds (libpq quoting)."""
+# What PgReconcile.Common.ps1's helpers return, for the values the tests give; the statements
+# that call them are checked in test_values_the_tests_give_are_what_the_scripts_compute.
+def pg_conninfo(server: str, port: int | str = 5432, database: str | None = None) -> str:
+    """ConvertTo-PgConnInfo: libpq key='value' pairs, backslash and quote escaped."""
     pairs = {"host": server, "port": str(port)}
     if database:
         pairs["dbname"] = database
@@ -938,47 +813,71 @@ def pg_conninfo(server: str, port: int = 5432, database: str | None = None) -> s
 
 
 def cli_path(path: str) -> str:
-    """What Resolve-PgReconcilePath returns (full path, no trailing separator)."""
+    """Resolve-PgReconcilePath: the full path, without trailing separators."""
     return re.sub(r"(?<=[^:\\/])[\\/]+$", "", os.path.abspath(path))
 
 
-RUN_STAMP = "20250104T010000Z"  # what the modelled Get-PgReconcileStamp returns
+STAMP = "20250104T010000Z"  # a Get-PgReconcileStamp value
+TASK_CLI = "/opt/pgreconcile/bin/pgreconcile"  # a Resolve-PgReconcileCli value
 
 
-def _test_path(path=None, literalpath=None, pathtype=None) -> bool:
-    target = Path(literalpath or path)
-    kind = (pathtype or "Any").lower()
-    return {"leaf": target.is_file, "container": target.is_dir}.get(kind, target.exists)()
+def _windows(value: object) -> list[str]:
+    return value if isinstance(value, list) else [value]
 
 
-# PgReconcile.Common.ps1's helpers and the cmdlets the scripts use while building arguments.
-MODELLED_COMMANDS: dict[str, Callable[..., object]] = {
-    "convertto-pgconninfo": lambda server, port=5432, database=None:
-        pg_conninfo(server, port, database),
-    "resolve-pgreconcilepath": lambda path: cli_path(path),
-    "resolve-pgreconcilecli": lambda path="pgreconcile": path,
-    "get-pgreconcilestamp": lambda: RUN_STAMP,
-    "import-pgreconcilecredential": lambda path: f"<credential read from {path}>",
-    "join-path": lambda path, childpath: os.path.join(path, childpath),
-    "test-path": _test_path,
-}
+def backup_values(bound: dict) -> dict[str, str]:
+    return {"$connInfo": pg_conninfo(bound.get("SqlInstance", "localhost"),
+                                     bound.get("Port", 5432), bound["Database"]),
+            "$outPath": cli_path(bound["OutDir"])}
 
 
-def evaluator(script: Script, bound: dict, *, what_if: bool = False, confirmed: bool = True,
-              collect: str = "cliargs", extra: dict | None = None) -> ArgumentEvaluator:
-    return ArgumentEvaluator(script, bound, what_if=what_if, confirmed=confirmed,
-                             commands={**MODELLED_COMMANDS, **(extra or {})}, collect=collect)
+def restore_values(bound: dict) -> dict[str, str]:
+    values = {"$connInfo": pg_conninfo(bound.get("SqlInstance", "localhost"),
+                                       bound.get("Port", 5432), "postgres"),
+              "$backupPath": cli_path(bound["Path"])}
+    if "BackupDir" in bound:
+        values["Resolve-PgReconcilePath -Path $BackupDir"] = cli_path(bound["BackupDir"])
+    return values
 
 
-def evaluate(script: Script, bound: dict, *, what_if: bool = False,
-             confirmed: bool = True) -> list[list[str]]:
-    return evaluator(script, bound, what_if=what_if, confirmed=confirmed).run()
+def invoke_values(bound: dict) -> dict[str, str]:
+    database = bound["Database"]
+    values = {"$connInfo": pg_conninfo(bound.get("SqlInstance", "localhost"),
+                                       bound.get("Port", 5432), database),
+              "$projectPath": cli_path(bound["ProjectDir"]),
+              "$backupPath": cli_path(bound.get("BackupDir", "backups")),
+              "$reportPath": run_folder(bound.get("ReportDir", "reports"), database)}
+    if "Python" in bound:
+        python = bound["Python"]
+        values["$pythonPath"] = cli_path(python) if Path(python).is_file() else python
+    if "MaintenanceWindow" in bound:
+        values["$MaintenanceWindow -join '; '"] = "; ".join(_windows(bound["MaintenanceWindow"]))
+    return values
 
 
-def only_call(script: Script, bound: dict, **kwargs) -> list[str]:
-    calls = evaluate(script, bound, **kwargs)
-    assert len(calls) == 1, f"{script.path.name} makes {len(calls)} CLI calls for {bound}"
-    return calls[0]
+def register_values(bound: dict) -> dict[str, str]:
+    windows = [w.strip() for v in _windows(bound["MaintenanceWindow"]) for w in v.split(";")
+               if w.strip()]
+    log = cli_path(bound["LogDir"])
+    values = {"$projectPath": cli_path(bound["ProjectDir"]),
+              "Resolve-PgReconcilePath -Path $BackupDir": cli_path(bound["BackupDir"]),
+              "$reportPath": (cli_path(bound["ReportDir"]) if "ReportDir" in bound
+                              else os.path.join(log, "reports")),
+              "$logPath": log, "$windowTexts -join '; '": "; ".join(windows),
+              "$cliPath": TASK_CLI,
+              "$credentialFile": cli_path(bound["CredentialPath"])
+              if "CredentialPath" in bound else ""}
+    if "Python" in bound:
+        python = bound["Python"]
+        values["$pythonPath"] = cli_path(python) if Path(python).is_file() else python
+    if "PgBinDir" in bound:
+        values["Resolve-PgReconcilePath -Path $PgBinDir"] = cli_path(bound["PgBinDir"])
+    return values
+
+
+def run_folder(report_dir: str, database: str) -> str:
+    """Where Invoke-Reconcile.ps1 sends one run's reports."""
+    return os.path.join(cli_path(report_dir), f"{database}-{STAMP}")
 
 
 def parse_cli(arguments: list[str]):
@@ -988,41 +887,85 @@ def parse_cli(arguments: list[str]):
         pytest.fail(f"the CLI rejects {arguments}: exit {exc.code}")
 
 
+def run_cli(arguments: list[str], spec=None) -> tuple[int, dict | None]:
+    """What Invoke-PgReconcileCli runs: the CLI with the arguments and --json, user name and
+    password only in the environment. The exit code and the JSON document (None if none)."""
+    env = spec.child_env() if spec is not None else dict(os.environ)
+    proc = subprocess.run([sys.executable, "-m", "pgreconcile", *arguments, "--json"],
+                          env=env, capture_output=True, text=True, timeout=CLI_TIMEOUT,
+                          cwd=REPO, check=False)
+    try:
+        document = json.loads(proc.stdout)
+    except ValueError:
+        document = None
+    return proc.returncode, document
+
+
+def bind_tokens(script: Script, tokens: list[str]) -> dict[str, object]:
+    """The parameters `powershell.exe -File <script> <tokens>` binds."""
+    params = script_parameters(script)
+    bound: dict[str, object] = {}
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        assert token.startswith("-"), f"positional value {token!r}"
+        key = token[1:].lower()
+        assert key in params, f"{script.path.name} has no {token}"
+        if params[key].is_switch:
+            bound[params[key].name] = True
+            i += 1
+        else:
+            bound[params[key].name] = tokens[i + 1]
+            i += 2
+    return bound
+
+
 # --------------------------------------------------------------------------- fixtures
 SCRIPT_PATHS = sorted(SCRIPTS.glob("*.ps1"))
 WRAPPER_PATHS = [p for p in SCRIPT_PATHS if p.name != COMMON]
-# Scripts that do not run pgreconcile (they set up something that does).
+# Scripts that run no changing CLI command (they set up something that does).
 NOT_CLI = {"Register-MaintenanceTask.ps1"}
 CLI_WRAPPER_PATHS = [p for p in WRAPPER_PATHS if p.name not in NOT_CLI]
+WINDOW_PATHS = [SCRIPTS / "Invoke-Reconcile.ps1", SCRIPTS / "Register-MaintenanceTask.ps1"]
 
 
 def _ids(paths):
     return [p.name for p in paths]
 
 
+def _script(name: str) -> Script:
+    return Script.load(SCRIPTS / name)
+
+
 @pytest.fixture(scope="module")
 def backup_script() -> Script:
-    return Script.load(SCRIPTS / "Backup-Db.ps1")
+    return _script("Backup-Db.ps1")
 
 
 @pytest.fixture(scope="module")
 def restore_script() -> Script:
-    return Script.load(SCRIPTS / "Restore-Db.ps1")
+    return _script("Restore-Db.ps1")
 
 
 @pytest.fixture(scope="module")
 def common_script() -> Script:
-    return Script.load(SCRIPTS / COMMON)
+    return _script(COMMON)
 
 
 @pytest.fixture(scope="module")
 def invoke_script() -> Script:
-    return Script.load(SCRIPTS / "Invoke-Reconcile.ps1")
+    return _script("Invoke-Reconcile.ps1")
 
 
 @pytest.fixture(scope="module")
 def register_script() -> Script:
-    return Script.load(SCRIPTS / "Register-MaintenanceTask.ps1")
+    return _script("Register-MaintenanceTask.ps1")
+
+
+def window_call(common: Script, window: str) -> list[str]:
+    """The command line Assert-PgReconcileWindow runs for -Window `window`."""
+    template = argument_template(common, under=common.function("Assert-PgReconcileWindow"))
+    return command_line(template, {"Window": [window]}, {"$Window -join '; '": window})
 
 
 def test_the_wrappers_this_stage_needs_exist():
@@ -1063,19 +1006,22 @@ def test_script_supports_whatif_stops_on_error_and_runs_no_cli_by_hand(path):
     assert not problems, "\n".join(problems)
 
 
+@pytest.mark.parametrize("path", WRAPPER_PATHS, ids=_ids(WRAPPER_PATHS))
+def test_parameters_are_typed_and_credentials_are_pscredential(path):
+    problems = parameter_problems(Script.load(path))
+    assert not problems, "\n".join(problems)
+
+
 @pytest.mark.parametrize("path", CLI_WRAPPER_PATHS, ids=_ids(CLI_WRAPPER_PATHS))
 def test_wrapper_calls_cli_through_common(path):
     problems = cli_call_problems(Script.load(path))
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("name", sorted(NOT_CLI))
-def test_scripts_that_do_not_call_the_cli_really_do_not(name):
-    script = Script.load(SCRIPTS / name)
-    assert not [c for c in script.of_type("command")
-                if command_name(script, c).lower() == "invoke-pgreconcilecli"]
-    assert not cli_subcommand_of(script)
-    assert not [option for option, _ in option_literals(script)], "passes CLI options"
+@pytest.mark.parametrize("path", CLI_WRAPPER_PATHS, ids=_ids(CLI_WRAPPER_PATHS))
+def test_wrapper_calls_the_cli_only_after_should_process_or_under_whatif(path):
+    problems = call_gate_problems(Script.load(path))
+    assert not problems, "\n".join(problems)
 
 
 def test_help_check_flags_stale_help(tmp_path):
@@ -1104,6 +1050,35 @@ param([string]$Database)
     problems = "\n".join(wrapper_problems(rogue))
     for expected in ("lacks SupportsShouldProcess", "ErrorActionPreference", "dot-source",
                      "never calls Invoke-PgReconcileCli", "runs pgreconcile directly"):
+        assert expected in problems
+
+
+def test_parameter_check_flags_untyped_and_plain_text_secrets(tmp_path):
+    loose = Script.from_text(tmp_path, "Get-Loose.ps1", """[CmdletBinding()]
+param(
+    $Database,
+    [string]$Password,
+    [string]$Credential,
+    [System.Management.Automation.PSCredential]$TaskCredential
+)
+""")
+    assert parameter_problems(loose) == [
+        "Get-Loose.ps1: -Database has no type",
+        "Get-Loose.ps1: -Password takes a secret as plain text; take a PSCredential",
+        "Get-Loose.ps1: -Credential is not a PSCredential",
+    ]
+
+
+def test_gate_check_flags_a_call_without_should_process(tmp_path):
+    eager = Script.from_text(tmp_path, "Backup-Eager.ps1", """param([switch]$Now)
+$cliArgs = @('backup')
+if ($PSCmdlet.ShouldProcess('db', 'Back up')) { $typeName = 'A' }
+elseif ($Now) { $cliArgs += '--dry-run' }
+Invoke-PgReconcileCli -Arguments $cliArgs
+""")
+    problems = "\n".join(call_gate_problems(eager))
+    for expected in ("no `elseif ($WhatIfPreference)`", "--dry-run added under $Now",
+                     "does not `return`"):
         assert expected in problems
 
 
@@ -1168,6 +1143,93 @@ def test_common_file_reads_the_error_document_fields(common_script):
     assert fields_read_from_cli_document(common_script) == {"error", "message", "hint"}
 
 
+def test_common_error_carries_exit_code_hint_and_document(common_script):
+    stored = {}
+    for node in common_script.of_type("assignment_expression"):
+        left, _, right = assignment_parts(common_script, node)
+        match = re.fullmatch(r"\$exception\.Data\['(\w+)'\]", common_script.text(left))
+        if match:
+            stored[match.group(1)] = common_script.text(right)
+    assert stored == {"ExitCode": "$exitCode", "Hint": "$hint", "Document": "$document"}
+
+
+def test_run_cli_runs_what_invoke_pgreconcilecli_runs(common_script):
+    """run_cli() stands for Invoke-PgReconcileCli: the arguments, then --json; the identity
+    only through PGUSER/PGPASSWORD (as ConnectionSpec.child_env() passes it)."""
+    s = common_script
+    body = s.function("Invoke-PgReconcileCli")
+    native = [s.text(c) for c in s.of_type("command", under=body)
+              if command_name(s, c) == "$exe"]
+    assert native == ["& $exe @Arguments '--json'"]
+    assert assignments_to(s, "exe") == ["Resolve-PgReconcileCli -Path $CliPath"]
+
+
+def test_argument_template_reads_literals_conditions_and_values(tmp_path):
+    script = Script.from_text(tmp_path, "Get-Template.ps1", """param(
+    [string]$Name = 'n', [int]$Count = 3, [switch]$Fast, [string]$Colour)
+$cliArgs = @('show', '--name', $Name, '--where', $where)
+if ($PSBoundParameters.ContainsKey('Count')) { $cliArgs += @('--count', $Count) }
+if ($Fast) { $cliArgs += '--fast' }
+if ($hasTail) {
+    $tail = 'x'
+    $cliArgs += @('--tail', (Get-Tail -Name $Name))
+}
+elseif ($WhatIfPreference) { $cliArgs += '--dry-run' }
+if ($Colour -eq 'red') { $cliArgs += '--red' }
+""")
+    template = argument_template(script)
+    values = {"$where": "here", "$hasTail": True, "Get-Tail -Name $Name": "t"}
+    readable = ArgumentTemplate(script, template.base, template.additions[:-1])
+    assert command_line(readable, {"Count": 5, "Fast": True}, values) \
+        == ["show", "--name", "n", "--where", "here", "--count", "5", "--fast", "--tail", "t"]
+    assert command_line(readable, {}, {**values, "$hasTail": False}, what_if=True) \
+        == ["show", "--name", "n", "--where", "here", "--dry-run"]
+    with pytest.raises(AssertionError, match="does not read: \"\\$Colour -eq 'red'\""):
+        command_line(template, {}, values)
+    with pytest.raises(AssertionError, match="no value for '\\$where'"):
+        command_line(template, {}, {})
+
+
+COMPUTED = {
+    "Backup-Db.ps1": {
+        "connInfo": ["ConvertTo-PgConnInfo -Server $SqlInstance -Port $Port -Database $Database"],
+        "outPath": ["Resolve-PgReconcilePath -Path $OutDir"]},
+    "Restore-Db.ps1": {
+        "connInfo": ["ConvertTo-PgConnInfo -Server $SqlInstance -Port $Port -Database 'postgres'"],
+        "backupPath": ["Resolve-PgReconcilePath -Path $Path"]},
+    "Invoke-Reconcile.ps1": {
+        "connInfo": ["ConvertTo-PgConnInfo -Server $SqlInstance -Port $Port -Database $Database"],
+        "projectPath": ["Resolve-PgReconcilePath -Path $ProjectDir"],
+        "backupPath": ["Resolve-PgReconcilePath -Path $BackupDir"],
+        "stamp": ["Get-PgReconcileStamp"],
+        "reportPath": ["Join-Path -Path (Resolve-PgReconcilePath -Path $ReportDir) "
+                       "-ChildPath ($Database + '-' + $stamp)"],
+        "pythonPath": ["$Python", "Resolve-PgReconcilePath -Path $Python"]},
+    "Register-MaintenanceTask.ps1": {
+        "projectPath": ["Resolve-PgReconcilePath -Path $ProjectDir"],
+        "logPath": ["Resolve-PgReconcilePath -Path $LogDir"],
+        "reportPath": ["Resolve-PgReconcilePath -Path $ReportDir",
+                       "Join-Path -Path $logPath -ChildPath 'reports'"],
+        "cliPath": ["Resolve-PgReconcileCli -Path $PgReconcile"],
+        "windowTexts": ["@($MaintenanceWindow -split ';' | ForEach-Object { $_.Trim() } "
+                        "| Where-Object { $_ })"],
+        "credentialFile": ["$null", "Resolve-PgReconcilePath -Path $CredentialPath",
+                           "Join-Path -Path $env:LOCALAPPDATA -ChildPath ('pgreconcile\\' + "
+                           "$TaskName + '.credential.xml')"],
+        "pythonPath": ["$Python", "Resolve-PgReconcilePath -Path $Python"]},
+}
+
+
+@pytest.mark.parametrize("name", sorted(COMPUTED))
+def test_values_the_tests_give_are_what_the_scripts_compute(name):
+    """The *_values() helpers give the results of these statements (ConvertTo-PgConnInfo is
+    pg_conninfo(), Resolve-PgReconcilePath is cli_path(), ...)."""
+    script = _script(name)
+    for variable, expected in COMPUTED[name].items():
+        assert assignments_to(script, variable) == expected, variable
+
+
+# --------------------------------------------------------------------------- Backup-Db
 BACKUP_BASE = {"Database": "pettycash", "OutDir": "backups/"}
 BIN_DIR = str(Path(sys.executable).parent)  # -PgBinDir must exist (ValidateScript)
 
@@ -1182,7 +1244,9 @@ BIN_DIR = str(Path(sys.executable).parent)  # -PgBinDir must exist (ValidateScri
     ({**BACKUP_BASE, "Keep": 3}, True, {"dry_run": True, "keep": 3}),
 ], ids=["defaults", "every-option", "whatif"])
 def test_backup_db_builds_arguments_the_cli_parses(backup_script, bound, what_if, expect):
-    arguments = only_call(backup_script, bound, what_if=what_if)
+    bind(backup_script, bound)
+    arguments = command_line(argument_template(backup_script), bound, backup_values(bound),
+                             what_if=what_if)
     ns = parse_cli(arguments)
     assert ns.command == "backup"
     assert ns.dsn == pg_conninfo(bound.get("SqlInstance", "localhost"), bound.get("Port", 5432),
@@ -1204,20 +1268,27 @@ def test_backup_db_builds_arguments_the_cli_parses(backup_script, bound, what_if
         "password-parameter"])
 def test_backup_db_parameter_validation_refuses_bad_values(backup_script, bound, reason):
     with pytest.raises(ParameterRejected, match=reason):
-        evaluate(backup_script, bound)
+        bind(backup_script, bound)
 
 
-def test_backup_db_declined_confirmation_calls_nothing(backup_script):
-    # ConfirmImpact Medium: no prompt by default; with -Confirm, a "no" calls nothing.
-    assert len(evaluate(backup_script, BACKUP_BASE, confirmed=False)) == 1
-    assert evaluate(backup_script, {**BACKUP_BASE, "Confirm": True}, confirmed=False) == []
+def test_backup_db_refuses_parallel_jobs_into_one_file(backup_script, tmp_path):
+    """The script throws before calling the CLI, and the CLI refuses the same command line."""
+    s = backup_script
+    [guard] = [n for n in s.of_type("if_statement")
+               if s.text(next(c for c in n.children if c.type == "pipeline"))
+               == "$Jobs -gt 1 -and $Format -ne 'directory'"]
+    assert "needs -Format directory" in s.text(guard)
+    assert any(c.children[0].type == "throw" for c in s.of_type("flow_control_statement",
+                                                                under=guard))
+    [call] = commands_named(s, "Invoke-PgReconcileCli")
+    assert guard.end_byte < call.start_byte
+    bound = {**BACKUP_BASE, "OutDir": str(tmp_path / "b"), "Jobs": 2}
+    code, refused = run_cli(command_line(argument_template(s), bound, backup_values(bound)))
+    assert code == 2 and refused["error"] == "UsageError"
+    assert "--format directory" in refused["message"]
 
 
-def test_backup_db_refuses_parallel_jobs_into_one_file(backup_script):
-    with pytest.raises(ScriptThrew, match="Format directory"):
-        evaluate(backup_script, {**BACKUP_BASE, "Jobs": 2})
-
-
+# --------------------------------------------------------------------------- Restore-Db
 RESTORE_BASE = {"Path": "backups/pettycash.dump", "Database": "pettycash_copy"}
 
 
@@ -1231,7 +1302,9 @@ RESTORE_BASE = {"Path": "backups/pettycash.dump", "Database": "pettycash_copy"}
     ({**RESTORE_BASE, "Replace": True}, True, {"replace": True, "dry_run": True}),
 ], ids=["defaults", "every-option", "whatif"])
 def test_restore_db_builds_arguments_the_cli_parses(restore_script, bound, what_if, expect):
-    arguments = only_call(restore_script, bound, what_if=what_if)
+    bind(restore_script, bound)
+    arguments = command_line(argument_template(restore_script), bound, restore_values(bound),
+                             what_if=what_if)
     ns = parse_cli(arguments)
     assert ns.command == "restore"
     assert ns.path == os.path.abspath(bound["Path"])
@@ -1242,17 +1315,28 @@ def test_restore_db_builds_arguments_the_cli_parses(restore_script, bound, what_
         assert getattr(ns, key) == value, key
 
 
+def test_restore_db_replace_asks_first(restore_script):
+    """-Replace drops a live database: ConfirmImpact Medium is raised to a prompt."""
+    s = restore_script
+    assert binding_setting(s, "ConfirmImpact") == "Medium"
+    [raise_impact] = [a for a in s.of_type("assignment_expression")
+                      if assigns_to(s, a, "ConfirmPreference")]
+    assert s.text(clause_condition(s, raise_impact)) == \
+        "$Replace -and $ConfirmPreference -eq 'High'"
+    assert string_value(s, assignment_parts(s, raise_impact)[2]) == "Medium"
+
+
 # --------------------------------------------------------------------------- Invoke-Reconcile
 RECONCILE_BASE = {"Database": "pettycash", "ProjectDir": str(EXAMPLE)}
 
 
+def invoke_line(script: Script, bound: dict, what_if: bool = False) -> list[str]:
+    bind(script, bound)
+    return command_line(argument_template(script), bound, invoke_values(bound), what_if=what_if)
+
+
 def reconcile_subparser():
     return build_parser()._subparsers._group_actions[0].choices["reconcile"]
-
-
-def run_folder(report_dir: str = "reports", database: str = "pettycash") -> str:
-    """Where Invoke-Reconcile.ps1 sends one run's reports."""
-    return os.path.join(cli_path(report_dir), f"{database}-{RUN_STAMP}")
 
 
 @pytest.mark.parametrize("bound, what_if, expect", [
@@ -1283,14 +1367,13 @@ def run_folder(report_dir: str = "reports", database: str = "pettycash") -> str:
 ], ids=["defaults", "check", "whatif", "destructive-swap", "window", "two-windows",
         "every-option"])
 def test_invoke_reconcile_builds_arguments_the_cli_parses(invoke_script, bound, what_if, expect):
-    arguments = only_call(invoke_script, bound, what_if=what_if)
-    ns = parse_cli(arguments)
+    ns = parse_cli(invoke_line(invoke_script, bound, what_if))
     assert ns.command == "reconcile"
     assert ns.dsn == pg_conninfo(bound.get("SqlInstance", "localhost"), bound.get("Port", 5432),
                                  bound["Database"])
     assert ns.project_dir == str(EXAMPLE)
     assert ns.out_dir == cli_path(bound.get("BackupDir", "backups"))
-    assert ns.report_dir == run_folder(bound.get("ReportDir", "reports"))
+    assert ns.report_dir == run_folder(bound.get("ReportDir", "reports"), bound["Database"])
     for key, value in expect.items():
         assert getattr(ns, key) == value, key
     if ns.maintenance_window:
@@ -1298,8 +1381,8 @@ def test_invoke_reconcile_builds_arguments_the_cli_parses(invoke_script, bound, 
 
 
 def test_invoke_reconcile_check_is_whatif(invoke_script):
-    assert (evaluate(invoke_script, {**RECONCILE_BASE, "Check": True})
-            == evaluate(invoke_script, RECONCILE_BASE, what_if=True))
+    assert (invoke_line(invoke_script, {**RECONCILE_BASE, "Check": True})
+            == invoke_line(invoke_script, RECONCILE_BASE, what_if=True))
 
 
 def output_types(script: Script) -> set[str]:
@@ -1310,19 +1393,22 @@ def output_types(script: Script) -> set[str]:
             for a in script.of_type("attribute_argument", under=attribute)}
 
 
-@pytest.mark.parametrize("bound, what_if, type_name", [
-    (RECONCILE_BASE, False, "PgReconcile.Report"),
-    ({**RECONCILE_BASE, "Check": True}, False, "PgReconcile.ReconcilePlan"),
-    (RECONCILE_BASE, True, "PgReconcile.ReconcilePlan"),
-], ids=["run", "check", "whatif"])
-def test_invoke_reconcile_returns_typed_reports(invoke_script, bound, what_if, type_name):
+def test_invoke_reconcile_returns_typed_reports(invoke_script):
+    """A run returns PgReconcile.Report; -Check and -WhatIf (the --dry-run branches) return
+    PgReconcile.ReconcilePlan."""
     s = invoke_script
-    assert binding_setting(s, "ConfirmImpact") == "Medium"  # High with -AllowDestructive
     assert output_types(s) == {"PgReconcile.Report", "PgReconcile.ReconcilePlan"}
-    run = evaluator(s, bound, what_if=what_if)
-    run.run()
-    assert run.vars["typename"] == type_name
-    call = next(c for c in s.of_type("command") if command_name(s, c) == "Invoke-PgReconcileCli")
+    typed = {}
+    for node in s.of_type("assignment_expression"):
+        if assigns_to(s, node, "typeName"):
+            branch = s.text(clause_condition(s, node))
+            block = inside(node, "statement_block")
+            typed[branch] = (string_value(s, assignment_parts(s, node)[2]),
+                             "'--dry-run'" in s.text(block))
+    assert typed == {"$Check": ("PgReconcile.ReconcilePlan", True),
+                     "$PSCmdlet.ShouldProcess($target, $action)": ("PgReconcile.Report", False),
+                     "$WhatIfPreference": ("PgReconcile.ReconcilePlan", True)}
+    [call] = commands_named(s, "Invoke-PgReconcileCli")
     assert variable_name(s, command_arguments(s, call)["typename"]) == "typename"
 
 
@@ -1332,23 +1418,21 @@ def test_invoke_reconcile_value_sets_are_the_clis_choices(invoke_script):
     for name, option in {"pkstrategy": "--pk-strategy", "backfill": "--backfill",
                          "rollback": "--rollback"}.items():
         assert sorted(params[name].choices) == sorted(options[option].choices), name
-        default = ArgumentEvaluator(invoke_script, {}).value(params[name].default)
+        default = string_value(invoke_script, params[name].default)
         assert default == options[option].default, name
 
 
-@pytest.mark.parametrize("bound, confirmed, calls", [
-    (RECONCILE_BASE, False, 1),  # Medium: no prompt
-    ({**RECONCILE_BASE, "Confirm": True}, False, 0),
-    ({**RECONCILE_BASE, "AllowDestructive": True}, False, 0),  # High: asked, declined
-    ({**RECONCILE_BASE, "AllowDestructive": True}, True, 1),
-    ({**RECONCILE_BASE, "AllowDestructive": True, "Force": True}, False, 1),
-    ({**RECONCILE_BASE, "AllowDestructive": True, "Confirm": False}, False, 1),
-    ({**RECONCILE_BASE, "AllowDestructive": True, "Force": True, "Confirm": True}, False, 0),
-    ({**RECONCILE_BASE, "AllowDestructive": True, "Check": True}, False, 1),  # a dry run
-], ids=["default", "confirm-declined", "destructive-declined", "destructive-confirmed",
-        "destructive-force", "destructive-confirm-false", "force-but-confirm", "check"])
-def test_invoke_reconcile_asks_before_destructive_runs(invoke_script, bound, confirmed, calls):
-    assert len(evaluate(invoke_script, bound, confirmed=confirmed)) == calls
+def test_invoke_reconcile_asks_before_destructive_runs(invoke_script):
+    """ConfirmImpact Medium, raised to a prompt with -AllowDestructive; -Force waives the
+    prompt unless -Confirm is given."""
+    s = invoke_script
+    assert binding_setting(s, "ConfirmImpact") == "Medium"
+    preference = {s.text(clause_condition(s, a)): string_value(s, assignment_parts(s, a)[2])
+                  for a in s.of_type("assignment_expression")
+                  if assigns_to(s, a, "ConfirmPreference")}
+    assert preference == {
+        "$AllowDestructive -and $ConfirmPreference -eq 'High'": "Medium",
+        "$Force -and -not $PSBoundParameters.ContainsKey('Confirm')": "None"}
 
 
 @pytest.mark.parametrize("bound, reason", [
@@ -1361,52 +1445,40 @@ def test_invoke_reconcile_asks_before_destructive_runs(invoke_script, bound, con
     ({**RECONCILE_BASE, "BatchDelay": "0,5"}, "does not match"),
     ({**RECONCILE_BASE, "BatchSize": 0}, "outside"),
     ({**RECONCILE_BASE, "Settings": "x; rm -rf"}, "does not match"),
-    ({**RECONCILE_BASE, "MaintenanceWindow": ["whenever"]}, "does not match"),
-    ({**RECONCILE_BASE, "MaintenanceWindow": ["Sat 01:00-03:00 UTC", "--allow-destructive"]},
-     "does not match"),
     ({**RECONCILE_BASE, "Credential": "c", "CredentialPath": "c.xml"}, "parameter set"),
     ({**RECONCILE_BASE, "Password": "secret"}, "no parameter"),
 ], ids=["no-project", "injection", "pk-strategy", "backfill", "rollback", "lock-timeout",
-        "batch-delay-comma", "batch-size", "settings", "window", "window-option",
-        "two-credentials", "password-parameter"])
+        "batch-delay-comma", "batch-size", "settings", "two-credentials", "password-parameter"])
 def test_invoke_reconcile_parameter_validation_refuses_bad_values(invoke_script, bound, reason):
     with pytest.raises(ParameterRejected, match=reason):
-        evaluate(invoke_script, bound)
+        bind(invoke_script, bound)
 
 
-def test_invoke_reconcile_reads_a_credential_file_for_unattended_runs(invoke_script, tmp_path):
-    credential_file = tmp_path / "pettycash.credential.xml"
-    credential_file.write_text("<Objs/>")
-    run = evaluator(invoke_script, {**RECONCILE_BASE, "CredentialPath": str(credential_file),
-                                    "LogDir": str(tmp_path / "logs"), "Force": True},
-                    confirmed=False)
-    [arguments] = run.run()
-    assert run.parameter_set == "CredentialFile"
-    assert run.vars["credential"] == f"<credential read from {credential_file}>"
-    call = next(c for c in invoke_script.of_type("command")
-                if command_name(invoke_script, c) == "Invoke-PgReconcileCli")
-    assert variable_name(invoke_script, command_arguments(invoke_script, call)["credential"]) \
-        == "credential"
-    assert not any("credential" in a.lower() or "password" in a.lower() for a in arguments)
+def test_invoke_reconcile_reads_a_credential_file_for_unattended_runs(invoke_script):
+    s = invoke_script
+    assert bind(s, {**RECONCILE_BASE, "CredentialPath": "c.xml"}) == "CredentialFile"
+    assert bind(s, RECONCILE_BASE) == "Credential"
+    [read] = [a for a in s.of_type("assignment_expression") if assigns_to(s, a, "Credential")]
+    assert s.text(core(assignment_parts(s, read)[2])) == \
+        "Import-PgReconcileCredential -Path $CredentialPath"
+    assert s.text(clause_condition(s, read)) == "$PSCmdlet.ParameterSetName -eq 'CredentialFile'"
+    [call] = commands_named(s, "Invoke-PgReconcileCli")
+    assert variable_name(s, command_arguments(s, call)["credential"]) == "credential"
+    assert read.end_byte < call.start_byte
+    every = invoke_line(s, {**RECONCILE_BASE, "CredentialPath": "c.xml", "Force": True})
+    assert not [a for a in every if "credential" in a.lower() or "password" in a.lower()]
     # The transcript starts before the CLI runs and is stopped in finally.
-    assert run.executed.index("Start-Transcript") < run.executed.index("Stop-Transcript")
-
-
-def test_common_error_carries_exit_code_hint_and_document(common_script):
-    stored = {}
-    for node in common_script.of_type("assignment_expression"):
-        left, _, right = assignment_parts(common_script, node)
-        match = re.fullmatch(r"\$exception\.Data\['(\w+)'\]", common_script.text(left))
-        if match:
-            stored[match.group(1)] = common_script.text(right)
-    assert stored == {"ExitCode": "$exitCode", "Hint": "$hint", "Document": "$document"}
+    [started] = commands_named(s, "Start-Transcript")
+    [stopped] = commands_named(s, "Stop-Transcript")
+    final = inside(stopped, "finally_clause")
+    assert started.end_byte < final.parent.start_byte < call.start_byte < final.start_byte
 
 
 def test_invoke_reconcile_rethrows_cli_errors_with_the_run_report(invoke_script):
     """Exit 3/4 stay terminating errors with the CLI's message and hint (the same record is
     rethrown), and carry the path and content of the failed run's report.json."""
     s = invoke_script
-    call = next(c for c in s.of_type("command") if command_name(s, c) == "Invoke-PgReconcileCli")
+    [call] = commands_named(s, "Invoke-PgReconcileCli")
     guard = inside(call, "try_statement")
     catch = next(s.of_type("catch_clause", under=guard))
     body = s.text(catch)
@@ -1415,10 +1487,113 @@ def test_invoke_reconcile_rethrows_cli_errors_with_the_run_report(invoke_script)
     assert s.text(statements[-1]) == "$PSCmdlet.ThrowTerminatingError($failure)"
     assert any(s.text(st) == "$failure = $_" for st in statements)
     # $reportFile is report.json inside the folder given to --report-dir.
-    run = evaluator(s, RECONCILE_BASE)
-    [arguments] = run.run()
-    assert run.vars["reportfile"] == os.path.join(
-        arguments[arguments.index("--report-dir") + 1], "report.json")
+    assert assignments_to(s, "reportFile") == \
+        ["Join-Path -Path $reportPath -ChildPath 'report.json'"]
+    base = [s.text(core(e)) for e in argument_template(s).base]
+    assert base[base.index("'--report-dir'") + 1] == "$reportPath"
+
+
+# --------------------------------------------------------------------------- maintenance windows
+WINDOWS_OK = ["Sat 01:00-03:00 UTC", "sat 1:00-3:00", "Mon-Fri 22:00-23:30 UTC",
+              "Sat,Sun 02:00-04:00", "Fri-Mon 23:00-01:30 UTC", "daily 23:30-00:30",
+              "Saturday 01:00-03:00 UTC", "  Sat 01:00 - 03:00  UTC ", "Sun 22:00-24:00 UTC",
+              "Mon-Wed,Fri 00:00-00:15 utc", "Sat 01:00-03:00 Europe/Berlin"]
+WINDOWS_BAD = ["garbage", "Sat", "Sat 01:00", "Sat 1-3", "01:00-03:00 UTC",
+               "Sat 25:00-26:00 UTC", "Sat 01:60-03:00", "Xyz 01:00-03:00",
+               "Sat 01:00-24:30 UTC", "Sat 00:00-24:00 UTC", "Sat 01:00-03:00 Mars/Olympus",
+               "Sat 01:00-03:00 UTC -AllowDestructive", 'Sat 01:00-03:00" -AllowDestructive "',
+               "Sat 01:00-03:00 UTC\n-Force", "--allow-destructive"]
+
+
+@pytest.mark.parametrize("path", WINDOW_PATHS, ids=_ids(WINDOW_PATHS))
+def test_scripts_check_windows_with_the_cli_and_carry_no_grammar(path):
+    """-MaintenanceWindow has no ValidatePattern; the script hands it to
+    Assert-PgReconcileWindow (pgreconcile window) before anything else happens."""
+    s = Script.load(path)
+    param = script_parameters(s)["maintenancewindow"]
+    assert param.pattern is None and param.types == ["string[]"]
+    [check] = commands_named(s, "Assert-PgReconcileWindow")
+    window = command_arguments(s, check)["window"]
+    assert variable_name(s, window) in {"maintenancewindow", "windowtexts"}
+    assert variable_name(s, command_arguments(s, check)["clipath"]) == "pgreconcile"
+    later = [c for c in s.of_type("command") if c.start_byte > check.end_byte
+             and command_name(s, c).lower() in ("invoke-pgreconcilecli", "start-transcript",
+                                                "register-scheduledtask", "export-clixml",
+                                                "import-pgreconcilecredential")]
+    earlier = [c for c in s.of_type("command") if c.end_byte < check.start_byte
+               and command_name(s, c) in {command_name(s, x) for x in later}]
+    assert later and not earlier
+
+
+def test_window_check_is_the_cli_window_command(common_script):
+    assert window_call(common_script, "Sat 01:00-03:00 UTC") == ["window", "Sat 01:00-03:00 UTC"]
+    parsed = parse_cli(window_call(common_script, "Sat 01:00-03:00 UTC"))
+    assert parsed.command == "window" and parsed.maintenance_window == "Sat 01:00-03:00 UTC"
+    body = common_script.function("Assert-PgReconcileWindow")
+    [call] = commands_named(common_script, "Invoke-PgReconcileCli", under=body)
+    assert variable_name(common_script, command_arguments(common_script, call)["arguments"]) \
+        == "cliargs"
+
+
+def test_window_check_rejects_sat_00_24_and_accepts_sat_01_03(common_script):
+    code, refused = run_cli(window_call(common_script, "Sat 00:00-24:00 UTC"))
+    assert code == 2, refused
+    assert refused["error"] == "UsageError" and "has no length" in refused["message"]
+    assert set(fields_read_from_cli_document(common_script)) <= set(refused)
+    code, accepted = run_cli(window_call(common_script, "Sat 01:00-03:00 UTC"))
+    assert code == 0, accepted
+    assert accepted["set"] is True and accepted["windows"] == "Sat 01:00-03:00 UTC"
+
+
+@pytest.mark.parametrize("window", WINDOWS_OK)
+def test_window_check_accepts_windows_the_engine_reads(common_script, window):
+    code, status = run_cli(window_call(common_script, window))
+    assert code == 0, status
+    assert status["set"] is True
+
+
+@pytest.mark.parametrize("window", WINDOWS_BAD)
+def test_window_check_rejects_garbage(common_script, window):
+    """Exit 2, a terminating error in Invoke-PgReconcileCli (with the engine's message and
+    hint when it could print them; argparse refuses a value that looks like an option)."""
+    code, refused = run_cli(window_call(common_script, window))
+    assert code == 2, refused
+    if not window.startswith("-"):
+        assert refused["error"] == "UsageError" and refused["message"]
+
+
+@pytest.mark.parametrize("blank", ["", "   ", " ; "])
+def test_window_check_refuses_text_without_a_window(common_script, blank):
+    """The engine reads blank text as no window at all; the script then throws."""
+    code, status = run_cli(window_call(common_script, blank))
+    assert code == 0 and status["set"] is False
+    s = common_script
+    body = s.function("Assert-PgReconcileWindow")
+    [guard] = [n for n in s.of_type("if_statement", under=body)
+               if s.text(next(c for c in n.children if c.type == "pipeline")) == "-not $status.set"]
+    assert "ThrowTerminatingError" in s.text(guard)
+    assert assignments_to(s, "status") == ["Invoke-PgReconcileCli -Arguments $cliArgs -CliPath "
+                                           "$CliPath -TypeName 'PgReconcile.MaintenanceWindow'"]
+
+
+def test_windows_joined_for_the_task_are_one_valid_invoke_reconcile_value(common_script):
+    joined = "; ".join(WINDOWS_OK)
+    code, status = run_cli(window_call(common_script, joined))
+    assert code == 0, status
+    assert len(status["windows"].split("; ")) == len(WINDOWS_OK)
+
+
+def test_register_task_triggers_refuse_windows_outside_utc(register_script):
+    """The engine reads any time zone; the task's triggers are pinned to UTC, so the script's
+    reader of an accepted window throws for any other zone."""
+    s = register_script
+    reader = s.function("ConvertFrom-MaintenanceWindow")
+    [guard] = [n for n in s.of_type("if_statement", under=reader)
+               if s.text(next(c for c in n.children if c.type == "pipeline"))
+               == "$zone -and $zone -ne 'UTC'"]
+    assert "pinned to UTC" in s.text(guard)
+    assert any(c.children[0].type == "throw" for c in s.of_type("flow_control_statement",
+                                                                under=guard))
 
 
 # --------------------------------------------------------------------- Register-MaintenanceTask
@@ -1426,52 +1601,14 @@ REGISTER_BASE = {"Database": "pettycash", "ProjectDir": str(EXAMPLE),
                  "MaintenanceWindow": ["Sat 01:00-03:00 UTC"], "BackupDir": "backups",
                  "LogDir": "logs"}
 
-WINDOWS_OK = ["Sat 01:00-03:00 UTC", "sat 1:00-3:00", "Mon-Fri 22:00-23:30 UTC",
-              "Sat,Sun 02:00-04:00", "Fri-Mon 23:00-01:30 UTC", "daily 23:30-00:30",
-              "Saturday 01:00-03:00 UTC", "  Sat 01:00 - 03:00  UTC ", "Sun 22:00-24:00 UTC",
-              "Mon-Wed,Fri 00:00-00:15 utc"]
-WINDOWS_BAD = ["", "garbage", "Sat", "Sat 01:00", "Sat 1-3", "01:00-03:00 UTC",
-               "Sat 25:00-26:00 UTC", "Sat 01:60-03:00", "Xyz 01:00-03:00",
-               "Sat 01:00-24:30 UTC", "Sat 01:00-03:00 Europe/Berlin",
-               "Sat 01:00-03:00 UTC; Sun 01:00-03:00 UTC", "Sat 01:00-03:00 UTC -AllowDestructive",
-               'Sat 01:00-03:00" -AllowDestructive "', "Sat 01:00-03:00 UTC\n-Force"]
 
-
-def window_pattern(script: Script) -> str:
-    return script_parameters(script)["maintenancewindow"].pattern
-
-
-@pytest.mark.parametrize("window", WINDOWS_OK)
-def test_register_task_window_pattern_accepts_windows_the_cli_reads(register_script,
-                                                                    invoke_script, window):
-    assert re.search(window_pattern(register_script), window, re.IGNORECASE)
-    assert re.search(window_pattern(invoke_script), window, re.IGNORECASE)
-    Window.parse(window)  # the CLI reads it too
-
-
-@pytest.mark.parametrize("window", WINDOWS_BAD)
-def test_register_task_window_pattern_rejects_garbage(register_script, window):
-    assert not re.search(window_pattern(register_script), window, re.IGNORECASE)
-
-
-def test_windows_joined_for_the_task_are_one_valid_invoke_reconcile_value(invoke_script):
-    joined = "; ".join(WINDOWS_OK)
-    assert re.search(window_pattern(invoke_script), joined, re.IGNORECASE)
-    assert len(MaintenanceWindows.parse(joined).windows) == len(WINDOWS_OK)
-
-
-def should_process_guard(script: Script, node: Node) -> Node | None:
-    """The `if ($PSCmdlet.ShouldProcess(...))` whose then-block holds `node`, if any."""
-    current = node
-    while current.parent is not None:
-        parent = current.parent
-        if (current.type == "statement_block" and parent.type == "if_statement"
-                and re.search(r"\$PSCmdlet\.ShouldProcess\(",
-                              script.text(next(c for c in parent.children
-                                               if c.type == "pipeline")), re.IGNORECASE)):
-            return parent
-        current = parent
-    return None
+@pytest.mark.parametrize("name", sorted(NOT_CLI))
+def test_scripts_that_run_no_cli_command_run_only_the_window_check(name):
+    script = _script(name)
+    assert not commands_named(script, "Invoke-PgReconcileCli")
+    assert not cli_subcommand_of(script)
+    assert not [option for option, _ in option_literals(script)], "passes CLI options"
+    assert len(commands_named(script, "Assert-PgReconcileWindow")) == 1
 
 
 CHANGING_COMMANDS = {"register-scheduledtask", "unregister-scheduledtask", "export-clixml",
@@ -1508,18 +1645,18 @@ Unregister-ScheduledTask -TaskName d
     assert lines == [6, 8, 9]
 
 
-@pytest.mark.parametrize("what_if, bound, confirmed, registered", [
-    (False, REGISTER_BASE, True, True),
-    (True, REGISTER_BASE, True, False),
-    (False, {**REGISTER_BASE, "Confirm": True}, False, False),
-], ids=["register", "whatif", "confirm-declined"])
-def test_register_task_registers_only_when_should_process_agrees(register_script, what_if, bound,
-                                                                 confirmed, registered):
-    run = evaluator(register_script, bound, what_if=what_if, confirmed=confirmed,
-                    collect="scriptargs")
-    assert run.run() == []  # no CLI call
-    assert ("Register-ScheduledTask" in run.executed) is registered
-    assert "New-ScheduledTaskAction" in run.executed  # what -WhatIf shows is still built
+def test_register_task_shows_the_task_under_whatif(register_script):
+    """What -WhatIf shows (action, triggers, settings, the summary) is built outside any
+    ShouldProcess block; only registering it is inside one, which also marks it Registered."""
+    s = register_script
+    for name in ("New-ScheduledTaskAction", "New-ScheduledTaskTrigger",
+                 "New-ScheduledTaskSettingsSet"):
+        [command] = commands_named(s, name)
+        assert should_process_guard(s, command) is None, name
+    registered = [a for a in s.of_type("assignment_expression")
+                  if s.text(assignment_parts(s, a)[0]) == "$summary.Registered"]
+    assert [should_process_guard(s, a) is not None for a in registered] == [True]
+    assert s.text(s.root.children[-1]).rstrip().endswith("$summary")
 
 
 def flows_into(script: Script, starts: list[Node]) -> list[Node]:
@@ -1583,8 +1720,7 @@ def task_definition_problems(script: Script) -> list[str]:
 
 
 def test_no_password_reaches_the_scheduled_task(register_script):
-    assert [c for c in register_script.of_type("command")
-            if command_name(register_script, c) == "New-ScheduledTaskAction"]
+    assert commands_named(register_script, "New-ScheduledTaskAction")
     problems = task_definition_problems(register_script)
     assert not problems, "\n".join(problems)
 
@@ -1603,29 +1739,10 @@ Register-ScheduledTask -TaskName t -Action $action -Description $desc -User u -P
     assert lines == {2, 4, 7}, task_definition_problems(leaky)
 
 
-def bind_tokens(script: Script, tokens: list[str]) -> dict[str, object]:
-    """The parameters `powershell.exe -File <script> <tokens>` binds."""
-    params = script_parameters(script)
-    bound: dict[str, object] = {}
-    i = 0
-    while i < len(tokens):
-        token = tokens[i]
-        assert token.startswith("-"), f"positional value {token!r}"
-        key = token[1:].lower()
-        assert key in params, f"{script.path.name} has no {token}"
-        if params[key].is_switch:
-            bound[params[key].name] = True
-            i += 1
-        else:
-            bound[params[key].name] = tokens[i + 1]
-            i += 2
-    return bound
-
-
 @pytest.mark.parametrize("bound, expect", [
     (REGISTER_BASE, {"maintenance_window": "Sat 01:00-03:00 UTC", "allow_destructive": False,
                      "pk_strategy": "keep", "dry_run": False}),
-    ({**REGISTER_BASE, "MaintenanceWindow": ["Sat 01:00-03:00 UTC", "Wed 22:00-23:00"],
+    ({**REGISTER_BASE, "MaintenanceWindow": ["Sat 01:00-03:00 UTC; Wed 22:00-23:00"],
       "AllowDestructive": True, "PkStrategy": "swap", "SqlInstance": "db01", "Port": 5433,
       "ReportDir": "D/reports", "Settings": "pettycash_system.settings",
       "Python": sys.executable, "Keep": 4, "RunTests": True, "TestSettings": "staging_settings",
@@ -1638,70 +1755,75 @@ def bind_tokens(script: Script, tokens: list[str]) -> dict[str, object]:
 ], ids=["defaults", "every-option"])
 def test_scheduled_task_runs_invoke_reconcile_with_arguments_the_cli_parses(
         register_script, invoke_script, tmp_path, bound, expect):
+    """The task's Invoke-Reconcile.ps1 arguments bind to its parameters, and the command line
+    Invoke-Reconcile.ps1 builds from them is one the CLI parses."""
     if bound.get("CredentialPath") == "<tmp>":
         credential_file = tmp_path / "pettycash.credential.xml"
         credential_file.write_text("<Objs/>")
         bound = {**bound, "CredentialPath": str(credential_file)}
-    task = evaluator(register_script, bound, collect="scriptargs")
-    task.run()
-    tokens = task.collected()
+    assert bind(register_script, bound) == "Register"
+    tokens = command_line(argument_template(register_script, "scriptArgs"), bound,
+                          register_values(bound))
     assert "-Force" in tokens  # unattended: never waits for a prompt
     invoke_bound = bind_tokens(invoke_script, tokens)
-    # The task's run, non-interactive: a prompt would be answered "no".
-    run = evaluator(invoke_script, invoke_bound, confirmed=False)
-    [arguments] = run.run()
-    assert "Start-Transcript" in run.executed
+    parameter_set = bind(invoke_script, invoke_bound)
     assert invoke_bound["LogDir"] == cli_path("logs")
-    ns = parse_cli(arguments)
+    assert invoke_bound["PgReconcile"] == TASK_CLI
+    ns = parse_cli(command_line(argument_template(invoke_script), invoke_bound,
+                                invoke_values(invoke_bound)))
     assert ns.command == "reconcile" and ns.project_dir == str(EXAMPLE)
     assert ns.dsn == pg_conninfo(bound.get("SqlInstance", "localhost"), bound.get("Port", 5432),
                                  "pettycash")
     assert ns.out_dir == cli_path("backups")
     report_dir = cli_path(bound["ReportDir"]) if "ReportDir" in bound else \
         os.path.join(cli_path("logs"), "reports")
-    assert ns.report_dir == run_folder(report_dir)
+    assert ns.report_dir == run_folder(report_dir, "pettycash")
     for key, value in expect.items():
         assert getattr(ns, key) == value, key
     if "CredentialPath" in bound:
-        assert run.parameter_set == "CredentialFile"
+        assert parameter_set == "CredentialFile"
         assert invoke_bound["CredentialPath"] == bound["CredentialPath"]
     else:
-        assert "CredentialPath" not in invoke_bound and run.parameter_set == "Credential"
+        assert "CredentialPath" not in invoke_bound and parameter_set == "Credential"
 
 
 @pytest.mark.parametrize("bound, reason", [
     ({k: v for k, v in REGISTER_BASE.items() if k != "MaintenanceWindow"},
      "-MaintenanceWindow is mandatory"),
     ({k: v for k, v in REGISTER_BASE.items() if k != "LogDir"}, "-LogDir is mandatory"),
-    ({**REGISTER_BASE, "MaintenanceWindow": ["Sat 01:00-03:00 Europe/Berlin"]}, "does not match"),
     ({**REGISTER_BASE, "TaskName": "a\\b"}, "does not match"),
     ({**REGISTER_BASE, "Unregister": True}, "parameter set"),
     ({**REGISTER_BASE, "NoBackup": True}, "no parameter"),
-], ids=["no-window", "no-logdir", "not-utc", "task-name", "unregister-and-register",
-        "no-backup"])
+], ids=["no-window", "no-logdir", "task-name", "unregister-and-register", "no-backup"])
 def test_register_task_parameter_validation_refuses_bad_values(register_script, bound, reason):
     with pytest.raises(ParameterRejected, match=reason):
-        evaluator(register_script, bound, collect="scriptargs").run()
+        bind(register_script, bound)
 
 
-def test_register_task_refuses_a_missing_credential_file(register_script, tmp_path):
-    with pytest.raises(ScriptThrew, match="does not exist"):
-        evaluator(register_script, {**REGISTER_BASE, "CredentialPath": str(tmp_path / "no.xml")},
-                  collect="scriptargs").run()
+def test_register_task_refuses_a_missing_credential_file(register_script):
+    s = register_script
+    [guard] = [n for n in s.of_type("elseif_clause")
+               if s.text(next(c for c in n.children if c.type == "pipeline"))
+               == "$credentialFile -and -not (Test-Path -LiteralPath $credentialFile "
+                  "-PathType Leaf)"]
+    assert "does not exist" in s.text(guard)
+    assert any(c.children[0].type == "throw" for c in s.of_type("flow_control_statement",
+                                                                under=guard))
 
 
-@pytest.mark.parametrize("exists, what_if, removed", [
-    (True, False, True), (True, True, False), (False, False, False),
-], ids=["unregister", "whatif", "no-such-task"])
-def test_unregister_needs_only_the_database(register_script, exists, what_if, removed):
-    run = evaluator(register_script, {"Database": "pettycash", "Unregister": True},
-                    what_if=what_if, collect="scriptargs",
-                    extra={"get-scheduledtask": lambda **_: "task" if exists else None})
-    assert run.run() == []
-    assert run.parameter_set == "Unregister"
-    assert ("Unregister-ScheduledTask" in run.executed) is removed
-    assert "Register-ScheduledTask" not in run.executed
-    assert ("Write-Warning" in run.executed) is (not exists)
+def test_unregister_needs_only_the_database(register_script):
+    s = register_script
+    assert bind(s, {"Database": "pettycash", "Unregister": True}) == "Unregister"
+    [branch] = [n for n in s.of_type("if_statement")
+                if s.text(next(c for c in n.children if c.type == "pipeline")) == "$Unregister"]
+    [remove] = commands_named(s, "Unregister-ScheduledTask")
+    assert inside(remove, "if_statement") is not branch and should_process_guard(s, remove)
+    assert branch.start_byte < remove.start_byte < branch.end_byte
+    assert s.text(core(next(s.of_type("statement_list", under=branch)).named_children[-1])) \
+        == "return"
+    [register] = commands_named(s, "Register-ScheduledTask")[:1]
+    assert branch.end_byte < register.start_byte
+    assert commands_named(s, "Write-Warning", under=branch)  # when there is no such task
 
 
 def test_register_task_time_limit_and_trigger_follow_the_window(register_script):
@@ -1712,9 +1834,7 @@ def test_register_task_time_limit_and_trigger_follow_the_window(register_script)
     assert {"weekly", "daysofweek", "at"} <= set(trigger)
     settings = text["New-ScheduledTaskSettingsSet"]
     assert variable_name(s, settings["executiontimelimit"]) == "timelimit"
-    [limit] = [a for a in s.of_type("assignment_expression") if assigns_to(s, a, "timeLimit")]
-    assert s.text(assignment_parts(s, limit)[2]) == \
-        "$longest + [timespan]::FromMinutes($GraceMinutes)"
+    assert assignments_to(s, "timeLimit") == ["$longest + [timespan]::FromMinutes($GraceMinutes)"]
     assert "StartBoundary" in s.text(s.root) and "'Z'" in s.text(s.root)
     action = text["New-ScheduledTaskAction"]
     assert variable_name(s, action["argument"]) == "argumentline"
@@ -1730,16 +1850,15 @@ def _server_bound(spec) -> dict:
     return {"SqlInstance": host, "Port": port}
 
 
-def run_cli(arguments: list[str], spec) -> tuple[int, dict]:
-    """What Invoke-PgReconcileCli does: the CLI with --json, identity via the environment."""
-    proc = subprocess.run([sys.executable, "-m", "pgreconcile", *arguments, "--json"],
-                          env=spec.child_env(), capture_output=True, text=True,
-                          timeout=CLI_TIMEOUT, cwd=REPO, check=False)
-    try:
-        document = json.loads(proc.stdout)
-    except ValueError:
-        pytest.fail(f"no JSON on stdout (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc.returncode, document
+def backup_line(script: Script, bound: dict, what_if: bool = False) -> list[str]:
+    bind(script, bound)
+    return command_line(argument_template(script), bound, backup_values(bound), what_if=what_if)
+
+
+def restore_line(script: Script, bound: dict, what_if: bool = False) -> list[str]:
+    bind(script, bound)
+    return command_line(argument_template(script), bound, restore_values(bound),
+                        what_if=what_if)
 
 
 def _seed(spec) -> None:
@@ -1756,7 +1875,7 @@ def test_backup_db_call_makes_a_verified_backup(backup_script, db, tmp_path):
     out_dir = tmp_path / "backups"
     bound = {"Database": db.dbname, **_server_bound(db), "OutDir": str(out_dir),
              "Format": "directory", "Jobs": 2, "TestRestore": True, "Keep": 2}
-    code, result = run_cli(only_call(backup_script, bound), db)
+    code, result = run_cli(backup_line(backup_script, bound), db)
     assert code == 0, result
     assert {"path", "sha256", "manifest", "verified"} <= set(result)
     assert result["verified"] is True
@@ -1771,7 +1890,7 @@ def test_backup_db_call_makes_a_verified_backup(backup_script, db, tmp_path):
 def test_backup_db_whatif_reports_and_writes_nothing(backup_script, db, tmp_path):
     out_dir = tmp_path / "backups"
     bound = {"Database": db.dbname, **_server_bound(db), "OutDir": str(out_dir)}
-    arguments = only_call(backup_script, bound, what_if=True)
+    arguments = backup_line(backup_script, bound, what_if=True)
     assert "--dry-run" in arguments
     code, result = run_cli(arguments, db)
     assert code == 0, result
@@ -1783,20 +1902,19 @@ def test_backup_db_whatif_reports_and_writes_nothing(backup_script, db, tmp_path
 def test_restore_db_call_restores_into_a_new_database(backup_script, restore_script,
                                                       common_script, db, server, tmp_path):
     _seed(db)
-    backup_args = only_call(backup_script, {"Database": db.dbname, **_server_bound(db),
-                                            "OutDir": str(tmp_path / "backups")})
-    code, backup = run_cli(backup_args, db)
+    code, backup = run_cli(backup_line(backup_script, {
+        "Database": db.dbname, **_server_bound(db), "OutDir": str(tmp_path / "backups")}), db)
     assert code == 0, backup
 
     target = f"{TEST_DB_PREFIX}restored_{secrets.token_hex(4)}"
     bound = {"Path": backup["path"], "Database": target, **_server_bound(db)}
     try:
-        code, planned = run_cli(only_call(restore_script, bound, what_if=True), db)
+        code, planned = run_cli(restore_line(restore_script, bound, what_if=True), db)
         assert code == 0, planned
         assert planned["verified"] is True and planned["changed"] is False
         assert not query(server, "SELECT 1 FROM pg_database WHERE datname = %s", (target,))
 
-        code, restored = run_cli(only_call(restore_script, bound), db)
+        code, restored = run_cli(restore_line(restore_script, bound), db)
         assert code == 0, restored
         assert restored["target_db"] == target
         assert restored["verified"] is True and restored["row_counts_match"] is True
@@ -1804,7 +1922,7 @@ def test_restore_db_call_restores_into_a_new_database(backup_script, restore_scr
 
         # Restoring over it again without -Replace is refused: exit 4 and the error document
         # Invoke-PgReconcileCli turns into a terminating error.
-        code, refused = run_cli(only_call(restore_script, bound), db)
+        code, refused = run_cli(restore_line(restore_script, bound), db)
         assert code == 4
         assert refused["ok"] is False and refused["exit_code"] == 4
         for name in fields_read_from_cli_document(common_script):
@@ -1814,19 +1932,6 @@ def test_restore_db_call_restores_into_a_new_database(backup_script, restore_scr
 
 
 # --------------------------------------------------------------------------- real reconcile runs
-@pytest.fixture
-def drifted(make_db):
-    """The seed case: pettycash's live database drifted from its migrations, 300 payments."""
-    spec = make_db("invoke")
-    _load_make_drift().build_drifted_database(spec.conninfo(), rows=300, python=sys.executable)
-    return spec
-
-
-def schema_and_rows(spec) -> tuple[str, dict]:
-    with spec.connect() as conn:
-        return census.schema_fingerprint(conn), census.row_counts(conn)
-
-
 def _reconcile_bound(spec, tmp_path, **extra) -> dict:
     return {"Database": spec.dbname, **_server_bound(spec), "ProjectDir": str(EXAMPLE),
             "BackupDir": str(tmp_path / "backups"), "ReportDir": str(tmp_path / "reports"),
@@ -1839,9 +1944,9 @@ def _report_file(arguments: list[str]) -> Path:
 
 def test_invoke_reconcile_check_plans_and_changes_nothing(invoke_script, drifted, server,
                                                           tmp_path):
-    arguments = only_call(invoke_script, _reconcile_bound(drifted, tmp_path, Check=True))
+    arguments = invoke_line(invoke_script, _reconcile_bound(drifted, tmp_path, Check=True))
     assert "--dry-run" in arguments
-    before = schema_and_rows(drifted)
+    before = fingerprint_and_counts(drifted)
     code, plan = run_cli(arguments, drifted)
     assert code == 0, plan
     assert plan["ok"] is True and plan["dry_run"] is True and plan["changed"] is False
@@ -1851,7 +1956,7 @@ def test_invoke_reconcile_check_plans_and_changes_nothing(invoke_script, drifted
     assert plan["diff_before"]["migrations"]["pending"] == [
         "treasury.0002_phase6_dashboard_models"]
     assert "backup" not in plan and "apply" not in plan
-    assert schema_and_rows(drifted) == before
+    assert fingerprint_and_counts(drifted) == before
     assert not (tmp_path / "backups").exists()
     assert json.loads(_report_file(arguments).read_text())["dry_run"] is True
     assert list_scratch_databases(server) == []
@@ -1860,10 +1965,10 @@ def test_invoke_reconcile_check_plans_and_changes_nothing(invoke_script, drifted
 def test_invoke_reconcile_run_applies_the_pending_migration(invoke_script, drifted, tmp_path):
     # The backup is real and verified (checksums, pg_restore --list); its trial restore is
     # left out to keep this test fast (tests/test_apply.py runs the full proof).
-    arguments = only_call(invoke_script, _reconcile_bound(drifted, tmp_path, Keep=2,
-                                                          NoTestRestore=True))
+    arguments = invoke_line(invoke_script, _reconcile_bound(drifted, tmp_path, Keep=2,
+                                                            NoTestRestore=True))
     assert "--dry-run" not in arguments and "--no-test-restore" in arguments
-    before_schema, before_rows = schema_and_rows(drifted)
+    before_schema, before_rows = fingerprint_and_counts(drifted)
     code, report = run_cli(arguments, drifted)
     assert code == 0, json.dumps(report)[-3000:]
     assert report["ok"] is True and report["changed"] is True
@@ -1872,7 +1977,7 @@ def test_invoke_reconcile_run_applies_the_pending_migration(invoke_script, drift
     assert report["backup"]["verified"] is True
     assert Path(report["backup"]["path"]).parent == tmp_path / "backups"
     assert json.loads(_report_file(arguments).read_text())["ok"] is True
-    after_schema, after_rows = schema_and_rows(drifted)
+    after_schema, after_rows = fingerprint_and_counts(drifted)
     assert after_schema != before_schema
     assert after_rows["public.treasury_payment"] == before_rows["public.treasury_payment"] == 300
 
@@ -1880,12 +1985,14 @@ def test_invoke_reconcile_run_applies_the_pending_migration(invoke_script, drift
 def test_invoke_reconcile_refusal_outside_the_window_leaves_a_report(invoke_script,
                                                                      common_script, db,
                                                                      tmp_path):
-    """Exit 4: the error document Invoke-PgReconcileCli turns into a terminating error, and
-    the run's report.json the wrapper attaches to it."""
-    today = datetime.now(timezone.utc).weekday()
-    closed = f"{['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'][(today + 3) % 7]} 01:00-02:00 UTC"
-    arguments = only_call(invoke_script, _reconcile_bound(db, tmp_path,
-                                                          MaintenanceWindow=[closed]))
+    """The window passes the script's check (a valid window, closed now); the run then
+    exits 4 with the error document Invoke-PgReconcileCli turns into a terminating error,
+    and the run's report.json the wrapper attaches to it."""
+    closed = closed_window()
+    code, status = run_cli(window_call(common_script, closed))
+    assert code == 0 and status["set"] is True and status["open"] is False
+    arguments = invoke_line(invoke_script, _reconcile_bound(db, tmp_path,
+                                                            MaintenanceWindow=[closed]))
     code, refused = run_cli(arguments, db)
     assert code == 4, refused
     assert refused["error"] == "OutsideMaintenanceWindow" and refused["exit_code"] == 4

@@ -28,8 +28,9 @@ import pytest
 from pgreconcile.report import render as report_mod
 from pgreconcile.report.render import build_context, render_html, render_markdown, render_reports
 
+from .support import REPO
+
 DATA = Path(__file__).resolve().parent / "data"
-REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")   # Debian package `chromium`
 SEED_ERROR = 'column "payment_id" referenced in foreign key constraint does not exist'
 SECRET = "S3cr3t-pw-xyzzy"

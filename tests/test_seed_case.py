@@ -8,11 +8,8 @@
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
-import sys
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -20,7 +17,7 @@ import pytest
 from pgreconcile.pg.connection import ConnectionSpec
 from pgreconcile.pg.scratch import drop_database
 
-from .conftest import EXAMPLE, query, run_sql
+from .support import EXAMPLE, load_make_drift, load_module, query, run_sql
 
 ROWS = 500
 SEED_ERROR = 'column "payment_id" referenced in foreign key constraint does not exist'
@@ -32,22 +29,15 @@ FINGERPRINT_SQL = ("SELECT md5(string_agg(p::text, '|' ORDER BY p.id)) FROM"
                    "  FROM treasury_payment) p")
 
 
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def make_drift():
-    return _load("pettycash_make_drift", EXAMPLE / "make_drift.py")
+    return load_make_drift()
 
 
 @pytest.fixture(scope="module")
 def settings_module():
-    return _load("pettycash_settings_under_test", EXAMPLE / "pettycash_system" / "settings.py")
+    return load_module("pettycash_settings_under_test",
+                       EXAMPLE / "pettycash_system" / "settings.py")
 
 
 def _clean_env(**extra: str) -> dict[str, str]:

@@ -9,8 +9,7 @@ import pytest
 from pgreconcile.errors import OutsideMaintenanceWindow, UsageError
 from pgreconcile.runbook.window import MaintenanceWindows
 
-from .test_apply import P, drifted_db
-from .test_diagnose import cli, fingerprint_and_counts
+from .support import P, cli, closed_window, drifted_db, fingerprint_and_counts
 
 UTC = timezone.utc
 SAT_0130 = datetime(2026, 11, 28, 1, 30, tzinfo=UTC)  # a Saturday
@@ -52,16 +51,10 @@ def test_bad_windows_are_usage_errors(bad):
         MaintenanceWindows.parse(bad)
 
 
-def _closed_window_now() -> str:
-    now = datetime.now(UTC)
-    day = (now + timedelta(days=3)).strftime("%a")
-    return f"{day} 01:00-02:00 UTC"
-
-
 def test_reconcile_outside_window_refuses_and_changes_nothing(make_db, tmp_path):
     spec = drifted_db(make_db, 300)
     before = fingerprint_and_counts(spec)
-    proc = cli("reconcile", *P, "--maintenance-window", _closed_window_now(),
+    proc = cli("reconcile", *P, "--maintenance-window", closed_window(),
                "--out-dir", str(tmp_path / "b"), "--report-dir", str(tmp_path / "r"), "--json",
                spec=spec)
     assert proc.returncode == 4, proc.stdout + proc.stderr
@@ -70,7 +63,7 @@ def test_reconcile_outside_window_refuses_and_changes_nothing(make_db, tmp_path)
     assert fingerprint_and_counts(spec) == before
     assert not (tmp_path / "b").exists() or not list((tmp_path / "b").iterdir())
     # check mode still works outside the window
-    dry = cli("reconcile", *P, "--maintenance-window", _closed_window_now(), "--dry-run",
+    dry = cli("reconcile", *P, "--maintenance-window", closed_window(), "--dry-run",
               "--report-dir", str(tmp_path / "r2"), "--json", spec=spec)
     assert dry.returncode == 0, dry.stdout + dry.stderr
     assert json.loads(dry.stdout)["plan"]["steps"]
