@@ -17,10 +17,9 @@ from psycopg import sql
 
 from pgreconcile.pg.scratch import drop_database
 
-from .conftest import EXAMPLE, REPO, run_sql
-from .test_diagnose import _load_make_drift, cli
+from .support import REPO, build_drifted, cli, run_sql
 
-P = ["--project-dir", str(EXAMPLE)]
+P = ["--project-dir", str(REPO / "examples" / "pettycash")]
 WIDE = {"COLUMNS": "250"}
 PLAN_HEADER = re.compile(r"^#\s+what\s+lock\s+lock held\s+est\. rows\s+destructive\s*$",
                          re.MULTILINE)
@@ -65,18 +64,14 @@ def pettycash(server):
             sql.Identifier(name)))
     spec = server.with_dbname(name)
     try:
-        _load_make_drift().build_drifted_database(spec.conninfo(), rows=200,
-                                                  python=sys.executable)
-        yield spec
+        yield build_drifted(spec, rows=200)
     finally:
         drop_database(server, name)
 
 
 @pytest.fixture
 def drifted(make_db):
-    spec = make_db("cliout")
-    _load_make_drift().build_drifted_database(spec.conninfo(), rows=200, python=sys.executable)
-    return spec
+    return build_drifted(make_db("cliout"), rows=200)
 
 
 # --------------------------------------------------------------------------- plan
