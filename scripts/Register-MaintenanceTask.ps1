@@ -340,62 +340,33 @@ function ConvertTo-TaskArgument {
 function ConvertFrom-MaintenanceWindow {
     <#
     .SYNOPSIS
-        Turns 'Sat 01:00-03:00 UTC' into the days, UTC start and length of a weekly trigger.
+        Turns one window as the engine read it (a 'parts' entry of `pgreconcile window
+        --json`) into the days, UTC start and length of a weekly trigger.
     #>
     [CmdletBinding()]
     [OutputType([pscustomobject])]
     param(
         [Parameter(Mandatory)]
-        [string]$Window
+        [pscustomobject]$Part
     )
 
-    # The window has passed `pgreconcile window` (Assert-PgReconcileWindow): this only picks
-    # out its parts (days, start, end, zone); it decides nothing about what is valid.
-    if ($Window -notmatch '^\s*(\S+)\s+([0-9]{1,2}):([0-9]{2})\s*-\s*([0-9]{1,2}):([0-9]{2})\s*(\S*)\s*$') {
-        throw [System.ArgumentException]::new("Cannot read the maintenance window '$Window'.", 'MaintenanceWindow')
-    }
-    $dayText = $Matches[1]
-    $zone = $Matches[6]
+    # The engine has read the window (days, start, end, zone, length): nothing is parsed here.
+    $zone = [string]$Part.tz
     if ($zone -and $zone -ne 'UTC') {
         throw [System.ArgumentException]::new(
-            "The maintenance window '$Window' is in ${zone}: the task's triggers are pinned to UTC, " +
+            "The maintenance window '$($Part.text)' is in ${zone}: the task's triggers are pinned to UTC, " +
             "so write the window in UTC (e.g. 'Sat 00:00-02:00 UTC').", 'MaintenanceWindow')
     }
-    $startOfDay = [timespan]::new([int]$Matches[2], [int]$Matches[3], 0)
-    $endOfDay = [timespan]::new([int]$Matches[4], [int]$Matches[5], 0)
-    $length = $endOfDay - $startOfDay
-    if ($length -eq [timespan]::Zero) {
-        throw [System.ArgumentException]::new("The maintenance window '$Window' has no length.", 'MaintenanceWindow')
-    }
-    if ($length -lt [timespan]::Zero) {
-        $length = $length + [timespan]::FromDays(1)   # crosses midnight
-    }
-
     # Keys are case-insensitive; the values are [System.DayOfWeek] numbers.
     $dayNumber = @{ sun = 0; mon = 1; tue = 2; wed = 3; thu = 4; fri = 5; sat = 6 }
-    $days = [System.Collections.Generic.List[int]]::new()
-    if ($dayText -in 'daily', 'every', '*') {
-        foreach ($day in 0..6) { $days.Add($day) }
-    }
-    else {
-        foreach ($part in $dayText.Split(',')) {
-            $ends = $part.Split('-')
-            $day = $dayNumber[$ends[0].Substring(0, 3)]
-            $last = $dayNumber[$ends[-1].Substring(0, 3)]
-            while ($true) {
-                if (-not $days.Contains($day)) { $days.Add($day) }
-                if ($day -eq $last) { break }
-                $day = ($day + 1) % 7
-            }
-        }
-    }
-
+    $days = foreach ($day in $Part.days) { $dayNumber[[string]$day] }
+    $startOfDay = [timespan]::ParseExact([string]$Part.start, 'hh\:mm', [System.Globalization.CultureInfo]::InvariantCulture)
     $start = [datetime]::SpecifyKind([datetime]::UtcNow.Date.Add($startOfDay), [System.DateTimeKind]::Utc)
     [pscustomobject]@{
-        Window = $Window.Trim()
+        Window = [string]$Part.text
         Days   = [System.DayOfWeek[]]($days | Sort-Object)
         Start  = $start
-        Length = $length
+        Length = [timespan]::FromMinutes([int]$Part.minutes)
     }
 }
 
@@ -417,7 +388,7 @@ if ($Unregister) {
 # One trigger per window; a value may hold several windows separated by ';'. pgreconcile's
 # own grammar decides what a window is: one it cannot read stops here, before any change.
 $windowTexts = @($MaintenanceWindow -split ';' | ForEach-Object { $_.Trim() } | Where-Object { $_ })
-$null = Assert-PgReconcileWindow -Window $windowTexts -CliPath $PgReconcile
+$windowStatus = Assert-PgReconcileWindow -Window $windowTexts -CliPath $PgReconcile
 
 # ---------------------------------------------------------------- who runs it, which secrets
 $hasTaskCredential = $PSBoundParameters.ContainsKey('TaskCredential')
@@ -497,7 +468,7 @@ $argumentLine = ($taskArgs | ForEach-Object { ConvertTo-TaskArgument -Value ([st
 $action = New-ScheduledTaskAction -Execute $PowerShellPath -Argument $argumentLine -WorkingDirectory $projectPath
 
 # ---------------------------------------------------------------- when, for how long
-$windows = foreach ($window in $windowTexts) { ConvertFrom-MaintenanceWindow -Window $window }
+$windows = foreach ($part in $windowStatus.parts) { ConvertFrom-MaintenanceWindow -Part $part }
 $triggers = foreach ($window in $windows) {
     $trigger = New-ScheduledTaskTrigger -Weekly -WeeksInterval 1 -DaysOfWeek $window.Days -At $window.Start
     # Pinned to UTC: the trigger fires at the window's UTC start whatever the local zone or DST.

@@ -79,6 +79,20 @@ class Window:
             raise UsageError(f"maintenance window {text!r} has no length")
         return cls(text.strip(), _days(m.group("days")), start, end, tz)
 
+    @property
+    def minutes(self) -> int:
+        """How long each opening lasts (a window crossing midnight ends the next day)."""
+        start = self.start.hour * 60 + self.start.minute
+        end = self.end.hour * 60 + self.end.minute
+        return (end - start) % (24 * 60)
+
+    def to_dict(self) -> dict:
+        """The window's parts as the engine read them, for faces that build their own
+        schedules (the Windows task's weekly triggers) without reading the text again."""
+        return {"text": self.text, "days": [DAYS[d] for d in sorted(self.days)],
+                "start": f"{self.start:%H:%M}", "end": f"{self.end:%H:%M}", "tz": self.tz,
+                "minutes": self.minutes}
+
     def _zone(self):
         return timezone.utc if self.tz.upper() == "UTC" else ZoneInfo(self.tz)
 
@@ -151,13 +165,14 @@ def window_status(windows: MaintenanceWindows | None, now: datetime | None = Non
     stamp = now.isoformat(timespec="seconds")
     if windows is None:
         return {"set": False, "open": True, "windows": "", "now": stamp,
-                "closes_at": None, "next_opening": None,
+                "closes_at": None, "next_opening": None, "parts": [],
                 "message": "no maintenance window set: changing stages may run at any time"}
     current = windows.current(now)
     following = windows.next_opening(now)
     status = {"set": True, "open": current is not None, "windows": windows.describe(),
               "now": stamp, "closes_at": current[1].isoformat() if current else None,
-              "next_opening": following.isoformat() if following else None}
+              "next_opening": following.isoformat() if following else None,
+              "parts": [w.to_dict() for w in windows.windows]}
     try:
         windows.require_open(now)
     except OutsideMaintenanceWindow as exc:
