@@ -32,6 +32,7 @@ from pgreconcile.pg.scratch import drop_database, list_scratch_databases
 
 from .conftest import EXAMPLE, REPO, TEST_DB_PREFIX, query
 from .test_diagnose import _load_make_drift
+from .test_report import schema_errors
 
 pytestmark = pytest.mark.slow
 
@@ -279,6 +280,8 @@ def test_full_run_applies_0002_verifies_and_writes_the_report(first_run):
         assert "censored" in results[stage], f"{stage} sees the password: it must be no_log"
 
     report = json.loads((dirs["reports"] / "report.json").read_text())
+    assert schema_errors(report) == []
+    assert report["face"] == "ansible" and report["dry_run"] is False
     assert report["ok"] is True and report["changed"] is True and report["error"] is None
     assert [s["stage"] for s in report["stages"]] == [
         "window", "inspect", "preflight", "plan", "backup", "apply", "migrate", "verify"]
@@ -313,6 +316,9 @@ def test_second_run_changes_nothing(second_run, first_run):
         == "skipping"
     assert files_under(first_run["dirs"]["backups"]) == second_run["backups_before"]
     assert results["Show the verification"]["msg"]["ok"] is True
+    report = json.loads((first_run["dirs"]["reports"] / "report.json").read_text())
+    assert schema_errors(report) == []
+    assert report["ok"] is True and report["changed"] is False and "backup" not in report
 
 
 # --------------------------------------------------------------------------- (c) check mode
@@ -353,6 +359,7 @@ def test_outside_the_window_the_run_refuses_and_changes_nothing(drifted, module_
     assert state_of(spec) == drifted["state"]
     assert files_under(dirs["backups"]) == []
     report = json.loads((dirs["reports"] / "report.json").read_text())
+    assert schema_errors(report) == []
     assert report["ok"] is False
     assert report["error"]["error"] == "OutsideMaintenanceWindow"
     assert report["error"]["exit_code"] == 4
@@ -388,6 +395,7 @@ def test_failed_verification_rolls_back_to_the_schema_before(drifted, module_dir
     assert MIGRATION_0002 not in applied_migrations(spec)
     assert query(spec, "SELECT * FROM treasury_payment ORDER BY id") == payments_before
     report = json.loads((dirs["reports"] / "report.json").read_text())
+    assert schema_errors(report) == []
     assert report["ok"] is False and report["error"]["error"] == "VerificationFailed"
     assert report["rollback"]["method"] == "reverse"
     assert report["rollback"]["unapplied_migrations"] == [f"treasury.{MIGRATION_0002}"]

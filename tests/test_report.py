@@ -555,3 +555,11 @@ def test_cli_reconcile_report_of_a_failed_rolled_back_run_follows_the_schema(mak
     assert report["ok"] is False and report["error"]["error"] == "VerificationFailed"
     assert [s["stage"] for s in report["stages"]][-2:] == ["verify", "rollback"]
     assert report["rollback"]["method"] == "reverse" and report["rollback"]["reverted"]
+
+
+def test_report_format_doc_names_every_key_stage_and_error_field():
+    doc = (REPO / "docs" / "report-format.md").read_text()
+    schema = report_schema()
+    names = [*schema["properties"], *schema["$defs"]["stage"]["properties"]["stage"]["enum"],
+             *schema["$defs"]["error"]["properties"]]
+    assert [n for n in names if f"`{n}`" not in doc] == []
