@@ -10,8 +10,10 @@ description:
   - Turns the registered results of the runbook's stages (M(pgreconcile_inspect),
     M(pgreconcile_preflight), M(pgreconcile_plan), M(pgreconcile_backup), M(pgreconcile_apply),
     M(pgreconcile_migrate), M(pgreconcile_verify), M(pgreconcile_rollback)) into the report
-    C(pgreconcile reconcile) writes - the same C(report.json) contract - and renders C(report.md)
-    (for a ticket or pull request) and C(report.html) (one page, inline CSS, no network) from it.
+    C(pgreconcile reconcile) writes - the same C(report.json) contract, built by the same engine
+    code (C(pgreconcile.report.build)) and described in C(docs/report-format.md) - and renders
+    C(report.md) (for a ticket or pull request) and C(report.html) (one page, inline CSS, no
+    network) from it.
   - Every string is redacted before it is written, and any value under a key naming a password
     or secret is replaced, so a report never carries a password.
   - A report records a run; it changes no database, so the module never reports C(changed).
