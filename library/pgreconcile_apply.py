@@ -130,8 +130,8 @@ steps:
   type: list
   elements: dict
 seconds:
-  description: Time the apply took.
-  returned: success, not in check mode
+  description: Time the apply took (in check mode, the time the module took).
+  returned: success
   type: float
 backup:
   description: The backup verified before the first change.
@@ -165,19 +165,23 @@ hint:
   type: str
 """
 
-
 import dataclasses
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.pgreconcile_common import (
-    connection_argument_spec,
-    connection_spec,
-    load_plan,
-    maintenance_windows,
-    require_engine,
-    run_engine,
-    window_facts,
-)
+from ansible.module_utils.pgreconcile_common import run_module
+
+OPTIONS = {
+    "plan": {"type": "path"},
+    "plan_data": {"type": "dict"},
+    "pending_steps": {"type": "list", "elements": "str"},
+    "backup": {"type": "path"},
+    "no_backup": {"type": "bool", "default": False},
+    "allow_destructive": {"type": "bool", "default": False},
+    "maintenance_window": {"type": "raw"},
+    "lock_timeout": {"type": "str", "default": "2s"},
+    "retries": {"type": "int", "default": 5},
+    "batch_size": {"type": "int", "default": 5000},
+    "batch_delay": {"type": "float", "default": 0.0},
+}
 
 
 def plan_script(plan, step_ids) -> str:
@@ -187,70 +191,49 @@ def plan_script(plan, step_ids) -> str:
         .sql_script()
 
 
-def _diff(plan, step_ids, done: bool) -> dict:
-    verb = "applied" if done else "to apply"
-    return {"before": "", "after": plan_script(plan, step_ids),
-            "before_header": f"{plan.database}: plan {plan.id}",
-            "after_header": f"{plan.database}: {len(step_ids)} of {len(plan.steps)} steps {verb}"}
-
-
-def main() -> None:
-    module = AnsibleModule(
-        argument_spec=connection_argument_spec(
-            plan={"type": "path"},
-            plan_data={"type": "dict"},
-            pending_steps={"type": "list", "elements": "str"},
-            backup={"type": "path"},
-            no_backup={"type": "bool", "default": False},
-            allow_destructive={"type": "bool", "default": False},
-            maintenance_window={"type": "raw"},
-            lock_timeout={"type": "str", "default": "2s"},
-            retries={"type": "int", "default": 5},
-            batch_size={"type": "int", "default": 5000},
-            batch_delay={"type": "float", "default": 0.0},
-        ),
-        mutually_exclusive=[("plan", "plan_data"), ("backup", "no_backup")],
-        required_one_of=[("plan", "plan_data")],
-        supports_check_mode=True,
-    )
-    require_engine(module)
+def apply(run) -> None:
     from pgreconcile.apply.options import ApplyOptions
     from pgreconcile.apply.probes import pending_steps
     from pgreconcile.apply.refusals import refuse_destructive
     from pgreconcile.runbook.stages import apply_changes
+    from pgreconcile.runbook.window import window_status
 
-    params = module.params
-    plan = load_plan(module)
-    windows = maintenance_windows(module)
-    options = run_engine(module, ApplyOptions, allow_destructive=params["allow_destructive"],
-                         lock_timeout=params["lock_timeout"], retries=params["retries"],
-                         batch_size=params["batch_size"], batch_delay=params["batch_delay"])
-    result: dict = {"plan_id": plan.id}
+    params, result = run.params, run.result
+    plan = run.plan()
+    windows = run.windows()
+    options = ApplyOptions(allow_destructive=params["allow_destructive"],
+                           lock_timeout=params["lock_timeout"], retries=params["retries"],
+                           batch_size=params["batch_size"], batch_delay=params["batch_delay"])
+    result["plan_id"] = plan.id
     if windows is not None:
-        result["maintenance_window"] = window_facts(windows)
+        result["maintenance_window"] = window_status(windows)
 
-    if module.check_mode:
-        run_engine(module, refuse_destructive, plan, options.allow_destructive)
+    if run.check_mode:
+        refuse_destructive(plan, options.allow_destructive)
         todo = params["pending_steps"]
         if todo is None:
-            todo = run_engine(module, pending_steps, connection_spec(module), plan)
+            todo = pending_steps(run.live, plan)
         known = {step.id for step in plan.steps}
         todo = [step_id for step_id in todo if step_id in known]
         if todo and windows is not None and not result["maintenance_window"]["open"]:
-            module.warn("a real run would refuse: " + result["maintenance_window"]["message"])
+            run.warn("a real run would refuse: " + result["maintenance_window"]["message"])
         result.update(changed=bool(todo), pending_steps=todo, sql=plan_script(plan, todo))
-        if module._diff:
-            result["diff"] = _diff(plan, todo, done=False)
-        module.exit_json(**result)
+        run.show_diff("", result["sql"], f"{plan.database}: plan {plan.id}",
+                      f"{plan.database}: {len(todo)} of {len(plan.steps)} steps to apply")
+        return
 
-    applied = run_engine(module, apply_changes, connection_spec(module), plan, options,
-                         backup=params["backup"], no_backup=params["no_backup"],
-                         windows=windows, pg_bin_dir=params["pg_bin_dir"]).to_dict()
+    applied = apply_changes(run.live, plan, options, backup=params["backup"],
+                            no_backup=params["no_backup"], windows=windows,
+                            pg_bin_dir=params["pg_bin_dir"]).to_dict()
     done = [step["id"] for step in applied["steps"] if step["outcome"] == "done"]
     result.update(applied, sql=plan_script(plan, done))
-    if module._diff:
-        result["diff"] = _diff(plan, done, done=True)
-    module.exit_json(**result)
+    run.show_diff("", result["sql"], f"{plan.database}: plan {plan.id}",
+                  f"{plan.database}: {len(done)} of {len(plan.steps)} steps applied")
+
+
+def main() -> None:
+    run_module(apply, OPTIONS, mutually_exclusive=[("plan", "plan_data"), ("backup", "no_backup")],
+               required_one_of=[("plan", "plan_data")], supports_check_mode=True)
 
 
 if __name__ == "__main__":

@@ -159,8 +159,12 @@ free_bytes:
   description: Free space in O(out_dir) (or its nearest existing parent).
   returned: check mode
   type: int
+seconds:
+  description: Time the module took.
+  returned: success
+  type: float
 exit_code:
-  description: Exit code the CLI would give for the failure (see DESIGN.md).
+  description: Exit code the CLI would give for the failure (2 usage, 4 refused, 1 otherwise).
   returned: failure
   type: int
 error:
@@ -175,64 +179,50 @@ hint:
 
 from pathlib import Path
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.pgreconcile_common import (
-    connection_argument_spec,
-    connection_spec,
-    require_engine,
-    run_engine,
-)
+from ansible.module_utils.pgreconcile_common import run_module
+
+OPTIONS = {
+    "out_dir": {"type": "path", "required": True},
+    "format": {"type": "str", "choices": ["custom", "directory"], "default": "custom"},
+    "jobs": {"type": "int", "default": 1},
+    "test_restore": {"type": "bool", "default": False},
+    "keep": {"type": "int"},
+}
 
 
-def _diff(after: str) -> dict:
-    return {"before": "", "after": after, "before_header": "backup (none)",
-            "after_header": "backup"}
+def backup(run) -> None:
+    from pgreconcile.pg.backup import FORMATS, create_backup, describe_backup
+
+    params = run.params
+    out_dir = Path(params["out_dir"]).absolute()
+    if run.check_mode:
+        intent = describe_backup(run.live, out_dir, fmt=params["format"],
+                                 pg_bin_dir=params["pg_bin_dir"]).to_dict()
+        run.result.update(intent, changed=True)
+        suffix = FORMATS[params["format"]][1]
+        run.show_diff("", f"would write {out_dir}/{intent['database']}-<UTC timestamp>{suffix} "
+                          f"and its .manifest.json\n"
+                          f"database: {intent['database']}, {intent['tables']} tables, "
+                          f"{intent['database_size_bytes']} bytes, "
+                          f"PostgreSQL {intent['server_version']}\n"
+                          f"pg_dump: {intent['pg_dump']['path']} "
+                          f"({intent['pg_dump']['version']})\n",
+                      "backup (none)", "backup")
+        return
+
+    made = create_backup(run.live, out_dir, fmt=params["format"], jobs=params["jobs"],
+                         test_restore=params["test_restore"], keep=params["keep"],
+                         pg_bin_dir=params["pg_bin_dir"]).to_dict()
+    run.result.update(made, changed=True)
+    run.show_diff("", f"wrote {made['path']} ({made['size_bytes']} bytes, "
+                      f"sha256 {made['sha256']})\n"
+                      f"manifest: {made['manifest']}\n"
+                      f"database: {made['database']}, {len(made['row_counts'])} tables\n",
+                  "backup (none)", "backup")
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec=connection_argument_spec(
-            out_dir={"type": "path", "required": True},
-            format={"type": "str", "choices": ["custom", "directory"], "default": "custom"},
-            jobs={"type": "int", "default": 1},
-            test_restore={"type": "bool", "default": False},
-            keep={"type": "int"},
-        ),
-        supports_check_mode=True,
-    )
-    require_engine(module)
-    from pgreconcile.pg.backup import FORMATS, create_backup, describe_backup
-
-    params = module.params
-    spec = connection_spec(module)
-    out_dir = Path(params["out_dir"]).absolute()
-
-    if module.check_mode:
-        intent = run_engine(module, describe_backup, spec, out_dir, fmt=params["format"],
-                            pg_bin_dir=params["pg_bin_dir"]).to_dict()
-        intent.pop("changed", None)
-        suffix = FORMATS[params["format"]][1]
-        result = {"changed": True, **intent}
-        if module._diff:
-            result["diff"] = _diff(
-                f"would write {out_dir}/{intent['database']}-<UTC timestamp>{suffix} "
-                f"and its .manifest.json\n"
-                f"database: {intent['database']}, {intent['tables']} tables, "
-                f"{intent['database_size_bytes']} bytes, PostgreSQL {intent['server_version']}\n"
-                f"pg_dump: {intent['pg_dump']['path']} ({intent['pg_dump']['version']})\n")
-        module.exit_json(**result)
-
-    backup = run_engine(module, create_backup, spec, out_dir, fmt=params["format"],
-                        jobs=params["jobs"], test_restore=params["test_restore"],
-                        keep=params["keep"], pg_bin_dir=params["pg_bin_dir"]).to_dict()
-    backup.pop("changed", None)
-    result = {"changed": True, **backup}
-    if module._diff:
-        result["diff"] = _diff(
-            f"wrote {backup['path']} ({backup['size_bytes']} bytes, sha256 {backup['sha256']})\n"
-            f"manifest: {backup['manifest']}\n"
-            f"database: {backup['database']}, {len(backup['row_counts'])} tables\n")
-    module.exit_json(**result)
+    run_module(backup, OPTIONS, supports_check_mode=True)
 
 
 if __name__ == "__main__":

@@ -116,8 +116,10 @@ migrations:
            "tables": ["treasury_payment"]}]}
 drift:
   description: Live against the reference (for a Django project, the state its applied migrations
-    build). C(empty) is true when nothing significant differs; C(changes) lists the significant
-    differences with bucket (missing, extra, different), object, live and expected values and a risk note.
+    build), as C(pgreconcile diff --json) and C(diff_before) of the report show it. C(empty) is true
+    when nothing significant differs; C(counts) has the number per bucket (missing, extra,
+    different, cosmetic); C(changes) lists every difference with bucket, object, live and
+    expected values, a risk note and whether it is only cosmetic.
   returned: with a reference and V(drift)
   type: dict
 preflight:
@@ -138,7 +140,7 @@ seconds:
   returned: success
   type: float
 exit_code:
-  description: Exit code the CLI would give for the failure (see DESIGN.md).
+  description: Exit code the CLI would give for the failure (2 usage, 4 refused, 1 otherwise).
   returned: failure
   type: int
 error:
@@ -147,74 +149,59 @@ error:
   type: str
 """
 
-import time
+from ansible.module_utils.pgreconcile_common import REFERENCE_CHOICE, run_module
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.pgreconcile_common import (
-    drift_facts,
-    engine_target,
-    maintenance_windows,
-    require_engine,
-    run_engine,
-    target_argument_spec,
-    window_facts,
-)
+OPTIONS = {
+    "facts": {"type": "list", "elements": "str",
+              "choices": ["schema", "migrations", "drift", "preflight", "window"],
+              "default": ["schema", "migrations", "drift"]},
+    "full_schema": {"type": "bool", "default": False},
+    "maintenance_window": {"type": "raw"},
+}
+
+
+def inspect(run) -> None:
+    from pgreconcile.runbook.stages import diagnose, inspect_live
+    from pgreconcile.runbook.window import window_status
+
+    facts, result = set(run.params["facts"]), run.result
+    if "window" in facts:
+        result["maintenance_window"] = window_status(run.windows())
+    if not facts & {"schema", "migrations", "drift", "preflight"}:
+        return
+
+    target = run.target(need_reference=False)
+    result["database"] = target.live.dbname
+    if target.reference is not None and "drift" in facts:
+        diagnosis = diagnose(target, "applied")
+        live = diagnosis.live
+        result.update(server_version=live.server_version, fingerprint=live.fingerprint(),
+                      summary=live.summary(), drift=diagnosis.to_dict())
+        if diagnosis.migrations is not None:
+            result["migrations"] = diagnosis.migrations
+        if run.params["full_schema"]:
+            result["schema"] = live.to_dict()
+    elif facts & {"schema", "migrations"}:
+        inspected = inspect_live(target)
+        schema = inspected.pop("schema")
+        result.update(inspected)
+        if run.params["full_schema"]:
+            result["schema"] = schema
+    if "preflight" in facts:
+        from pgreconcile.django.preflight import run_preflight
+        from pgreconcile.errors import UsageError
+        if target.project is None:
+            raise UsageError("the preflight fact needs a Django project (project_dir)")
+        outcome = run_preflight(target.project, target.live, scratch_server=target.scratch,
+                                pg_bin_dir=target.pg_bin_dir)
+        result["preflight"] = {**outcome.to_dict(), "summary": outcome.summary()}
+        if not outcome.ok:
+            run.warn(f"preflight: a real migrate would fail: {outcome.summary()}")
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec=target_argument_spec(
-            facts={"type": "list", "elements": "str",
-                   "choices": ["schema", "migrations", "drift", "preflight", "window"],
-                   "default": ["schema", "migrations", "drift"]},
-            full_schema={"type": "bool", "default": False},
-            maintenance_window={"type": "raw"},
-        ),
-        mutually_exclusive=[("project_dir", "reference_dsn", "reference_sql")],
-        supports_check_mode=True,
-    )
-    require_engine(module)
-    started = time.monotonic()
-    from pgreconcile.runbook.stages import diagnose, inspect_live
-
-    facts = set(module.params["facts"])
-    result: dict = {"changed": False}
-
-    if "window" in facts:
-        result["maintenance_window"] = window_facts(maintenance_windows(module))
-
-    wants_db = facts & {"schema", "migrations", "drift", "preflight"}
-    if wants_db:
-        target = engine_target(module, need_reference=False)
-        result["database"] = target.live.dbname
-        if target.reference is not None and "drift" in facts:
-            diagnosis = run_engine(module, diagnose, target, "applied")
-            live = diagnosis.live
-            result.update(server_version=live.server_version, fingerprint=live.fingerprint(),
-                          summary=live.summary(), drift=drift_facts(diagnosis))
-            if diagnosis.migrations is not None:
-                result["migrations"] = diagnosis.migrations
-            if module.params["full_schema"]:
-                result["schema"] = live.to_dict()
-        elif facts & {"schema", "migrations"}:
-            inspected = run_engine(module, inspect_live, target)
-            schema = inspected.pop("schema")
-            result.update(inspected)
-            if module.params["full_schema"]:
-                result["schema"] = schema
-        if "preflight" in facts:
-            from pgreconcile.django.preflight import run_preflight
-            if target.project is None:
-                module.fail_json(msg="the preflight fact needs a Django project (project_dir)",
-                                 error="UsageError", exit_code=2)
-            outcome = run_engine(module, run_preflight, target.project, target.live,
-                                 scratch_server=target.scratch, pg_bin_dir=target.pg_bin_dir)
-            result["preflight"] = {**outcome.to_dict(), "summary": outcome.summary()}
-            if not outcome.ok:
-                module.warn(f"preflight: a real migrate would fail: {outcome.summary()}")
-
-    result.setdefault("seconds", round(time.monotonic() - started, 3))
-    module.exit_json(**result)
+    run_module(inspect, OPTIONS, reference="reference",
+               mutually_exclusive=[REFERENCE_CHOICE], supports_check_mode=True)
 
 
 if __name__ == "__main__":

@@ -100,49 +100,38 @@ error:
   type: str
 """
 
-import time
+from ansible.module_utils.pgreconcile_common import run_module
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.pgreconcile_common import (
-    connection_spec,
-    django_argument_spec,
-    django_project,
-    maintenance_windows,
-    require_engine,
-    run_engine,
-    window_facts,
-)
+OPTIONS = {
+    "project_dir": {"type": "path", "required": True},
+    "maintenance_window": {"type": "raw"},
+}
+
+
+def migrate(run) -> None:
+    from pgreconcile.runbook.stages import run_migrations
+    from pgreconcile.runbook.window import window_status
+
+    result = run.result
+    project = run.project()
+    windows = run.windows()
+    if windows is not None:
+        result["maintenance_window"] = window_status(windows)
+    outcome = run_migrations(project, run.live, dry_run=run.check_mode, windows=windows)
+    result.update(outcome)
+    pending = outcome.get("pending", [])
+    if run.check_mode:
+        result["changed"] = bool(pending)
+        if pending and windows is not None and not result["maintenance_window"]["open"]:
+            run.warn("a real run would refuse: " + result["maintenance_window"]["message"])
+    if pending:
+        verb = "applied" if result.get("applied") else "to apply"
+        run.show_diff("", (outcome.get("plan") or "") + "\n", f"{len(pending)} pending migrations",
+                      f"migrate --plan ({verb}: {', '.join(pending)})")
 
 
 def main() -> None:
-    argument_spec = django_argument_spec(maintenance_window={"type": "raw"})
-    argument_spec["project_dir"]["required"] = True
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    require_engine(module)
-    started = time.monotonic()
-    from pgreconcile.runbook.stages import run_migrations
-
-    project = django_project(module)
-    windows = maintenance_windows(module)
-    result: dict = {}
-    if windows is not None:
-        result["maintenance_window"] = window_facts(windows)
-
-    outcome = run_engine(module, run_migrations, project, connection_spec(module),
-                         dry_run=module.check_mode, windows=windows)
-    result.update(outcome)
-    pending = outcome.get("pending", [])
-    if module.check_mode:
-        result["changed"] = bool(pending)
-        if pending and windows is not None and not result["maintenance_window"]["open"]:
-            module.warn("a real run would refuse: " + result["maintenance_window"]["message"])
-    if module._diff and pending:
-        verb = "applied" if result.get("applied") else "to apply"
-        result["diff"] = {"before": "", "after": (outcome.get("plan") or "") + "\n",
-                          "before_header": f"{len(pending)} pending migrations",
-                          "after_header": f"migrate --plan ({verb}: {', '.join(pending)})"}
-    result.setdefault("seconds", round(time.monotonic() - started, 3))
-    module.exit_json(**result)
+    run_module(migrate, OPTIONS, reference="django", supports_check_mode=True)
 
 
 if __name__ == "__main__":

@@ -153,8 +153,8 @@ unsupported:
 drift:
   description: The differences the plan starts from - live against the reference (for a Django
     project, the state its applied migrations build) - with C(counts) (missing, extra, different,
-    cosmetic), C(empty) and the significant C(changes) (bucket, object, live and expected values,
-    risk note).
+    cosmetic), C(empty) and every difference in C(changes) (bucket, object, live and expected
+    values, risk note, C(cosmetic)), as C(pgreconcile diff --json) shows it.
   returned: success
   type: dict
 migrations:
@@ -185,24 +185,17 @@ error:
   type: str
 """
 
-import time
 from pathlib import Path
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.pgreconcile_common import (
-    drift_facts,
-    engine_target,
-    require_engine,
-    run_engine,
-    target_argument_spec,
-)
+from ansible.module_utils.pgreconcile_common import REFERENCE_CHOICE, run_module
 
-
-def _prove(target, plan):
-    """The pending migrations on a structure-only clone with the plan applied (as `reconcile`)."""
-    from pgreconcile.runbook.stages import prove_plan
-    return prove_plan(target, plan)
-
+OPTIONS = {
+    "out_dir": {"type": "path"},
+    "pk_strategy": {"type": "str", "choices": ["keep", "swap"], "default": "keep"},
+    "backfill": {"type": "str", "choices": ["stable", "random"], "default": "stable"},
+    "prove": {"type": "bool", "default": True},
+    "lint": {"type": "bool", "default": True},
+}
 
 
 def _drift_text(diagnosis) -> str:
@@ -215,67 +208,49 @@ def _drift_text(diagnosis) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    module = AnsibleModule(
-        argument_spec=target_argument_spec(
-            out_dir={"type": "path"},
-            pk_strategy={"type": "str", "choices": ["keep", "swap"], "default": "keep"},
-            backfill={"type": "str", "choices": ["stable", "random"], "default": "stable"},
-            prove={"type": "bool", "default": True},
-            lint={"type": "bool", "default": True},
-        ),
-        mutually_exclusive=[("project_dir", "reference_dsn", "reference_sql")],
-        required_one_of=[("project_dir", "reference_dsn", "reference_sql")],
-        supports_check_mode=True,
-    )
-    require_engine(module)
-    from pgreconcile.files import atomic_write_text, write_json
-    started = time.monotonic()
+def make_plan(run) -> None:
     from pgreconcile.apply.probes import pending_steps
     from pgreconcile.apply.refusals import unsupported_refusal
-    from pgreconcile.runbook.stages import plan_changes
+    from pgreconcile.errors import Refused
+    from pgreconcile.files import atomic_write_text, write_json
+    from pgreconcile.runbook.stages import plan_changes, prove_plan
 
-    params = module.params
-    target = engine_target(module)
-    plan, diagnosis = run_engine(module, plan_changes, target, strategy=params["pk_strategy"],
-                                 backfill=params["backfill"], lint=params["lint"])
-    pending = run_engine(module, pending_steps, target.live, plan)
+    params, result = run.params, run.result
+    target = run.target()
+    plan, diagnosis = plan_changes(target, strategy=params["pk_strategy"],
+                                   backfill=params["backfill"], lint=params["lint"])
+    pending = pending_steps(target.live, plan)
     migrations = diagnosis.migrations or {}
     pending_migrations = list(migrations.get("pending", []))
     proof = None
     if params["prove"] and target.project is not None and pending:
-        outcome = run_engine(module, _prove, target, plan)
+        outcome = prove_plan(target, plan)
         proof = {**outcome.to_dict(), "summary": outcome.summary()}
 
     script = plan.sql_script()
     out_dir = Path(params["out_dir"]).absolute() if params["out_dir"] else None
-    result = {
-        "changed": False, "plan": plan.to_dict(), "plan_id": plan.id, "sql": script,
+    result.update({
+        "plan": plan.to_dict(), "plan_id": plan.id, "sql": script,
         "steps": len(plan.steps), "pending_steps": pending,
         "pending_migrations": pending_migrations,
         "would_change": bool(pending or pending_migrations),
         "destructive": [s.id for s in plan.destructive_steps],
-        "unsupported": [u.to_dict() for u in plan.unsupported],
-        "drift": drift_facts(diagnosis),
+        "unsupported": [u.to_dict() for u in plan.unsupported], "drift": diagnosis.to_dict(),
         "proof": proof, "lint": list(plan.lint), "written": False,
         "plan_json": str(out_dir / "plan.json") if out_dir else None,
         "plan_sql": str(out_dir / "plan.sql") if out_dir else None,
-    }
+    })
     if diagnosis.migrations is not None:
         result["migrations"] = migrations
-    if module._diff:
-        result["diff"] = {"before": _drift_text(diagnosis), "after": script,
-                          "before_header": f"{plan.database} (live drift)",
-                          "after_header": f"plan {plan.id} ({len(pending)} of "
-                                          f"{len(plan.steps)} steps to do)"}
+    run.show_diff(_drift_text(diagnosis), script, f"{plan.database} (live drift)",
+                  f"plan {plan.id} ({len(pending)} of {len(plan.steps)} steps to do)")
 
-    if out_dir is not None and not module.check_mode:
+    if out_dir is not None and not run.check_mode:
         try:
             write_json(out_dir / "plan.json", plan.to_dict())
             atomic_write_text(out_dir / "plan.sql", script)
         except OSError as exc:
-            module.fail_json(msg=f"cannot write the plan to {out_dir}: {exc}", error="OSError",
-                             exit_code=1)
+            run.fail(f"cannot write the plan to {out_dir}: {exc}", error="OSError", exit_code=1)
         result["written"] = True
 
     refusals = []
@@ -285,16 +260,17 @@ def main() -> None:
     if proof is not None and not proof["ok"]:
         refusals.append("the plan does not make the pending migrations apply: "
                         + proof["summary"])
-    if refusals:
-        if module.check_mode:
-            for refusal in refusals:
-                module.warn(f"a real run would refuse this plan: {refusal}")
-        else:
-            module.fail_json(msg="; ".join(refusals) + "; nothing was changed",
-                             error="Refused", exit_code=4,
-                             **{k: v for k, v in result.items() if k != "changed"})
-    result.setdefault("seconds", round(time.monotonic() - started, 3))
-    module.exit_json(**result)
+    if refusals and run.check_mode:
+        for refusal in refusals:
+            run.warn(f"a real run would refuse this plan: {refusal}")
+    elif refusals:
+        raise Refused("; ".join(refusals) + "; nothing was changed")
+
+
+def main() -> None:
+    run_module(make_plan, OPTIONS, reference="reference",
+               mutually_exclusive=[REFERENCE_CHOICE], required_one_of=[REFERENCE_CHOICE],
+               supports_check_mode=True)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ options:
     description:
       - Server where the clone is created and dropped, as a libpq URI or key=value string without a
         password. Default is the live server.
+      - Treated as a secret (C(no_log)), since a DSN can carry a password.
     type: str
   must_pass:
     description:
@@ -113,52 +114,41 @@ seconds:
   description: Time the module took.
   returned: success
   type: float
+preflight_error:
+  description: The failure the pending migrations hit on the clone, when O(must_pass) fails the task.
+  returned: failure with O(must_pass)
+  type: dict
 exit_code:
   description: Exit code the CLI would give for the failure (3 when O(must_pass) and migrations fail).
   returned: failure
   type: int
 """
 
-import time
+from ansible.module_utils.pgreconcile_common import REFERENCE_OPTIONS, run_module
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.pgreconcile_common import (
-    connection_spec,
-    django_argument_spec,
-    django_project,
-    require_engine,
-    run_engine,
-)
+OPTIONS = {
+    "project_dir": {"type": "path", "required": True},
+    "scratch_dsn": REFERENCE_OPTIONS["scratch_dsn"],
+    "must_pass": {"type": "bool", "default": False},
+}
+
+
+def preflight(run) -> None:
+    from pgreconcile.django.preflight import run_preflight
+
+    outcome = run_preflight(run.project(), run.live, scratch_server=run.scratch(),
+                            pg_bin_dir=run.params["pg_bin_dir"])
+    run.result.update(outcome.to_dict(), summary=outcome.summary())
+    if outcome.ok:
+        return
+    if run.params["must_pass"]:
+        run.fail(f"preflight failed: {outcome.summary()}", error="MigrationPreflightFailed",
+                 exit_code=3, preflight_error=outcome.error)
+    run.warn(f"preflight: a real migrate would fail: {outcome.summary()}")
 
 
 def main() -> None:
-    argument_spec = django_argument_spec(
-        scratch_dsn={"type": "str"},
-        must_pass={"type": "bool", "default": False},
-    )
-    argument_spec["project_dir"]["required"] = True
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    require_engine(module)
-    started = time.monotonic()
-    from pgreconcile.django.preflight import run_preflight
-    from pgreconcile.pg.connection import ConnectionSpec
-
-    params = module.params
-    project = django_project(module)
-    scratch = run_engine(module, ConnectionSpec.resolve, params["scratch_dsn"]) \
-        if params["scratch_dsn"] else None
-    outcome = run_engine(module, run_preflight, project, connection_spec(module),
-                         scratch_server=scratch, pg_bin_dir=params["pg_bin_dir"])
-    result = {"changed": False, **outcome.to_dict(), "summary": outcome.summary()}
-    if not outcome.ok:
-        if params["must_pass"]:
-            details = {k: v for k, v in result.items() if k not in ("changed", "error")}
-            module.fail_json(msg=f"preflight failed: {outcome.summary()}",
-                             error="MigrationPreflightFailed", exit_code=3,
-                             preflight_error=outcome.error, **details)
-        module.warn(f"preflight: a real migrate would fail: {outcome.summary()}")
-    result.setdefault("seconds", round(time.monotonic() - started, 3))
-    module.exit_json(**result)
+    run_module(preflight, OPTIONS, reference="django", supports_check_mode=True)
 
 
 if __name__ == "__main__":

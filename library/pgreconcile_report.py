@@ -10,8 +10,10 @@ description:
   - Turns the registered results of the runbook's stages (M(pgreconcile_inspect),
     M(pgreconcile_preflight), M(pgreconcile_plan), M(pgreconcile_backup), M(pgreconcile_apply),
     M(pgreconcile_migrate), M(pgreconcile_verify), M(pgreconcile_rollback)) into the report
-    C(pgreconcile reconcile) writes - the same C(report.json) contract - and renders C(report.md)
-    (for a ticket or pull request) and C(report.html) (one page, inline CSS, no network) from it.
+    C(pgreconcile reconcile) writes - the same C(report.json) contract, built by the same engine
+    code (C(pgreconcile.report.build)) and described in C(docs/report-format.md) - and renders
+    C(report.md) (for a ticket or pull request) and C(report.html) (one page, inline CSS, no
+    network) from it.
   - Every string is redacted before it is written, and any value under a key naming a password
     or secret is replaced, so a report never carries a password.
   - A report records a run; it changes no database, so the module never reports C(changed).
@@ -88,126 +90,44 @@ error:
   description: Why the run failed (error type, message, hint, exit code), or null.
   returned: always
   type: dict
+seconds:
+  description: Time the module took.
+  returned: success
+  type: float
 """
 
-import json
-import os
-import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.pgreconcile_common import require_engine, run_engine
+from ansible.module_utils.pgreconcile_common import run_module
 
-#: Keys of a registered result that are Ansible's bookkeeping, not the stage's outcome.
-BOOKKEEPING = {"invocation", "censored", "diff", "warnings", "deprecations", "changed",
-               "failed", "skipped", "skip_reason", "false_condition", "msg", "exception",
-               "_ansible_no_log", "_ansible_verbose_always", "_ansible_delegated_vars"}
-
-
-def _error(result: dict) -> dict:
-    return {"error": result.get("error") if isinstance(result.get("error"), str) else "Failed",
-            "message": result.get("msg", ""), "hint": result.get("hint", ""),
-            "exit_code": result.get("exit_code", 1)}
+OPTIONS = {
+    "stages": {"type": "dict", "required": True},
+    "run": {"type": "dict", "default": {}},
+    "out_dir": {"type": "path", "required": True},
+}
 
 
-def build_report(stages: dict, run: dict) -> dict:
-    """The report.json contract of `pgreconcile reconcile`, from the stages' results."""
-    report: dict = {"tool": "pgreconcile", "face": "ansible", "stages": [], "ok": False,
-                    "changed": False, "finished_at": datetime.now(timezone.utc)
-                    .isoformat(timespec="seconds"),
-                    **{k: v for k, v in run.items() if k != "failure"}}
-    errors = []
-    for name, result in stages.items():
-        if not isinstance(result, dict) or not result or result.get("skipped"):
-            continue
-        body = {k: v for k, v in result.items() if k not in BOOKKEEPING}
-        entry = {"stage": name, "ok": not result.get("failed"),
-                 "seconds": body.get("seconds", 0)}
-        if result.get("failed"):
-            entry["error"] = _error(result)
-            errors.append(entry["error"])
-        window = body.get("maintenance_window") if name == "window" else None
-        if window:
-            report["maintenance_window"] = window.get("windows") or None
-            report["maintenance_window_state"] = window
-            if not window.get("open") and not run.get("dry_run"):
-                entry["ok"] = False
-                entry["error"] = {"error": "OutsideMaintenanceWindow",
-                                  "message": window.get("message", ""),
-                                  "hint": window.get("hint", ""), "exit_code": 4}
-                errors.append(entry["error"])
-        report["stages"].append(entry)
-        if name in ("apply", "migrate", "rollback") and result.get("changed") \
-                and not run.get("dry_run"):
-            report["changed"] = True
-        if name == "inspect" and body.get("drift"):
-            report["diff_before"] = {**body["drift"], "database": body.get("database"),
-                                     "migrations": body.get("migrations")}
-            report.setdefault("database", body.get("database"))
-        elif name == "preflight":
-            report["preflight_before"] = body
-        elif name == "plan":
-            report["plan"] = body.get("plan") or {}
-            if body.get("proof"):
-                report["preflight_after"] = body["proof"]
-            if isinstance(body.get("drift"), dict) and "diff_before" not in report:
-                report["diff_before"] = {**body["drift"], "database": report["plan"].get(
-                    "database"), "migrations": body.get("migrations")}
-        elif name == "verify":
-            if isinstance(body.get("drift"), dict):
-                report["diff_after"] = body["drift"]
-            report["verify"] = {k: body[k] for k in ("ok", "checks", "problems") if k in body}
-        elif name in ("backup", "apply", "migrate", "rollback"):
-            report[name] = body
-    if run.get("failure") and not errors:
-        errors.append({"error": "Failed", "message": run["failure"], "hint": "",
-                       "exit_code": 1})
-    report["ok"] = not errors
-    report["error"] = errors[0] if errors else None
-    return report
+def write_report(run) -> None:
+    from pgreconcile.report.build import assemble_report
 
-
-def _write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
-        os.chmod(temp, 0o640)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    out_dir = Path(run.params["out_dir"]).absolute()
+    report = assemble_report(run.params["stages"], run.params["run"], face="ansible")
+    files = {"json": str(out_dir / "report.json"), "markdown": str(out_dir / "report.md"),
+             "html": str(out_dir / "report.html")}
+    if not run.check_mode:
+        try:
+            files = report.write(out_dir)
+        except OSError as exc:
+            run.fail(f"cannot write the report to {out_dir}: {exc}", error="OSError",
+                     exit_code=1)
+        for warning in report.get("warnings", []):
+            run.warn(warning)
+    run.result.update(written=not run.check_mode, files=files, ok=report["ok"],
+                      error=report["error"])
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "stages": {"type": "dict", "required": True},
-            "run": {"type": "dict", "default": {}},
-            "out_dir": {"type": "path", "required": True},
-        },
-        supports_check_mode=True,
-    )
-    require_engine(module)
-    from pgreconcile.report.render import redact_data, render_reports
-
-    out_dir = Path(module.params["out_dir"]).absolute()
-    json_path = out_dir / "report.json"
-    report = redact_data(build_report(module.params["stages"], module.params["run"]))
-    files = {"json": str(json_path), "markdown": str(out_dir / "report.md"),
-             "html": str(out_dir / "report.html")}
-    if module.check_mode:
-        module.exit_json(changed=False, written=False, files=files, ok=report["ok"],
-                         error=report["error"])
-    try:
-        _write_json(json_path, report)
-    except OSError as exc:
-        module.fail_json(msg=f"cannot write {json_path}: {exc}", error="OSError", exit_code=1)
-    files = run_engine(module, render_reports, report, out_dir, json_path)
-    module.exit_json(changed=False, written=True, files=files, ok=report["ok"],
-                     error=report["error"])
+    run_module(write_report, OPTIONS, connection=False, supports_check_mode=True)
 
 
 if __name__ == "__main__":

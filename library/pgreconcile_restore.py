@@ -121,6 +121,10 @@ checks:
   description: What verification checked (sha256, TOC entries, readability).
   returned: check mode
   type: dict
+seconds:
+  description: Time the module took.
+  returned: success
+  type: float
 exit_code:
   description: Exit code the CLI would give for the failure (4 when refused).
   returned: failure
@@ -135,53 +139,39 @@ hint:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.pgreconcile_common import (
-    connection_argument_spec,
-    connection_spec,
-    require_engine,
-    run_engine,
-)
+from ansible.module_utils.pgreconcile_common import run_module
+
+OPTIONS = {
+    "path": {"type": "path", "required": True},
+    "target_db": {"type": "str", "required": True},
+    "replace": {"type": "bool", "default": False},
+    "safety_backup_dir": {"type": "path"},
+    "jobs": {"type": "int", "default": 1},
+    "no_owner": {"type": "bool", "default": False},
+}
+
+
+def restore(run) -> None:
+    from pgreconcile.pg.backup import restore_backup, verify_backup
+
+    params = run.params
+    run.show_diff("", f"restore {params['path']} into database {params['target_db']}"
+                      f"{' (replacing it)' if params['replace'] else ''}\n",
+                  params["target_db"], params["target_db"])
+    if run.check_mode:
+        checked = verify_backup(params["path"], pg_bin_dir=params["pg_bin_dir"]).to_dict()
+        run.result.update(checked, changed=True)
+        return
+    restored = restore_backup(params["path"], run.live, params["target_db"],
+                              replace=params["replace"], jobs=params["jobs"],
+                              pg_bin_dir=params["pg_bin_dir"],
+                              safety_backup_dir=params["safety_backup_dir"],
+                              no_owner=params["no_owner"]).to_dict()
+    run.result.update(restored, changed=True)
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec=connection_argument_spec(
-            path={"type": "path", "required": True},
-            target_db={"type": "str", "required": True},
-            replace={"type": "bool", "default": False},
-            safety_backup_dir={"type": "path"},
-            jobs={"type": "int", "default": 1},
-            no_owner={"type": "bool", "default": False},
-        ),
-        supports_check_mode=True,
-    )
-    require_engine(module)
-    from pgreconcile.pg.backup import restore_backup, verify_backup
-
-    params = module.params
-    diff = {"before": "", "after": f"restore {params['path']} into database {params['target_db']}"
-                                    f"{' (replacing it)' if params['replace'] else ''}\n",
-            "before_header": params["target_db"], "after_header": params["target_db"]}
-
-    if module.check_mode:
-        checked = run_engine(module, verify_backup, params["path"],
-                             pg_bin_dir=params["pg_bin_dir"]).to_dict()
-        result = {"changed": True, **checked}
-        if module._diff:
-            result["diff"] = diff
-        module.exit_json(**result)
-
-    restored = run_engine(module, restore_backup, params["path"], connection_spec(module),
-                          params["target_db"], replace=params["replace"], jobs=params["jobs"],
-                          pg_bin_dir=params["pg_bin_dir"],
-                          safety_backup_dir=params["safety_backup_dir"],
-                          no_owner=params["no_owner"]).to_dict()
-    restored.pop("changed", None)
-    result = {"changed": True, **restored}
-    if module._diff:
-        result["diff"] = diff
-    module.exit_json(**result)
+    run_module(restore, OPTIONS, supports_check_mode=True)
 
 
 if __name__ == "__main__":

@@ -146,62 +146,51 @@ error:
   type: str
 """
 
-import time
+from ansible.module_utils.pgreconcile_common import run_module
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.pgreconcile_common import (
-    connection_spec,
-    django_argument_spec,
-    django_project,
-    load_plan,
-    require_engine,
-    run_engine,
-)
+OPTIONS = {
+    "method": {"type": "str", "choices": ["reverse", "restore"], "default": "reverse"},
+    "plan": {"type": "path"},
+    "plan_data": {"type": "dict"},
+    "migrated": {"type": "bool", "default": False},
+    "applied_migrations": {"type": "list", "elements": "str", "default": []},
+    "applied_targets_before": {"type": "list", "elements": "str", "default": []},
+    "backup": {"type": "path"},
+    "reason": {"type": "str", "default": "the run failed"},
+}
 
 
-def main() -> None:
-    module = AnsibleModule(
-        argument_spec=django_argument_spec(
-            method={"type": "str", "choices": ["reverse", "restore"], "default": "reverse"},
-            plan={"type": "path"},
-            plan_data={"type": "dict"},
-            migrated={"type": "bool", "default": False},
-            applied_migrations={"type": "list", "elements": "str", "default": []},
-            applied_targets_before={"type": "list", "elements": "str", "default": []},
-            backup={"type": "path"},
-            reason={"type": "str", "default": "the run failed"},
-        ),
-        mutually_exclusive=[("plan", "plan_data")],
-        required_one_of=[("plan", "plan_data")],
-        supports_check_mode=True,
-    )
-    require_engine(module)
-    started = time.monotonic()
+def rollback(run) -> None:
     from pgreconcile.progress import NULL
     from pgreconcile.runbook.reference import ReferenceSource
     from pgreconcile.runbook.stages import ReconcileOptions, Target, rollback_run
 
-    params = module.params
-    plan = load_plan(module)
-    project = django_project(module, required=False)
-    if module.check_mode:
-        module.exit_json(changed=False, method=params["method"], reverted=[], why=params["reason"],
-                         advice="check mode: nothing was applied, so nothing is rolled back")
+    params = run.params
+    plan = run.plan()
+    project = run.project()
+    if run.check_mode:
+        run.result.update(method=params["method"], reverted=[], why=params["reason"],
+                          advice="check mode: nothing was applied, so nothing is rolled back")
+        return
 
-    live = connection_spec(module)
+    live = run.live
     target = Target(live, ReferenceSource("django", project=project) if project else None,
                     pg_bin_dir=params["pg_bin_dir"])
     # The run so far, as the engine's own rollback reads it.
-    run = {"migrate": {"changed": params["migrated"], "applied": params["applied_migrations"]},
-           "diff_before": {"migrations": {"applied_targets": params["applied_targets_before"]}},
-           "backup": {"path": params["backup"]} if params["backup"] else None}
-    outcome = run_engine(module, rollback_run, live, plan, run,
-                         ReconcileOptions(rollback=params["method"]), target, params["reason"],
-                         NULL)
-    changed = bool(outcome.get("reverted") or outcome.get("unapplied_migrations")
-                   or outcome.get("restored_into"))
-    module.exit_json(changed=changed, **{"seconds": round(time.monotonic() - started, 3),
-                                          **outcome})
+    so_far = {"migrate": {"changed": params["migrated"], "applied": params["applied_migrations"]},
+              "diff_before": {"migrations": {"applied_targets": params["applied_targets_before"]}},
+              "backup": {"path": params["backup"]} if params["backup"] else None}
+    outcome = rollback_run(live, plan, so_far, ReconcileOptions(rollback=params["method"]),
+                           target, params["reason"], NULL)
+    run.result.update(outcome, changed=bool(outcome.get("reverted")
+                                             or outcome.get("unapplied_migrations")
+                                             or outcome.get("restored_into")))
+
+
+def main() -> None:
+    run_module(rollback, OPTIONS, reference="django",
+               mutually_exclusive=[("plan", "plan_data")],
+               required_one_of=[("plan", "plan_data")], supports_check_mode=True)
 
 
 if __name__ == "__main__":

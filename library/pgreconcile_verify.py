@@ -100,7 +100,8 @@ checks:
   type: dict
 drift:
   description: Live against the latest reference, before the plan's kept differences are accepted -
-    C(counts), C(empty) and the significant C(changes).
+    C(counts), C(empty) and every difference in C(changes) (C(cosmetic) marks the harmless ones),
+    as C(pgreconcile diff --json) shows it.
   returned: always
   type: dict
 seconds:
@@ -117,68 +118,48 @@ error:
   type: str
 """
 
-import os
-import time
+from ansible.module_utils.pgreconcile_common import REFERENCE_CHOICE, run_module
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.pgreconcile_common import (
-    drift_facts,
-    engine_target,
-    require_engine,
-    run_engine,
-    target_argument_spec,
-)
+OPTIONS = {
+    "plan": {"type": "path"},
+    "plan_data": {"type": "dict"},
+    "backup": {"type": "path"},
+    "run_tests": {"type": "bool", "default": False},
+    "test_settings": {"type": "str"},
+    "inject_failure": {"type": "bool", "default": False},
+}
 
 
-def main() -> None:
-    module = AnsibleModule(
-        argument_spec=target_argument_spec(
-            plan={"type": "path"},
-            plan_data={"type": "dict"},
-            backup={"type": "path"},
-            run_tests={"type": "bool", "default": False},
-            test_settings={"type": "str"},
-            inject_failure={"type": "bool", "default": False},
-        ),
-        mutually_exclusive=[("project_dir", "reference_dsn", "reference_sql"),
-                            ("plan", "plan_data")],
-        required_one_of=[("project_dir", "reference_dsn", "reference_sql")],
-        supports_check_mode=True,
-    )
-    require_engine(module)
-    started = time.monotonic()
-    from pgreconcile.plan.planner import Plan
-    from pgreconcile.runbook.stages import load_plan, verify_target
+def verify(run) -> None:
+    from pgreconcile.errors import VerificationFailed
+    from pgreconcile.runbook.stages import verify_target
     from pgreconcile.runbook.verify import counts_to_preserve
 
-    params = module.params
-    target = engine_target(module)
-    plan = None
-    if params["plan_data"]:
-        plan = run_engine(module, Plan.from_dict, params["plan_data"])
-    elif params["plan"] and os.path.exists(params["plan"]):
-        plan = run_engine(module, load_plan, params["plan"])
+    params = run.params
+    target = run.target()
+    plan = run.plan(missing_ok=True)
     counts = None
     if params["backup"]:
         from pgreconcile.pg.backup import load_manifest
-        manifest = run_engine(module, load_manifest, params["backup"])
-        counts = counts_to_preserve(manifest.row_counts)
+        counts = counts_to_preserve(load_manifest(params["backup"]).row_counts)
 
-    verification, diagnosis = run_engine(
-        module, verify_target, target, residual=list(plan.residual) if plan else [],
-        expected_counts=counts, run_tests=params["run_tests"],
-        test_settings=params["test_settings"],
+    verification, diagnosis = verify_target(
+        target, residual=list(plan.residual) if plan else [], expected_counts=counts,
+        run_tests=params["run_tests"], test_settings=params["test_settings"],
         inject_failure="inject_failure" if params["inject_failure"] else None)
-    result = {"changed": False, **verification.to_dict(), "drift": drift_facts(diagnosis),
-              "plan_id": plan.id if plan else None}
+    run.result.update(verification.to_dict(), drift=diagnosis.to_dict(),
+                      plan_id=plan.id if plan else None)
     if not verification.ok:
-        module.fail_json(msg="verification failed: " + "; ".join(verification.problems),
-                         error="VerificationFailed", exit_code=3,
-                         hint="see the report; the runbook rolls back with the plan's reverse "
-                              "steps or restores the backup",
-                         **{k: v for k, v in result.items() if k != "changed"})
-    result.setdefault("seconds", round(time.monotonic() - started, 3))
-    module.exit_json(**result)
+        raise VerificationFailed(
+            "verification failed: " + "; ".join(verification.problems),
+            hint="see the report; the runbook rolls back with the plan's reverse steps or "
+                 "restores the backup")
+
+
+def main() -> None:
+    run_module(verify, OPTIONS, reference="reference",
+               mutually_exclusive=[REFERENCE_CHOICE, ("plan", "plan_data")],
+               required_one_of=[REFERENCE_CHOICE], supports_check_mode=True)
 
 
 if __name__ == "__main__":

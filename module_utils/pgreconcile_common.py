@@ -1,25 +1,36 @@
-"""What every pgreconcile_* module shares: connection options, the engine import, error rendering.
+"""What every pgreconcile_* module does, written once.
 
-The modules are a face of the engine (src/pgreconcile); this file only turns module
-parameters into engine inputs and engine errors into ``fail_json``. The options are
-documented once, in plugins/doc_fragments/pgreconcile.py.
+A module is its documentation, its own options and a body that calls the engine
+(src/pgreconcile) directly. :func:`run_module` does the rest, the same way for all of them:
+it builds the AnsibleModule with the shared options, makes sure the engine is importable,
+times the body (``seconds``), renders the engine's typed errors with ``fail_json`` while
+keeping what the body already found, and returns the body's diff only under ``--diff``.
+
+The shared options are documented once, in plugins/doc_fragments/pgreconcile.py
+(``pgreconcile`` for the connection, ``pgreconcile.reference`` for the reference).
 """
 from __future__ import annotations
 
 import copy
+import os
 import sys
+import time
 import traceback
+
+from ansible.module_utils.basic import AnsibleModule
 
 try:
     from pgreconcile.errors import ReconcileError
     from pgreconcile.pg.connection import ConnectionSpec, redact
 except ImportError:
-    ConnectionSpec = redact = ReconcileError = None
+    ConnectionSpec = redact = None
+    ReconcileError = type("ReconcileError", (Exception,), {})  # never raised without the engine
     ENGINE_IMPORT_ERROR = traceback.format_exc()
 else:
     ENGINE_IMPORT_ERROR = None
 
-CONNECTION_ARGUMENT_SPEC = {
+#: The live database (doc fragment ``pgreconcile``). Every module but pgreconcile_report.
+CONNECTION_OPTIONS = {
     "db_name": {"type": "str", "default": ""},
     "db_host": {"type": "str", "default": ""},
     "db_port": {"type": "int"},
@@ -28,158 +39,173 @@ CONNECTION_ARGUMENT_SPEC = {
     "pg_bin_dir": {"type": "path"},
 }
 
+#: The Django project whose migrations are the reference.
+DJANGO_OPTIONS = {
+    "project_dir": {"type": "path"},
+    "settings": {"type": "str"},
+    "python": {"type": "str"},
+}
 
-def connection_argument_spec(**module_options) -> dict:
-    """The shared connection options plus a module's own."""
-    spec = copy.deepcopy(CONNECTION_ARGUMENT_SPEC)
-    spec.update(module_options)
+#: The reference, whichever it is, and the scope of the comparison (doc fragment
+#: ``pgreconcile.reference``). A DSN may carry a password, so both DSNs are no_log.
+REFERENCE_OPTIONS = {
+    **DJANGO_OPTIONS,
+    "reference_dsn": {"type": "str", "no_log": True},
+    "reference_sql": {"type": "path"},
+    "scratch_dsn": {"type": "str", "no_log": True},
+    "schemas": {"type": "list", "elements": "str"},
+    "exclude_schemas": {"type": "list", "elements": "str"},
+}
+
+#: The options that name the reference; a module takes at most one of them.
+REFERENCE_CHOICE = ("project_dir", "reference_dsn", "reference_sql")
+
+_OPTION_SETS = {None: {}, "django": DJANGO_OPTIONS, "reference": REFERENCE_OPTIONS}
+
+
+def argument_spec(options: dict | None = None, *, reference: str | None = None,
+                  connection: bool = True) -> dict:
+    """The argument spec of a module: the shared options it takes, then its own."""
+    spec = copy.deepcopy(CONNECTION_OPTIONS) if connection else {}
+    spec.update(copy.deepcopy(_OPTION_SETS[reference]))
+    spec.update(copy.deepcopy(options or {}))
     return spec
 
 
-def require_engine(module) -> None:
-    """Fail with a message a person can act on when the engine is not importable."""
+def run_module(body, options: dict | None = None, *, reference: str | None = None,
+               connection: bool = True, **module_kwargs) -> None:
+    """Run one module: `body(run)` fills ``run.result``; this answers Ansible.
+
+    `reference` adds the shared ``django`` or ``reference`` options; `module_kwargs` go to
+    AnsibleModule (mutually_exclusive, required_one_of, supports_check_mode, ...). An engine
+    error raised by the body fails the task with its type, hint and exit code, and with the
+    fields the body had already put into ``run.result``.
+    """
+    module = AnsibleModule(argument_spec=argument_spec(options, reference=reference,
+                                                       connection=connection),
+                           **module_kwargs)
     if ENGINE_IMPORT_ERROR:
         module.fail_json(
             msg=f"the pgreconcile engine is not importable by {sys.executable} on this host "
                 "(hint: install it with playbooks/toolkit.yml, or set ansible_python_interpreter "
                 "to the Python that has it)",
             error="EngineMissing", exit_code=1, exception=ENGINE_IMPORT_ERROR)
-
-
-def connection_spec(module):
-    """ConnectionSpec from module parameters; empty values are left to libpq (PG*, ~/.pgpass)."""
-    params = module.params
-    port = params.get("db_port")
-    keywords = {
-        "host": params.get("db_host"),
-        "port": str(port) if port else "",
-        "dbname": params.get("db_name"),
-        "user": params.get("db_user"),
-        "password": params.get("db_password"),
-    }
-    return ConnectionSpec({key: value for key, value in keywords.items() if value})
-
-
-def run_engine(module, call, *args, **kwargs):
-    """Call the engine; render its typed errors (and anything unexpected) with fail_json.
-
-    fail_json strips every no_log value (the password) from what it returns.
-    """
+    run = ModuleRun(module)
     try:
-        return call(*args, **kwargs)
+        body(run)
     except ReconcileError as exc:
         details = exc.to_dict()
         message = details.pop("message")
-        hint = details.get("hint")
-        module.fail_json(msg=f"{message} (hint: {hint})" if hint else message, **details)
+        run.fail(message, **details)
     except Exception as exc:  # noqa: BLE001 - a module must answer in JSON, never a bare traceback
-        module.fail_json(msg=f"pgreconcile failed unexpectedly: {type(exc).__name__}: "
-                             f"{redact(str(exc))}",
-                         error=type(exc).__name__, exit_code=1,
-                         exception=redact(traceback.format_exc()))
-    return None
+        run.fail(f"pgreconcile failed unexpectedly: {type(exc).__name__}: {redact(str(exc))}",
+                 error=type(exc).__name__, exit_code=1,
+                 exception=redact(traceback.format_exc()))
+    module.exit_json(**run.finished())
 
 
-# --------------------------------------------------------------------------- the reference
-# The Django project whose migrations say what live should look like, or another reference
-# (documented in the DOCUMENTATION of each module that takes them).
-DJANGO_ARGUMENT_SPEC = {
-    "project_dir": {"type": "path"},
-    "settings": {"type": "str"},
-    "python": {"type": "str"},
-}
+class ModuleRun:
+    """One call of a module: its parameters, the result it builds, its diff."""
 
-TARGET_ARGUMENT_SPEC = {
-    **DJANGO_ARGUMENT_SPEC,
-    "reference_dsn": {"type": "str"},
-    "reference_sql": {"type": "path"},
-    "scratch_dsn": {"type": "str"},
-    "schemas": {"type": "list", "elements": "str"},
-    "exclude_schemas": {"type": "list", "elements": "str"},
-}
+    def __init__(self, module: AnsibleModule):
+        self.module = module
+        self.params = module.params
+        self.check_mode = module.check_mode
+        self.result: dict = {"changed": False}
+        self.started = time.monotonic()
+        self._diff: dict | None = None
 
+    # ------------------------------------------------------------------ answering
+    def show_diff(self, before: str, after: str, before_header: str,
+                  after_header: str) -> None:
+        """The change, as ``--diff`` shows it (left out of the result without --diff)."""
+        self._diff = {"before": before, "after": after, "before_header": before_header,
+                      "after_header": after_header}
 
-def django_argument_spec(**module_options) -> dict:
-    """Connection options, the Django project options, and a module's own."""
-    return connection_argument_spec(**copy.deepcopy(DJANGO_ARGUMENT_SPEC), **module_options)
+    def warn(self, message: str) -> None:
+        self.module.warn(message)
 
+    def fail(self, message: str, *, error: str, exit_code: int, hint: str | None = None,
+             **extra) -> None:
+        """Fail the task, keeping the result so far; fail_json strips every no_log value."""
+        fields = {k: v for k, v in self.result.items() if k != "changed"}
+        fields.update(extra, error=error, exit_code=exit_code)
+        if hint is not None:
+            fields["hint"] = hint
+        self.module.fail_json(msg=f"{message} (hint: {hint})" if hint else message, **fields)
 
-def target_argument_spec(**module_options) -> dict:
-    """Connection options, the reference options (Django project, DSN or SQL file), scratch
-    server and schema filters, and a module's own."""
-    return connection_argument_spec(**copy.deepcopy(TARGET_ARGUMENT_SPEC), **module_options)
+    def finished(self) -> dict:
+        result = dict(self.result)
+        result.setdefault("seconds", round(time.monotonic() - self.started, 3))
+        if self._diff is not None and self.module._diff:
+            result["diff"] = self._diff
+        return result
 
+    # ------------------------------------------------------------------ engine inputs
+    @property
+    def live(self):
+        """The live database; empty values are left to libpq (PG*, ~/.pgpass)."""
+        params = self.params
+        port = params.get("db_port")
+        keywords = {"host": params.get("db_host"), "port": str(port) if port else "",
+                    "dbname": params.get("db_name"), "user": params.get("db_user"),
+                    "password": params.get("db_password")}
+        return ConnectionSpec({key: value for key, value in keywords.items() if value})
 
-def django_project(module, required: bool = True):
-    """DjangoProject from project_dir/settings/python, or None when no project is given."""
-    params = module.params
-    if not params.get("project_dir") and not required:
-        return None
-    from pgreconcile.django.project import DjangoProject
-    return run_engine(module, DjangoProject.from_args, params.get("project_dir"),
-                      params.get("settings"), params.get("python"))
+    def project(self):
+        """The Django project of project_dir/settings/python, or None without project_dir."""
+        if not self.params.get("project_dir"):
+            return None
+        from pgreconcile.django.project import DjangoProject
+        return DjangoProject.from_args(self.params["project_dir"], self.params.get("settings"),
+                                       self.params.get("python"))
 
+    def target(self, need_reference: bool = True):
+        """The engine's Target: live, the reference (when given or needed), scratch server,
+        schema scope."""
+        from pgreconcile.runbook.reference import ReferenceSource
+        from pgreconcile.runbook.stages import Target
 
-def engine_target(module, need_reference: bool = True):
-    """The engine's Target: live connection, reference (when given or needed), scratch server."""
-    from pgreconcile.pg.connection import ConnectionSpec as Spec
-    from pgreconcile.runbook.reference import ReferenceSource
-    from pgreconcile.runbook.stages import Target
+        params = self.params
+        reference = None
+        if need_reference or any(params.get(key) for key in REFERENCE_CHOICE):
+            reference = ReferenceSource.from_args(
+                project_dir=params.get("project_dir"), settings=params.get("settings"),
+                python=params.get("python"), reference_dsn=params.get("reference_dsn"),
+                reference_sql=params.get("reference_sql"))
+        return Target(self.live, reference, self.scratch(),
+                      tuple(params["schemas"]) if params.get("schemas") else None,
+                      tuple(params["exclude_schemas"]) if params.get("exclude_schemas") else None,
+                      params.get("pg_bin_dir"))
 
-    params = module.params
-    keys = ("project_dir", "reference_dsn", "reference_sql")
-    reference = None
-    if need_reference or any(params.get(key) for key in keys):
-        reference = run_engine(module, ReferenceSource.from_args,
-                               project_dir=params.get("project_dir"),
-                               settings=params.get("settings"), python=params.get("python"),
-                               reference_dsn=params.get("reference_dsn"),
-                               reference_sql=params.get("reference_sql"))
-    scratch = params.get("scratch_dsn")
-    return Target(connection_spec(module), reference,
-                  run_engine(module, Spec.resolve, scratch) if scratch else None,
-                  tuple(params["schemas"]) if params.get("schemas") else None,
-                  tuple(params["exclude_schemas"]) if params.get("exclude_schemas") else None,
-                  params.get("pg_bin_dir"))
+    def scratch(self):
+        """The server for scratch databases (scratch_dsn), or None for the live one."""
+        dsn = self.params.get("scratch_dsn")
+        return ConnectionSpec.resolve(dsn) if dsn else None
 
+    def windows(self, option: str = "maintenance_window"):
+        """The maintenance windows of a string ("Sat 01:00-03:00 UTC; Sun ...") or a list;
+        None when no window is set."""
+        from pgreconcile.runbook.window import MaintenanceWindows
+        spec = self.params.get(option)
+        if isinstance(spec, (list, tuple)):
+            spec = [str(item) for item in spec if str(item).strip()]
+        elif spec is not None:
+            spec = str(spec)
+        return MaintenanceWindows.parse(spec or None)
 
-def maintenance_windows(module, option: str = "maintenance_window"):
-    """MaintenanceWindows from a string ("Sat 01:00-03:00 UTC; Sun 01:00-03:00 UTC") or a
-    list of strings; None when no window is set."""
-    from pgreconcile.runbook.window import MaintenanceWindows
-    spec = module.params.get(option)
-    if isinstance(spec, (list, tuple)):
-        spec = [str(item) for item in spec if str(item).strip()]
-    elif spec is not None:
-        spec = str(spec)
-    return run_engine(module, MaintenanceWindows.parse, spec or None)
+    def plan(self, path_option: str = "plan", data_option: str = "plan_data",
+             missing_ok: bool = False):
+        """The plan of a plan.json path or of a plan dict returned by pgreconcile_plan.
 
-
-def load_plan(module, path_option: str = "plan", data_option: str = "plan_data"):
-    """A Plan from a plan.json path or from a plan dict returned by pgreconcile_plan."""
-    from pgreconcile.plan.steps import Plan
-    from pgreconcile.runbook.stages import load_plan as load_plan_file
-    params = module.params
-    if params.get(data_option):
-        return run_engine(module, Plan.from_dict, params[data_option])
-    if params.get(path_option):
-        return run_engine(module, load_plan_file, params[path_option])
-    return None
-
-
-def drift_facts(diagnosis) -> dict:
-    """A diagnosis (live against the reference) as facts: counts and significant changes."""
-    diff = diagnosis.diff
-    return {"reference": diagnosis.reference, "reference_state": diagnosis.reference_state,
-            "empty": diff.is_empty, "counts": diff.counts(),
-            "changes": [change.to_dict() for change in diff.significant],
-            "live_fingerprint": diff.live_fingerprint,
-            "expected_fingerprint": diff.expected_fingerprint}
-
-
-def window_facts(windows) -> dict:
-    """Whether changing stages may run now, in the engine's own words."""
-    from pgreconcile.runbook.window import window_status
-    return window_status(windows)
-
-
+        With `missing_ok`, a path that does not exist means no plan.
+        """
+        from pgreconcile.plan.planner import Plan
+        from pgreconcile.runbook.stages import load_plan
+        params = self.params
+        if params.get(data_option):
+            return Plan.from_dict(params[data_option])
+        path = params.get(path_option)
+        if not path or (missing_ok and not os.path.exists(path)):
+            return None
+        return load_plan(path)

@@ -180,3 +180,14 @@ def recap(run: subprocess.CompletedProcess | str) -> dict[str, int]:
     line = re.search(r"^localhost\s+:\s+(.*)$", output, re.MULTILINE)
     assert line, f"no PLAY RECAP in:\n{output[-3000:]}"
     return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", line[1])}
+
+
+# --------------------------------------------------------------------------- report.json
+def schema_errors(report: dict) -> list[str]:
+    """Where `report` breaks report.schema.json, one line per violation (empty when valid)."""
+    import jsonschema
+
+    from pgreconcile.report.build import report_schema
+    validator = jsonschema.Draft202012Validator(report_schema())
+    return [f"{'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}"
+            for e in validator.iter_errors(json.loads(json.dumps(report, default=str)))]

@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 from psycopg import sql
 
 from pgreconcile.pg.connection import ConnectionSpec
@@ -212,3 +213,16 @@ def test_no_literal_password_in_inventory_or_role():
                 if value and "{{" not in value and value not in {"''", '""', "true", "false"}:
                     offenders.append(f"{path.relative_to(REPO)}:{number}: {line.strip()}")
     assert offenders == []
+
+
+def test_inventory_doc_lists_every_role_variable_with_its_default():
+    """docs/inventory.md holds the contract of every role variable (defaults/main.yml)."""
+    doc = (REPO / "docs" / "inventory.md").read_text()
+    rows = {line.split("|")[1].strip(" `"): line for line in doc.splitlines()
+            if line.startswith("| `")}
+    missing = []
+    for role in ("reconcile", "schedule", "toolkit"):
+        defaults = yaml.safe_load((REPO / "roles" / role / "defaults" / "main.yml").read_text())
+        missing += [name for name in defaults if name not in rows]
+    assert missing == []
+    assert "`5432`" in rows["reconcile_db_port"] and "`[lint]`" in rows["toolkit_extras"]

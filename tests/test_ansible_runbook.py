@@ -37,6 +37,7 @@ from .support import (
     closed_window,
     query,
     recap,
+    schema_errors,
     task_results,
     tool_env,
 )
@@ -237,6 +238,8 @@ def test_full_run_applies_0002_verifies_and_writes_the_report(first_run):
         assert "censored" in results[stage], f"{stage} sees the password: it must be no_log"
 
     report = json.loads((dirs["reports"] / "report.json").read_text())
+    assert schema_errors(report) == []
+    assert report["face"] == "ansible" and report["dry_run"] is False
     assert report["ok"] is True and report["changed"] is True and report["error"] is None
     assert [s["stage"] for s in report["stages"]] == [
         "window", "inspect", "preflight", "plan", "backup", "apply", "migrate", "verify"]
@@ -271,6 +274,9 @@ def test_second_run_changes_nothing(second_run, first_run):
         == "skipping"
     assert files_under(first_run["dirs"]["backups"]) == second_run["backups_before"]
     assert results["Show the verification"]["msg"]["ok"] is True
+    report = json.loads((first_run["dirs"]["reports"] / "report.json").read_text())
+    assert schema_errors(report) == []
+    assert report["ok"] is True and report["changed"] is False and "backup" not in report
 
 
 # --------------------------------------------------------------------------- (c) check mode
@@ -311,6 +317,7 @@ def test_outside_the_window_the_run_refuses_and_changes_nothing(drifted, module_
     assert state_of(spec) == drifted["state"]
     assert files_under(dirs["backups"]) == []
     report = json.loads((dirs["reports"] / "report.json").read_text())
+    assert schema_errors(report) == []
     assert report["ok"] is False
     assert report["error"]["error"] == "OutsideMaintenanceWindow"
     assert report["error"]["exit_code"] == 4
@@ -346,6 +353,7 @@ def test_failed_verification_rolls_back_to_the_schema_before(drifted, module_dir
     assert MIGRATION_0002 not in applied_migrations(spec)
     assert query(spec, "SELECT * FROM treasury_payment ORDER BY id") == payments_before
     report = json.loads((dirs["reports"] / "report.json").read_text())
+    assert schema_errors(report) == []
     assert report["ok"] is False and report["error"]["error"] == "VerificationFailed"
     assert report["rollback"]["method"] == "reverse"
     assert report["rollback"]["unapplied_migrations"] == [f"treasury.{MIGRATION_0002}"]

@@ -118,8 +118,10 @@ def test_maintenance_windows_become_oncalendar_cron_fields_and_task_triggers():
 def systemd_runs(tmp_path_factory):
     """First run (-v --diff) and a second run of the systemd variant, with a password."""
     root = tmp_path_factory.mktemp("systemd") / "root"
-    first = playbook("schedule", schedule_vars(root), "-v", "--diff", env=SCHEDULE_ENV)
-    second = playbook("schedule", schedule_vars(root), env=SCHEDULE_ENV)
+    scratch = {"schedule_scratch_dsn": f"host=db.invalid user=scratch password={SECRET}"}
+    first = playbook("schedule", schedule_vars(root, **scratch), "-v", "--diff",
+                     env=SCHEDULE_ENV)
+    second = playbook("schedule", schedule_vars(root, **scratch), env=SCHEDULE_ENV)
     return root, first, second
 
 
@@ -160,6 +162,13 @@ def test_environment_file_is_0600_and_the_password_stays_out_of_output(systemd_r
     launcher = root / "etc" / "reconcile.sh"
     assert SECRET not in launcher.read_text() and "PGPASSWORD" not in launcher.read_text()
     assert stat.S_IMODE(launcher.stat().st_mode) == 0o755
+    # A scratch DSN may carry a password too: it is in the environment file, the launcher
+    # only names the variable.
+    scratch = subprocess.run(["bash", "-c", f'set -a; . "{env_file}"; '
+                                            'printf %s "$PGRECONCILE_SCRATCH_DSN"'],
+                             capture_output=True, text=True, check=True, env={})
+    assert scratch.stdout == f"host=db.invalid user=scratch password={SECRET}"
+    assert '--scratch-dsn "$PGRECONCILE_SCRATCH_DSN"' in launcher.read_text()
 
 
 def test_second_run_changes_nothing(systemd_runs):
@@ -261,9 +270,11 @@ def test_cron_fallback_writes_entries_on_the_host_clock_and_absent_removes_them(
 
 
 # --------------------------------------------------------------------------- toolkit
-def _runtime_dependencies(project: str = "pgreconcile") -> list:
-    """Installed distributions pgreconcile needs at run time (with extras, recursively)."""
-    found, todo = {}, [(project, frozenset())]
+def _runtime_dependencies(project: str = "pgreconcile",
+                          with_extras: tuple[str, ...] = ("lint",)) -> list:
+    """Installed distributions pgreconcile needs at run time with `with_extras` (the toolkit
+    role installs the lint extra), recursively."""
+    found, todo = {}, [(project, frozenset(with_extras))]
     while todo:
         name, extras = todo.pop()
         for text in distribution(name).requires or []:
@@ -324,6 +335,9 @@ def test_toolkit_installs_the_wheel_into_a_venv_and_second_run_changes_nothing(
     assert f"pgreconcile {__version__} in {venv}" in first.stdout
     wheels = list((tmp_path / "wheels").glob("pgreconcile-*.whl"))
     assert len(wheels) == 1
+    # The lint extra is asked for; pip, offline, resolved squawk-cli or the task had failed.
+    assert f"{wheels[0].name}[lint]" in task_output(
+        first, "Install pgreconcile, its extras and their dependencies into the venv")
 
     version = subprocess.run([str(venv / "bin" / "pgreconcile"), "--version"],
                              env={**os.environ, **env}, capture_output=True, text=True,

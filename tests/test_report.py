@@ -1,4 +1,5 @@
-"""report.md and report.html from report.json: content, safety, offline HTML in real Chromium.
+"""report.json's contract (report.schema.json, RunReport), and report.md and report.html from
+it: content, safety, offline HTML in real Chromium.
 
 Fixtures in tests/data are report.json files written by real `pgreconcile reconcile` runs
 on the seed case (embedded PostgreSQL 18):
@@ -9,7 +10,9 @@ on the seed case (embedded PostgreSQL 18):
                       0002 unapplied
   restored_report.json  the same drill with `--rollback restore`: the live database is
                       left as it is and the backup is restored into a new database
-No database is needed here.
+They follow today's contract (report.schema.json). Only the tests of the CLI's own reports
+(`reconcile` on the seed case) need a database; the Ansible role's reports are checked
+against the same schema in test_ansible_runbook.py.
 """
 from __future__ import annotations
 
@@ -19,16 +22,20 @@ import re
 import struct
 import subprocess
 import sys
+import tomllib
 import zlib
 from collections import Counter
 from pathlib import Path
 
+import jsonschema
 import pytest
 
+from pgreconcile.errors import Refused
 from pgreconcile.report import render as report_mod
+from pgreconcile.report.build import RunReport, assemble_report, report_schema
 from pgreconcile.report.render import build_context, render_html, render_markdown, render_reports
 
-from .support import REPO
+from .support import EXAMPLE, REPO, build_drifted, cli, schema_errors
 
 DATA = Path(__file__).resolve().parent / "data"
 CHROMIUM = Path("/usr/bin/chromium")   # Debian package `chromium`
@@ -376,3 +383,172 @@ def test_html_renders_in_headless_chromium(rendered, tmp_path, name, banner):
         assert g > r + 60 and g > b + 40, (r, g, b)
     else:
         assert r > g + 80 and r > b + 80, (r, g, b)
+
+
+# --------------------------------------------------------------------------- the contract
+def test_schema_is_a_valid_draft_2020_12_schema_shipped_as_package_data():
+    jsonschema.Draft202012Validator.check_schema(report_schema())
+    package_data = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"]["pgreconcile"]
+    assert "report/report.schema.json" in package_data
+
+
+@pytest.mark.parametrize("name", ["ok", "failed", "rerun", "restored"])
+def test_fixture_reports_follow_the_schema(name):
+    assert schema_errors(load(name)) == []
+
+
+@pytest.mark.parametrize("breakage, where", [
+    (lambda r: r.update(surprise=1), "(top)"),
+    (lambda r: r.pop("error"), "(top)"),
+    (lambda r: r["error"].pop("exit_code"), "error"),
+    (lambda r: r["stages"][0].pop("seconds"), "stages/0"),
+    (lambda r: r["stages"][0].update(stage="deploy"), "stages/0/stage"),
+    (lambda r: r["stages"][6].update(ok=True), "stages/6"),      # verify: an ok stage has no error
+    (lambda r: r.update(ok="yes"), "ok"),
+    (lambda r: r["rollback"].update(method="undo"), "rollback/method"),
+    (lambda r: r["verify"].update(extra=[]), "verify"),
+], ids=["unknown key", "no error key", "error without exit code", "stage without seconds",
+        "unknown stage", "ok stage with error", "ok not boolean", "unknown rollback",
+        "verify extra key"])
+def test_schema_rejects_what_the_contract_forbids(breakage, where):
+    data = load("failed")
+    breakage(data)
+    errors = schema_errors(data)
+    assert errors and any(e.startswith(f"{where}:") for e in errors), errors
+
+
+def test_run_report_takes_only_the_keys_the_schema_names():
+    report = RunReport("cli", database="pettycash")
+    with pytest.raises(KeyError, match="report.schema.json"):
+        report["surprise"] = 1
+    with pytest.raises(KeyError):
+        report.setdefault("surprise", [])
+    with pytest.raises(KeyError):
+        report.update(surprise=1)
+    with pytest.raises(ValueError):
+        RunReport("powershell")
+    report["data_before"] = {"fingerprints": {}, "row_counts": {}}
+    assert schema_errors(report.finish()) == []
+
+
+def test_run_stage_times_each_stage_and_keeps_the_engine_error():
+    report = RunReport("cli", database="pettycash", strategy="keep")
+    assert report.run_stage("window", lambda: 1) == 1
+
+    def refuse():
+        raise Refused("outside the window", hint="wait")
+    with pytest.raises(Refused):
+        report.run_stage("apply", refuse)
+    report.finish()
+
+    assert [(s["stage"], s["ok"]) for s in report["stages"]] == [("window", True),
+                                                                   ("apply", False)]
+    assert all(s["seconds"] >= 0 and s["started_at"] for s in report["stages"])
+    assert report["ok"] is False and report["finished_at"]
+    assert report["error"] == {"error": "Refused", "message": "outside the window",
+                               "hint": "wait", "exit_code": 4}
+    assert schema_errors(report) == []
+
+
+def _ansible_result(**fields) -> dict:
+    """A registered result as Ansible hands it over, bookkeeping included."""
+    return {"changed": False, "invocation": {"module_args": {}}, "warnings": [], **fields}
+
+
+def test_assemble_report_judges_a_closed_window_a_refusal_outside_check_mode():
+    closed = {"set": True, "open": False, "windows": "Sat 01:00-03:00 UTC",
+              "message": "outside the maintenance window", "hint": "wait", "exit_code": 4}
+    results = {"window": _ansible_result(maintenance_window=closed, seconds=0.1),
+               "plan": {"skipped": True, "changed": False}, "apply": {}}
+    run = {"database": "pettycash", "server": "db1", "strategy": "keep",
+           "started_at": "2026-11-28T01:00:00+00:00", "dry_run": False,
+           "failure": "outside the maintenance window"}
+
+    report = assemble_report(results, run)
+
+    assert schema_errors(report) == []
+    assert report["face"] == "ansible" and report["ok"] is False
+    assert [s["stage"] for s in report["stages"]] == ["window"]
+    assert report["error"]["error"] == "OutsideMaintenanceWindow"
+    assert report["error"]["exit_code"] == 4
+    assert report["maintenance_window"] == "Sat 01:00-03:00 UTC"
+    assert report["maintenance_window_state"]["open"] is False
+
+    checked = assemble_report(
+        {**results, "apply": _ansible_result(changed=True, plan_id="p1", pending_steps=["s1"])},
+        {**run, "dry_run": True, "failure": ""})
+    assert checked["ok"] is True and checked["changed"] is False and checked["error"] is None
+    assert checked["apply"]["pending_steps"] == ["s1"] and "invocation" not in checked["apply"]
+    assert schema_errors(checked) == []
+
+
+def test_assemble_report_keeps_a_failure_no_stage_recorded():
+    report = assemble_report({"window": _ansible_result(maintenance_window={
+        "set": False, "open": True, "message": "no maintenance window set"})},
+        {"database": "pettycash", "failure": "assertion failed"})
+    assert report["ok"] is False
+    assert report["error"] == {"error": "Failed", "message": "assertion failed", "hint": "",
+                               "exit_code": 1}
+    assert report["maintenance_window"] is None
+    assert schema_errors(report) == []
+
+
+def test_the_report_written_is_redacted_and_the_files_are_returned(tmp_path):
+    report = RunReport("cli", database="pettycash",
+                       server=f"postgresql://app:{SECRET}@db.example.com/pettycash")
+    report.finish()
+    files = report.write(tmp_path)
+    assert set(files) == {"json", "markdown", "html"}
+    written = json.loads((tmp_path / "report.json").read_text())
+    assert SECRET not in json.dumps(written) and written["server"].startswith("postgresql://app:")
+    assert schema_errors(written) == []
+
+
+# --------------------------------------------------------------------------- the CLI's reports
+def _cli_reconcile(spec, tmp_path, *extra):
+    reports = tmp_path / "reports"
+    proc = cli("reconcile", "--project-dir", str(EXAMPLE), "--out-dir", str(tmp_path / "b"),
+               "--report-dir", str(reports), "--json", *extra, spec=spec)
+    return proc, json.loads((reports / "report.json").read_text())
+
+
+def _drifted(make_db):
+    return build_drifted(make_db("report"), rows=300)
+
+
+def test_cli_reconcile_reports_of_a_run_and_its_rerun_follow_the_schema(make_db, tmp_path):
+    spec = _drifted(make_db)
+
+    proc, first = _cli_reconcile(spec, tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    printed = json.loads(proc.stdout)
+    assert schema_errors(first) == [] and schema_errors(printed) == []
+    assert first["face"] == "cli" and first["ok"] is True and first["changed"] is True
+    assert first["error"] is None and first["stages"] == printed["stages"]
+    assert set(printed["files"]) == {"json", "markdown", "html"} and "files" not in first
+
+    proc, rerun = _cli_reconcile(spec, tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert schema_errors(rerun) == []
+    assert rerun["ok"] is True and rerun["changed"] is False and "skipped" in rerun["backup"]
+
+
+def test_cli_reconcile_report_of_a_failed_rolled_back_run_follows_the_schema(make_db, tmp_path):
+    spec = _drifted(make_db)
+
+    proc, report = _cli_reconcile(spec, tmp_path, "--fail-verify")
+
+    assert proc.returncode == 3, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert schema_errors(report) == []
+    assert report["ok"] is False and report["error"]["error"] == "VerificationFailed"
+    assert [s["stage"] for s in report["stages"]][-2:] == ["verify", "rollback"]
+    assert report["rollback"]["method"] == "reverse" and report["rollback"]["reverted"]
+
+
+def test_report_format_doc_names_every_key_stage_and_error_field():
+    doc = (REPO / "docs" / "report-format.md").read_text()
+    schema = report_schema()
+    names = [*schema["properties"], *schema["$defs"]["stage"]["properties"]["stage"]["enum"],
+             *schema["$defs"]["error"]["properties"]]
+    assert [n for n in names if f"`{n}`" not in doc] == []

@@ -1,7 +1,8 @@
 """Connection options shared by every pgreconcile_* module.
 
 Modules pull these in with ``extends_documentation_fragment: [pgreconcile]``;
-the matching argument spec is ``module_utils/pgreconcile_common.py``.
+the matching argument specs are CONNECTION_OPTIONS and REFERENCE_OPTIONS in
+``module_utils/pgreconcile_common.py``.
 """
 
 
@@ -76,6 +77,7 @@ options:
     description:
       - Another database that is the reference, instead of O(project_dir) (libpq URI or key=value
         string; keep passwords in C(~/.pgpass)).
+      - Treated as a secret (C(no_log)), since a DSN can carry a password.
     type: str
   reference_sql:
     description:
@@ -85,6 +87,7 @@ options:
     description:
       - Server where scratch databases (reference schema, preflight or proof clone) are created and dropped,
         as a libpq URI or key=value string without a password. Default is the live server.
+      - Treated as a secret (C(no_log)), since a DSN can carry a password.
     type: str
   schemas:
     description:

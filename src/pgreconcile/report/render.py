@@ -1,8 +1,9 @@
 """Render a run's report.json as Markdown (ticket/PR) and one self-contained HTML page.
 
-`report.json` is the machine contract and is written by the caller (`runbook.reconcile`);
-this module only reads the dict. Every section is optional: a run that failed at the
-backup has nothing but `stages` and `error`, and still gets a readable report.
+`report.json` is the machine contract (report.schema.json, docs/report-format.md), built
+and written by `report.build.RunReport` for every face; this module only reads the dict.
+Every section is optional: a run that failed at the backup has nothing but `stages` and
+`error`, and still gets a readable report.
 
 Nothing rendered here may contain a password: string values are redacted before
 rendering and the rendered text gets a final pass through `connection.redact`.
@@ -17,6 +18,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from pgreconcile import __version__
 from pgreconcile.files import atomic_write_text
 from pgreconcile.pg.connection import redact
 
@@ -183,7 +185,7 @@ def build_context(report: dict) -> dict:
     ctx = {
         "r": r,
         "tool": r.get("tool") or "pgreconcile",
-        "version": _version(),
+        "version": __version__,
         "database": r.get("database") or apply.get("database") or plan.get("database") or "",
         "server": r.get("server") or "",
         "strategy": r.get("strategy") or plan.get("strategy") or "",
@@ -222,14 +224,6 @@ def build_context(report: dict) -> dict:
     ctx["summary_cards"] = _cards(ctx)
     ctx["next_steps"] = _next_steps(ctx)
     return ctx
-
-
-def _version() -> str:
-    try:
-        from pgreconcile import __version__
-        return __version__
-    except ImportError:  # pragma: no cover
-        return ""
 
 
 def _stages(r: dict) -> list[dict]:

@@ -24,12 +24,13 @@ from pgreconcile.errors import (
     UsageError,
     VerificationFailed,
 )
-from pgreconcile.files import utc_now, write_json
+from pgreconcile.files import write_json
 from pgreconcile.pg import census
 from pgreconcile.pg.connection import ConnectionSpec
 from pgreconcile.plan.planner import make_plan
 from pgreconcile.plan.steps import DriftNote, Plan
 from pgreconcile.progress import NULL, Reporter
+from pgreconcile.report.build import RunReport
 from pgreconcile.runbook.reference import ReferenceSource, build_reference
 from pgreconcile.runbook.window import MaintenanceWindows
 from pgreconcile.schema.catalog import inspect_schema
@@ -253,25 +254,12 @@ def reconcile(target: Target, opts: ReconcileOptions, reporter: Reporter = NULL)
     project = target.project
     report_dir = Path(opts.report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
-    stages: list[dict] = []
-    report: dict = {"tool": "pgreconcile", "database": live.dbname, "server": live.describe(),
-                    "started_at": utc_now(), "stages": stages, "ok": False,
-                    "dry_run": opts.dry_run, "strategy": opts.strategy, "changed": False}
+    report = RunReport("cli", database=live.dbname, server=live.describe(),
+                       strategy=opts.strategy, dry_run=opts.dry_run)
 
     def stage(name, fn):
-        started = time.monotonic()
-        entry = {"stage": name, "ok": False, "started_at": utc_now()}
-        stages.append(entry)
         reporter.info(f"» {name}")
-        try:
-            value = fn()
-            entry["ok"] = True
-            return value
-        except ReconcileError as exc:
-            entry["error"] = exc.to_dict()
-            raise
-        finally:
-            entry["seconds"] = round(time.monotonic() - started, 3)
+        return report.run_stage(name, fn)
 
     try:
         if opts.windows is not None:
@@ -356,13 +344,8 @@ def reconcile(target: Target, opts: ReconcileOptions, reporter: Reporter = NULL)
         report["error"] = exc.to_dict()
         raise
     finally:
-        report["finished_at"] = utc_now()
-        write_json(report_dir / "report.json", report)
-        try:
-            from pgreconcile.report.render import render_reports
-            report["files"] = render_reports(report, report_dir)
-        except Exception as exc:  # a report problem must never hide the run's own outcome
-            report.setdefault("warnings", []).append(f"report not rendered: {exc}")
+        report.finish()
+        report["files"] = report.write(report_dir)
 
 
 def prove_plan(target: Target, plan: Plan, options: ApplyOptions | None = None,
