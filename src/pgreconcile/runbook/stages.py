@@ -24,7 +24,7 @@ from pgreconcile.errors import (
     UsageError,
     VerificationFailed,
 )
-from pgreconcile.files import write_json
+from pgreconcile.files import atomic_write_text, write_json
 from pgreconcile.pg import census
 from pgreconcile.pg.connection import ConnectionSpec
 from pgreconcile.plan.planner import make_plan
@@ -276,7 +276,7 @@ def reconcile(target: Target, opts: ReconcileOptions, reporter: Reporter = NULL)
         report["diff_before"] = diagnosis.to_dict()
         report["plan"] = plan.to_dict()
         write_json(report_dir / "plan.json", plan.to_dict())
-        (report_dir / "plan.sql").write_text(plan.sql_script())
+        atomic_write_text(report_dir / "plan.sql", plan.sql_script())
         refuse_unsupported(plan)
         if project is not None and plan.steps:
             after = stage("preflight-with-plan", lambda: prove_plan(target, plan, opts.apply,
