@@ -189,6 +189,25 @@ def test_no_privilege_to_create_scratch_database_is_a_clear_error(drifted, serve
         run_sql(server, f"DROP ROLE {role}")
 
 
+def test_scratch_server_from_the_environment_keeps_its_dsn_off_the_command_line(drifted,
+                                                                                 server):
+    """A role without CREATEDB diffs when PGRECONCILE_SCRATCH_DSN names a server where
+    scratch databases may be made: the scheduled launchers pass it this way only."""
+    role = "pgrt_nocreatedb_" + os.urandom(3).hex()
+    run_sql(server, f"CREATE ROLE {role} LOGIN NOCREATEDB")
+    run_sql(drifted, f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+    try:
+        proc = cli("diff", "--json", "--project-dir", str(EXAMPLE), spec=drifted.with_params(
+            user=role), extra_env={"PGRECONCILE_NO_CACHE": "1",
+                                   "PGRECONCILE_SCRATCH_DSN": server.conninfo()})
+        assert proc.returncode == 3, proc.stdout + proc.stderr
+        assert not as_json(proc)["empty"]
+        assert list_scratch_databases(server) == []
+    finally:
+        run_sql(drifted, f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}")
+        run_sql(server, f"DROP ROLE {role}")
+
+
 def test_applied_migration_unknown_to_the_project_is_reported(drifted):
     run_sql(drifted, "INSERT INTO django_migrations (app, name, applied) "
                      "VALUES ('treasury', '0099_hotfix_from_another_branch', now())")

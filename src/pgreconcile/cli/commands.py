@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Callable
@@ -21,6 +22,8 @@ from pgreconcile.errors import EXIT_ERROR, EXIT_OK, EXIT_USAGE, ReconcileError
 from pgreconcile.progress import Reporter, default_reporter
 
 Handler = Callable[[argparse.Namespace, Reporter], dict]
+SCRATCH_HELP = ("server for scratch databases (default: live's); default "
+                "$PGRECONCILE_SCRATCH_DSN, which keeps a password off the command line")
 JSON_HELP = "print one JSON document on stdout (indented on a terminal, compact when piped)"
 COMMANDS: dict[str, Handler] = {}
 
@@ -122,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
                                          "live and report exactly how they fail")
     _common(p)
     _project(p)
-    p.add_argument("--scratch-dsn", help="server for scratch databases (default: live's)")
+    p.add_argument("--scratch-dsn", default=os.environ.get("PGRECONCILE_SCRATCH_DSN"),
+                   help=SCRATCH_HELP)
 
     p = sub.add_parser("plan", help="turn the diff into ordered, lock-aware steps")
     _common(p)
@@ -239,7 +243,8 @@ def _reference(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("reference (exactly one)")
     g.add_argument("--reference-dsn", help="another database holding the expected schema")
     g.add_argument("--reference-sql", help="a SQL file holding the expected schema")
-    g.add_argument("--scratch-dsn", help="server for scratch databases (default: live's)")
+    g.add_argument("--scratch-dsn", default=os.environ.get("PGRECONCILE_SCRATCH_DSN"),
+                   help=SCRATCH_HELP)
     g.add_argument("--reference-state", choices=["applied", "latest"], default="applied",
                    help="Django reference: the migrations live has applied (default; pending "
                         "ones are reported, not counted as drift) or all of them")
