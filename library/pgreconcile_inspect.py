@@ -161,7 +161,8 @@ OPTIONS = {
 
 
 def inspect(run) -> None:
-    from pgreconcile.runbook.stages import diagnose, inspect_live
+    from pgreconcile.runbook.inspection import inspect_live
+    from pgreconcile.runbook.stages import diagnose
     from pgreconcile.runbook.window import window_status
 
     facts, result = set(run.params["facts"]), run.result

@@ -164,7 +164,7 @@ class ModuleRun:
         """The engine's Target: live, the reference (when given or needed), scratch server,
         schema scope."""
         from pgreconcile.runbook.reference import ReferenceSource
-        from pgreconcile.runbook.stages import Target
+        from pgreconcile.runbook.target import Target
 
         params = self.params
         reference = None

@@ -314,7 +314,7 @@ def cmd_restore(args, reporter) -> dict:
 def target_from(args, *, need_reference: bool = True):
     from pgreconcile.pg.connection import ConnectionSpec
     from pgreconcile.runbook.reference import ReferenceSource
-    from pgreconcile.runbook.stages import Target
+    from pgreconcile.runbook.target import Target
     reference = None
     if need_reference or getattr(args, "project_dir", None):
         reference = ReferenceSource.from_args(
@@ -339,7 +339,7 @@ def windows_from(args):
 @command("inspect")
 def cmd_inspect(args, reporter) -> dict:
     from pgreconcile.files import write_json
-    from pgreconcile.runbook.stages import inspect_live
+    from pgreconcile.runbook.inspection import inspect_live
     result = inspect_live(target_from(args, need_reference=False))
     if args.out:
         write_json(args.out, result["schema"])
@@ -520,8 +520,9 @@ def print_json(document: dict) -> None:
     megabytes. Same keys, same values, sorted keys either way."""
     if sys.stdout.isatty():
         text = json.dumps(document, indent=2, sort_keys=True, default=str)
-    else:  # json.dumps without indent runs the C encoder: ~20x faster than indent=2
-        text = json.dumps(document, separators=(",", ":"), sort_keys=True, default=str)
+    else:  # compact: the same text json.dumps gives, from orjson when it can (~10x faster)
+        from pgreconcile import canonical_json
+        text = canonical_json.dumps(document)
     sys.stdout.write(text + "\n")
 
 

@@ -63,8 +63,7 @@ def build_reference(source: ReferenceSource, live: ConnectionSpec, *,
     migrations are not mistaken for drift.
     """
     if source.kind == "dsn":
-        with source.dsn.connect() as conn:
-            return inspect_schema(conn, schemas=schemas, exclude_schemas=exclude_schemas)
+        return inspect_schema(source.dsn, schemas=schemas, exclude_schemas=exclude_schemas)
     server = scratch_server or live
     cached = _cache_path(source, server, cache_key, targets, schemas, exclude_schemas)
     if cached is not None and cached.exists():
@@ -109,8 +108,7 @@ def _materialise(source: ReferenceSource, live: ConnectionSpec, server: Connecti
                 migrate_to(source.project, scratch, targets)
         else:
             load_sql_file(scratch, source.sql_file, pg_bin_dir=pg_bin_dir)
-        with scratch.connect() as conn:
-            return inspect_schema(conn, schemas=schemas, exclude_schemas=exclude_schemas)
+        return inspect_schema(scratch, schemas=schemas, exclude_schemas=exclude_schemas)
 
 
 def load_sql_file(target: ConnectionSpec, path: Path, *, pg_bin_dir: str | None = None) -> None:

@@ -31,28 +31,12 @@ from pgreconcile.plan.planner import make_plan
 from pgreconcile.plan.steps import DriftNote, Plan
 from pgreconcile.progress import NULL, Reporter
 from pgreconcile.report.build import RunReport
-from pgreconcile.runbook.reference import ReferenceSource, build_reference
+from pgreconcile.runbook.reference import build_reference
+from pgreconcile.runbook.target import Target
 from pgreconcile.runbook.window import MaintenanceWindows
 from pgreconcile.schema.catalog import inspect_schema
 from pgreconcile.schema.diff import Diff, diff_schemas
 from pgreconcile.schema.model import Schema
-
-
-@dataclass(frozen=True)
-class Target:
-    """What to work on: the live database, and what it should look like."""
-
-    live: ConnectionSpec
-    reference: ReferenceSource | None = None
-    scratch: ConnectionSpec | None = None
-    schemas: tuple[str, ...] | None = None
-    exclude_schemas: tuple[str, ...] | None = None
-    pg_bin_dir: str | None = None
-
-    @property
-    def project(self) -> DjangoProject | None:
-        return self.reference.project if self.reference and self.reference.kind == "django" \
-            else None
 
 
 @dataclass(frozen=True)
@@ -73,27 +57,14 @@ class Diagnosis:
         return d
 
 
-def inspect_live(target: Target) -> dict:
-    with target.live.connect() as conn:
-        schema = inspect_schema(conn, schemas=target.schemas,
-                                exclude_schemas=target.exclude_schemas)
-    result = {"database": target.live.dbname, "server_version": schema.server_version,
-              "fingerprint": schema.fingerprint(), "summary": schema.summary(),
-              "schema": schema.to_dict()}
-    if target.project is not None:
-        result["migrations"] = migration_state(target.project, target.live).to_dict()
-    return result
-
-
 def diagnose(target: Target, reference_state: str = "applied",
              reporter: Reporter = NULL) -> Diagnosis:
     """Live vs reference. For Django, `applied` builds the state live claims to be in."""
     if target.reference is None:
         raise UsageError("a reference is needed: --project-dir, --reference-dsn or "
                          "--reference-sql")
-    with target.live.connect() as conn:
-        live_schema = inspect_schema(conn, schemas=target.schemas,
-                                     exclude_schemas=target.exclude_schemas)
+    live_schema = inspect_schema(target.live, schemas=target.schemas,
+                                 exclude_schemas=target.exclude_schemas)
     state = None
     targets = None
     if target.project is not None:

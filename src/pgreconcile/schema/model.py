@@ -9,8 +9,9 @@ non-catalog name schema-qualified, so it does not depend on anyone's search_path
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
+
+from pgreconcile import canonical_json
 
 MODEL_VERSION = 1
 
@@ -308,14 +309,22 @@ class Schema:
         sorts columns by name (restoring inherited tables may reorder them).
         Object names stay in, because a restore keeps them.
         """
-        d = self.to_dict()
-        del d["server_version"], d["database"]
-        for table in d["tables"]:
-            del table["row_estimate"]
-            table["columns"].sort(key=lambda c: c["name"])
-        return d
+        return canonical_of(self.to_dict())
 
     def fingerprint(self) -> str:
-        text = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"),
-                          ensure_ascii=True)
-        return hashlib.sha256(text.encode("ascii")).hexdigest()
+        return fingerprint_of(self.to_dict())
+
+
+def canonical_of(schema: dict) -> dict:
+    """`Schema.canonical()` of a schema already written as `to_dict()` (left unchanged)."""
+    d = {k: v for k, v in schema.items() if k not in ("server_version", "database")}
+    d["tables"] = [{**{k: v for k, v in t.items() if k != "row_estimate"},
+                    "columns": sorted(t["columns"], key=lambda c: c["name"])}
+                   for t in schema["tables"]]
+    return d
+
+
+def fingerprint_of(schema: dict) -> str:
+    """`Schema.fingerprint()` of a schema already written as `to_dict()`: sha256 of the
+    canonical structure as compact, key-sorted, ASCII JSON."""
+    return hashlib.sha256(canonical_json.dumps(canonical_of(schema)).encode("ascii")).hexdigest()

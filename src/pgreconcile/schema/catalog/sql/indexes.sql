@@ -10,7 +10,12 @@ WITH ns AS (
 SELECT ns.nspname AS schema,
        c.relname AS table_name,
        i.relname AS name,
-       ARRAY(SELECT pg_get_indexdef(x.indexrelid, k, true)
+       -- A key column is printed by name as pg_get_indexdef(oid, k, true) prints it
+       -- (quote_ident); only expressions need the deparser, which costs ~0.1 ms a call.
+       ARRAY(SELECT CASE WHEN x.indkey[k - 1] <> 0
+                         THEN (SELECT quote_ident(a.attname) FROM pg_attribute a
+                               WHERE a.attrelid = x.indrelid AND a.attnum = x.indkey[k - 1])
+                         ELSE pg_get_indexdef(x.indexrelid, k, true) END
              FROM generate_series(1, x.indnkeyatts::int) AS k
              ORDER BY k) AS columns,
        pg_get_indexdef(x.indexrelid) AS definition,
