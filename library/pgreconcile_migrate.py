@@ -23,14 +23,6 @@ options:
       - Directory holding the Django project's C(manage.py), on the managed host.
     type: path
     required: true
-  settings:
-    description:
-      - The project's settings module. Default is the one C(manage.py) names.
-    type: str
-  python:
-    description:
-      - Interpreter of the project (its virtualenv). Default is the interpreter running the module.
-    type: str
   maintenance_window:
     description:
       - When changes may run, for example V(Sat 01:00-03:00 UTC); several windows as a list or
@@ -46,6 +38,7 @@ attributes:
     description: The output of C(migrate --plan) for the pending migrations.
 extends_documentation_fragment:
   - pgreconcile
+  - pgreconcile.django
 seealso:
   - module: pgreconcile_apply
   - module: pgreconcile_verify

@@ -66,6 +66,7 @@ attributes:
     description: Before is the live drift, after is the plan's SQL script.
 extends_documentation_fragment:
   - pgreconcile
+  - pgreconcile.django
   - pgreconcile.reference
 seealso:
   - module: pgreconcile_apply

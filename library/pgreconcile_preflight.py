@@ -25,14 +25,6 @@ options:
       - Directory holding the Django project's C(manage.py), on the managed host.
     type: path
     required: true
-  settings:
-    description:
-      - The project's settings module. Default is the one C(manage.py) names.
-    type: str
-  python:
-    description:
-      - Interpreter of the project (its virtualenv). Default is the interpreter running the module.
-    type: str
   scratch_dsn:
     description:
       - Server where the clone is created and dropped, as a libpq URI or key=value string without a
@@ -53,6 +45,7 @@ attributes:
     description: Never changes anything, so there is nothing to show.
 extends_documentation_fragment:
   - pgreconcile
+  - pgreconcile.django
 seealso:
   - module: pgreconcile_inspect
   - module: pgreconcile_plan

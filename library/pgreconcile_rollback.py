@@ -66,14 +66,6 @@ options:
       - Directory holding the Django project's C(manage.py), on the managed host; needed to unapply
         migrations.
     type: path
-  settings:
-    description:
-      - The project's settings module. Default is the one C(manage.py) names.
-    type: str
-  python:
-    description:
-      - Interpreter of the project (its virtualenv). Default is the interpreter running the module.
-    type: str
 attributes:
   check_mode:
     support: full
@@ -83,6 +75,7 @@ attributes:
     description: The result lists what was reverted.
 extends_documentation_fragment:
   - pgreconcile
+  - pgreconcile.django
 seealso:
   - module: pgreconcile_apply
   - module: pgreconcile_restore

@@ -60,6 +60,7 @@ attributes:
     description: Never changes anything, so there is nothing to show.
 extends_documentation_fragment:
   - pgreconcile
+  - pgreconcile.django
   - pgreconcile.reference
 seealso:
   - module: pgreconcile_apply

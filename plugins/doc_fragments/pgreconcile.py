@@ -56,15 +56,11 @@ notes:
     E(PGUSER), E(PGPASSWORD), C(~/.pgpass)), so a managed host's environment may supply them.
 """
 
-    # The reference a module compares live with, and the scope of that comparison:
-    # ``extends_documentation_fragment: [pgreconcile, pgreconcile.reference]``.
-    REFERENCE = r"""
+    # The Django project a module runs: its settings and interpreter (O(project_dir) is each
+    # module's own, since what it is for differs):
+    # ``extends_documentation_fragment: [pgreconcile, pgreconcile.django]``.
+    DJANGO = r"""
 options:
-  project_dir:
-    description:
-      - Directory holding the Django project's C(manage.py), on the managed host. Its migrations
-        are the reference schema.
-    type: path
   settings:
     description:
       - The project's settings module. Default is the one C(manage.py) names.
@@ -73,6 +69,18 @@ options:
     description:
       - Interpreter of the project (its virtualenv). Default is the interpreter running the module.
     type: str
+"""
+
+    # The reference a module compares live with, and the scope of that comparison; the
+    # project's settings and interpreter come from the django fragment:
+    # ``extends_documentation_fragment: [pgreconcile, pgreconcile.django, pgreconcile.reference]``.
+    REFERENCE = r"""
+options:
+  project_dir:
+    description:
+      - Directory holding the Django project's C(manage.py), on the managed host. Its migrations
+        are the reference schema.
+    type: path
   reference_dsn:
     description:
       - Another database that is the reference, instead of O(project_dir) (libpq URI or key=value
