@@ -52,6 +52,7 @@ from pgreconcile.pg import backup, census
 from pgreconcile.pg.connection import ConnectionSpec
 from pgreconcile.progress import default_reporter
 from pgreconcile.pg.toolchain import find_tool, server_major
+from pgreconcile.files import write_json
 from pathlib import Path
 default_reporter(quiet=True)
 lap("import pgreconcile (cli, backup, psycopg, rich)")
@@ -84,8 +85,8 @@ toc = backup._restore_list(restore_tool, dump)
 lap("pg_restore --list")
 backup._hash_backup(dump, dump.name)
 lap("sha256")
-backup._write_json_atomic(scratch / "bench.manifest.json",
-                          {"row_counts": counts, "toc_entries": toc})
+write_json(scratch / "bench.manifest.json", {"row_counts": counts, "toc_entries": toc},
+           mode=0o600, durable=True)
 lap("manifest write")
 print(json.dumps(timings))
 """
