@@ -97,10 +97,15 @@ def main() -> int:
         proc = run(cli + ["backup", "--out-dir", str(DEMO / "backups"), "--test-restore",
                           "--keep", "3", "--json"], env, show=False)
         backup = json.loads(proc.stdout)
+        trial = backup["test_restore"]
         console.print(Panel.fit(
             f"dump      {backup['path']}\nmanifest  {backup['manifest']}\n"
             f"sha256    {backup['sha256']}\nverified  {backup['verified']}\n"
-            f"restore   {backup['test_restore']}", title="verified backup"))
+            f"restore   {'ok' if trial['ok'] else 'FAILED'}: {trial['tables']} tables restored "
+            f"into a scratch database in {trial['duration_s']} s; row counts "
+            f"{'match' if trial['row_counts_match'] else 'DIFFER'}, schema fingerprint "
+            f"{'matches' if trial['fingerprint_match'] else 'DIFFERS'}",
+            title="verified backup"))
         run(cli + ["backup-verify", backup["path"]], env)
 
         step("4. the seed's failure: manage.py migrate")
