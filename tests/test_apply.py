@@ -1,6 +1,7 @@
 """plan / apply / reconcile on the seed example: real server, real manage.py, real kills."""
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -288,3 +289,42 @@ def test_swap_moves_referencing_foreign_keys_to_the_new_key(drifted, tmp_path):
     again = as_json(cli("apply", str(tmp_path / "plan.json"), "--no-backup",
                         "--allow-destructive", "--json", spec=drifted))
     assert again.get("changed") is False, [s for s in again["steps"] if s["outcome"] == "done"]
+
+
+def test_a_step_someone_else_did_is_recorded_as_found_and_never_reverted(db, tmp_path):
+    """A resumed apply finds step 2 already done by someone else (no run of the plan touched
+    it): the ledger says so, and rolling the plan back leaves it where it was."""
+    from pgreconcile.apply import ledger
+    from pgreconcile.apply.revert import revert_plan
+    from pgreconcile.plan.steps import Plan
+
+    run_sql(db, "CREATE TABLE inventory (id int PRIMARY KEY)")
+    reference = tmp_path / "reference.sql"
+    reference.write_text("CREATE TABLE inventory (id int PRIMARY KEY, a int, b int);\n")
+    out = tmp_path / "plan.json"
+    proc = cli("plan", "--reference-sql", str(reference), "--out", str(out), "--json", spec=db)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    plan = Plan.from_dict(json.loads(out.read_text()))
+    add_a, add_b = plan.steps
+    assert add_a.target.name == "a" and add_b.target.name == "b"
+
+    # An earlier run of this plan did step 1 and was stopped; then a person added column b.
+    with db.connect() as conn:
+        for statement in add_a.sql:
+            conn.execute(statement)
+        ledger.read(conn, plan)
+        ledger.record(conn, plan.id, add_a.id, "done")
+    run_sql(db, "ALTER TABLE inventory ADD COLUMN b int")
+
+    proc = cli("apply", str(out), "--no-backup", "--json", spec=db)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    outcomes = {s["id"]: s for s in json.loads(proc.stdout)["steps"]}
+    assert outcomes[add_a.id]["outcome"] == "skipped-ledger"
+    assert outcomes[add_b.id]["outcome"] == "already-done"
+    assert "outside this plan" in outcomes[add_b.id]["detail"]
+
+    assert revert_plan(db, plan) == [add_a.id]
+    columns = [r[0] for r in query(db, "SELECT attname FROM pg_attribute WHERE attrelid = "
+                                       "'inventory'::regclass AND attnum > 0 AND NOT "
+                                       "attisdropped ORDER BY attnum")]
+    assert columns == ["id", "b"]

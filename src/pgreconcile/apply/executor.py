@@ -87,9 +87,14 @@ class Executor:
             entry = None  # undone by a rollback: start this step afresh
         if is_done(conn, step):
             if entry is None or entry.status != "done":
+                # No entry: no run of this plan touched the step, so someone else made it.
+                # It is recorded as found, and a rollback leaves it alone (ledger.started).
+                found = entry is None
                 self._record(conn, step, "done", rows=entry.rows if entry else 0,
-                             detail={"note": "already done when checked"})
-                return StepOutcome(step.id, step.title, "already-done")
+                             detail={"note": "already done when checked", "found_done": found})
+                return StepOutcome(step.id, step.title, "already-done",
+                                   detail="found done: made outside this plan, never reverted"
+                                   if found else "")
             return StepOutcome(step.id, step.title, "skipped-ledger", rows=entry.rows)
         self.reporter.info(f"step {step.id}: {step.title}")
         started = time.monotonic()

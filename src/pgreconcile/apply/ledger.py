@@ -1,7 +1,9 @@
 """pgreconcile.ledger: one row per (plan, step), so a run knows what an earlier one did.
 
 A step is `running` while it works, `done` or `failed` after, `reverted` once a rollback
-undid it. A backfill's progress (rows, last key) commits with each batch.
+undid it. A backfill's progress (rows, last key) commits with each batch. A step found done
+before any run of the plan touched it is `done` with `detail.found_done`: it was made outside
+this plan, and a rollback never reverts it.
 """
 from __future__ import annotations
 
@@ -74,10 +76,12 @@ def record(conn, plan_id: str, step_id: str, status: str, *, rows: int = 0,
 
 
 def started(conn, plan_id: str) -> set[str]:
-    """Steps of the plan that changed (or may have changed) the database."""
+    """Steps of the plan that changed (or may have changed) the database: not those found
+    already done when no run of the plan had touched them (someone else made them)."""
     return {r[0] for r in conn.execute(
         "SELECT step_id FROM pgreconcile.ledger WHERE plan_id = %s AND status IN "
-        "('done', 'running', 'failed')", (plan_id,)).fetchall()}
+        "('done', 'running', 'failed') AND NOT COALESCE((detail->>'found_done')::boolean, "
+        "false)", (plan_id,)).fetchall()}
 
 
 def mark_reverted(conn, plan_id: str, step_id: str) -> None:
