@@ -16,6 +16,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from pgreconcile.schema.diff import describe_side
+
 Renderer = Callable[[dict, Console, dict], None]
 RENDERERS: dict[str, Renderer] = {}
 
@@ -146,25 +148,6 @@ def tool(pg_dump) -> str | None:
     where = f" ({pg_dump['source']})" if pg_dump.get("source") else ""
     return f"{pg_dump.get('name', 'pg_dump')} {pg_dump.get('version', '?')}{where}: " \
            f"{pg_dump.get('path', '?')}"
-
-
-def value_text(value) -> str:
-    """One line for a schema fact from a diff (a column, a constraint, an index...)."""
-    if value is None:
-        return "—"
-    if isinstance(value, dict):
-        for key in ("definition", "type", "labels", "name"):
-            if key in value:
-                text = value[key] if not isinstance(value[key], list) else ",".join(value[key])
-                extra = ""
-                if key == "type":
-                    extra = (" NOT NULL" if value.get("not_null") else "") + (
-                        f" DEFAULT {value['default']}" if value.get("default") else "")
-                return f"{text}{extra}"
-        return ", ".join(f"{k} {v}" for k, v in value.items() if v not in (None, "", [], {}))
-    if isinstance(value, (list, tuple)):
-        return ", ".join(map(str, value))
-    return str(value)
 
 
 def change_line(change: dict) -> str:
@@ -381,8 +364,8 @@ def _changes_tables(console: Console, changes: list[dict]) -> None:
             obj = str(c.get("object") or "")
             if name != "(database)" and obj.startswith(name + "."):
                 obj = obj[len(name) + 1:]  # the table is the title already
-            row(t, bucket, c.get("kind"), obj, value_text(c.get("live")),
-                value_text(c.get("expected")))
+            row(t, bucket, c.get("kind"), obj, describe_side(c.get("kind"), c.get("live")),
+                describe_side(c.get("kind"), c.get("expected")))
             if c.get("risk"):
                 risks.append(f"{obj}: {c['risk']}")
         console.print(t)

@@ -21,6 +21,7 @@ from typing import Any
 from pgreconcile import __version__
 from pgreconcile.files import atomic_write_text
 from pgreconcile.pg.connection import redact
+from pgreconcile.schema.diff import describe_side
 
 #: Stages that change the live database (everything else works on scratch DBs or reads).
 CHANGING_STAGES = frozenset({"apply", "migrate", "rollback"})
@@ -342,35 +343,6 @@ def _lint(plan: dict) -> dict:
         if f.get("message") and f.get("message") not in g["messages"]:
             g["messages"].append(f.get("message"))
     return {"count": len(findings), "groups": list(groups.values())}
-
-
-def describe_side(kind: str, value: Any) -> str:
-    """One line for the live or expected side of a change."""
-    if value is None:
-        return "—"
-    if not isinstance(value, dict):
-        return str(value)
-    if kind == "column" or ("type" in value and "not_null" in value):
-        parts = [str(value.get("type") or "?")]
-        if value.get("not_null"):
-            parts.append("NOT NULL")
-        if value.get("default"):
-            parts.append(f"DEFAULT {value['default']}")
-        if value.get("identity"):
-            parts.append(f"IDENTITY {value['identity']}")
-        if value.get("generated"):
-            parts.append(f"GENERATED {value.get('generation_expression') or ''}".strip())
-        if value.get("collation"):
-            parts.append(f"COLLATE {value['collation']}")
-        return " ".join(parts)
-    for key in ("definition", "sql", "values", "type"):
-        if value.get(key):
-            v = value[key]
-            text = ", ".join(map(str, v)) if isinstance(v, list) else str(v)
-            if key == "definition" and value.get("validated") is False:
-                text += " NOT VALID"
-            return text
-    return json.dumps(value, sort_keys=True, default=str)
 
 
 def _diff(value: Any, kept: set, unexpected: set) -> dict:

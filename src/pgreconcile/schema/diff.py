@@ -91,6 +91,38 @@ class Diff:
                    expected_fingerprint=d.get("expected_fingerprint", ""))
 
 
+def describe_side(kind: str, value: Any) -> str:
+    """One line for the live or expected side of a change (a `to_dict()` or None), as the
+    terminal and the report both show it."""
+    if value is None:
+        return "—"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value))
+    if not isinstance(value, dict):
+        return str(value)
+    if kind == "column" or ("type" in value and "not_null" in value):
+        parts = [str(value.get("type") or "?")]
+        if value.get("not_null"):
+            parts.append("NOT NULL")
+        if value.get("default"):
+            parts.append(f"DEFAULT {value['default']}")
+        if value.get("identity"):
+            parts.append(f"IDENTITY {value['identity']}")
+        if value.get("generated"):
+            parts.append(f"GENERATED {value.get('generation_expression') or ''}".strip())
+        if value.get("collation"):
+            parts.append(f"COLLATE {value['collation']}")
+        return " ".join(parts)
+    for key in ("definition", "sql", "values", "labels", "type", "name"):
+        if value.get(key):
+            v = value[key]
+            text = ", ".join(map(str, v)) if isinstance(v, list) else str(v)
+            if key == "definition" and value.get("validated") is False:
+                text += " NOT VALID"
+            return text
+    return ", ".join(f"{k} {v}" for k, v in value.items() if v not in (None, "", [], {}))
+
+
 def diff_schemas(live: Schema, expected: Schema) -> Diff:
     """Every difference between `live` and `expected`, in a stable order."""
     d = _Differ(live, expected)
