@@ -19,7 +19,7 @@ from psycopg import sql
 from pgreconcile.pg.connection import ConnectionSpec
 from pgreconcile.pg.scratch import drop_database
 
-from .support import TEST_DB_PREFIX, build_drifted
+from .support import TEST_DB_PREFIX, Writers, build_drifted
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -91,3 +91,18 @@ def drifted(make_db) -> ConnectionSpec:
 @pytest.fixture(scope="session")
 def python_exe() -> str:
     return sys.executable
+
+
+@pytest.fixture
+def writers():
+    """Start writers (support.Writers) on a database: `writers(spec, connections=2, rate=100)`.
+    They are stopped at teardown even when the test failed."""
+    started: list[Writers] = []
+
+    def start(spec: ConnectionSpec, **kw) -> Writers:
+        w = Writers(spec, **kw).start()
+        started.append(w)
+        return w
+    yield start
+    for w in started:
+        w.stop()

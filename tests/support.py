@@ -191,3 +191,120 @@ def schema_errors(report: dict) -> list[str]:
     validator = jsonschema.Draft202012Validator(report_schema())
     return [f"{'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}"
             for e in validator.iter_errors(json.loads(json.dumps(report, default=str)))]
+
+
+# --------------------------------------------------------------------------- writers
+class Writers:
+    """Connections behaving like the *old* application while a test runs pgreconcile: each
+    inserts payments without `payment_id`, updates `status`/`updated_at` of existing rows and
+    deletes some of its own rows, at `rate` statements per second, in autocommit.
+
+    `stop()` returns what they saw: statements by kind, every error, and the longest wait
+    (the slowest single statement, which includes any lock wait). Use it through the
+    `writers` fixture, which stops them even when the test fails.
+    """
+
+    INSERT = ("INSERT INTO treasury_payment (reference, payee, amount, currency, memo, status, "
+              "created_at, updated_at) VALUES (%s, 'writer', 1.00, 'USD', '', 'pending', now(), "
+              "now()) RETURNING id")
+    UPDATE = ("UPDATE treasury_payment SET status = %s, updated_at = now() WHERE id = %s")
+    DELETE = "DELETE FROM treasury_payment WHERE id = %s"
+
+    def __init__(self, spec: ConnectionSpec, *, connections: int = 2, rate: float = 100.0):
+        import threading
+        self.spec, self.connections, self.rate = spec, connections, rate
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads: list = []
+        self.counts = {"insert": 0, "update": 0, "delete": 0}
+        self.errors: list[str] = []
+        self.max_wait = 0.0
+        self.inserted: set[int] = set()
+        self.deleted: set[int] = set()
+        self.updated: set[int] = set()
+        self.started_at = self.stopped_at = 0.0
+
+    def start(self) -> Writers:
+        import threading
+        import time
+        with self.spec.connect() as conn:
+            self.max_id = conn.execute("SELECT max(id) FROM treasury_payment").fetchone()[0] or 1
+        self.started_at = time.monotonic()
+        for n in range(self.connections):
+            t = threading.Thread(target=self._run, args=(n,), daemon=True,
+                                 name=f"writer-{n}")
+            t.start()
+            self._threads.append(t)
+        time.sleep(0.3)  # the writers are writing before the caller goes on
+        return self
+
+    def _run(self, n: int) -> None:
+        import random
+        import time
+
+        import psycopg
+        rnd = random.Random(n)
+        mine: list[int] = []
+        interval = 1.0 / self.rate
+        i = 0
+        try:
+            conn = psycopg.connect(self.spec.conninfo(), autocommit=True,
+                                   application_name=f"test writer {n}")
+        except psycopg.Error as exc:
+            with self._lock:
+                self.errors.append(f"writer {n} could not connect: {exc}")
+            return
+        with conn:
+            nxt = time.monotonic()
+            while not self._stop.is_set():
+                kind = ("insert", "update", "insert", "update", "delete")[i % 5]
+                i += 1
+                t0 = time.monotonic()
+                try:
+                    if kind == "insert":
+                        new_id = conn.execute(self.INSERT, (f"W{n}-{i}",)).fetchone()[0]
+                        mine.append(new_id)
+                        with self._lock:
+                            self.inserted.add(new_id)
+                    elif kind == "update":
+                        row = rnd.randint(1, self.max_id)
+                        conn.execute(self.UPDATE, (rnd.choice(("approved", "paid")), row))
+                        with self._lock:
+                            self.updated.add(row)
+                    elif mine:
+                        victim = mine.pop(rnd.randrange(len(mine)))
+                        conn.execute(self.DELETE, (victim,))
+                        with self._lock:
+                            self.deleted.add(victim)
+                except psycopg.Error as exc:
+                    with self._lock:
+                        self.errors.append(f"{kind}: {type(exc).__name__}: {exc}".strip())
+                waited = time.monotonic() - t0
+                with self._lock:
+                    self.counts[kind] += 1
+                    self.max_wait = max(self.max_wait, waited)
+                nxt += interval
+                pause = nxt - time.monotonic()
+                if pause > 0:
+                    self._stop.wait(pause)
+                else:
+                    nxt = time.monotonic()  # behind schedule: do not burst to catch up
+
+    def stop(self) -> Writers:
+        import time
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=30)
+        self._threads = []
+        if not self.stopped_at:
+            self.stopped_at = time.monotonic()
+        return self
+
+    @property
+    def statements(self) -> int:
+        return sum(self.counts.values())
+
+    def summary(self) -> str:
+        return (f"{self.statements} statements {self.counts} in "
+                f"{self.stopped_at - self.started_at:.1f}s, longest wait {self.max_wait:.3f}s, "
+                f"{len(self.errors)} error(s) {self.errors[:3]}")
