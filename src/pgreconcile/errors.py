@@ -10,6 +10,7 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_DRIFT = 3
 EXIT_REFUSED = 4
+EXIT_PAUSED = 5
 
 
 class ReconcileError(Exception):
@@ -100,3 +101,10 @@ class StepFailed(ReconcileError):
 class VerificationFailed(ReconcileError):
     exit_code = EXIT_DRIFT
     hint = "see the report; roll back with `pgreconcile restore` or the plan's reverse steps"
+
+
+class Paused(ReconcileError):
+    """Stopped at the maintenance window's end: not a failure, nothing to roll back."""
+
+    exit_code = EXIT_PAUSED
+    hint = "the next run inside a maintenance window resumes where this one stopped"

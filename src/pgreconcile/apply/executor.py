@@ -63,7 +63,7 @@ class Executor:
         result = ApplyResult(self.plan.id, self.spec.dbname, changed=False)
         with self.spec.connect(autocommit=True) as conn:
             conn.execute("SET application_name = 'pgreconcile apply'")
-            with reconcile_lock(conn, self.spec.dbname, "apply"):
+            with reconcile_lock(conn, self.spec.dbname, "apply", self.opt.run_id):
                 refuse_existing_data(conn, self.plan)
                 entries = ledger.read(conn, self.plan)
                 if (not entries and self.opt.current_fingerprint is not None

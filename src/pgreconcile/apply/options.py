@@ -22,6 +22,7 @@ class ApplyOptions:
     batch_delay: float = 0.0
     deadline: float | None = None       # time.time() after which backfills pause
     current_fingerprint: str | None = None
+    run_id: str | None = None           # the run whose lock (apply/lock.py) this apply is under
 
     def __post_init__(self) -> None:
         for name in ("lock_timeout", "statement_timeout"):

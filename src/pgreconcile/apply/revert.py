@@ -8,13 +8,14 @@ from pgreconcile.plan.steps import Plan
 from pgreconcile.progress import NULL, Reporter
 
 
-def revert_plan(spec: ConnectionSpec, plan: Plan, reporter: Reporter = NULL) -> list[str]:
+def revert_plan(spec: ConnectionSpec, plan: Plan, reporter: Reporter = NULL,
+                run_id: str | None = None) -> list[str]:
     """Ids of the steps reverted; each is marked `reverted` in the ledger."""
     with spec.connect(autocommit=True) as conn:
         if not ledger.exists(conn):
             return []  # nothing was ever applied here
         # The same lock as apply: never revert steps another run is applying right now.
-        with reconcile_lock(conn, spec.dbname, "roll back"):
+        with reconcile_lock(conn, spec.dbname, "roll back", run_id):
             reverted = []
             started = ledger.started(conn, plan.id)
             for step in reversed(plan.steps):

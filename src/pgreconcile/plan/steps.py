@@ -205,6 +205,10 @@ class Plan:
     residual: tuple[DriftNote, ...] = ()     # differences verify must accept after this plan
     notes: tuple[str, ...] = ()
     lint: tuple[dict, ...] = ()  # squawk findings, as squawk reports them
+    # The schemas the plan was made for (None: every schema, pgreconcile's own left out);
+    # its live_fingerprint covers exactly these, and apply compares the same scope.
+    schemas: tuple[str, ...] | None = None
+    exclude_schemas: tuple[str, ...] | None = None
 
     @property
     def destructive_steps(self) -> tuple[Step, ...]:
@@ -219,6 +223,8 @@ class Plan:
                 "unsupported": [u.to_dict() for u in self.unsupported],
                 "residual": [r.to_dict() for r in self.residual],
                 "notes": list(self.notes), "lint": list(self.lint),
+                "scope": {"schemas": _listed(self.schemas),
+                          "exclude_schemas": _listed(self.exclude_schemas)},
                 "destructive": [s.id for s in self.destructive_steps]}
 
     @classmethod
@@ -235,12 +241,14 @@ class Plan:
                              f"{PLAN_FORMAT} only",
                              hint="make the plan again with this version: `pgreconcile plan`")
         try:
+            scope = d.get("scope") or {}
             return cls(d["id"], d["database"], d["strategy"], d["backfill_mode"],
                        d["live_fingerprint"], tuple(Step.from_dict(s) for s in d["steps"]),
                        tuple(DriftNote.from_dict(k) for k in d.get("kept", ())),
                        tuple(DriftNote.from_dict(u) for u in d.get("unsupported", ())),
                        tuple(DriftNote.from_dict(r) for r in d.get("residual", ())),
-                       tuple(d.get("notes", ())), tuple(d.get("lint", ())))
+                       tuple(d.get("notes", ())), tuple(d.get("lint", ())),
+                       _tupled(scope.get("schemas")), _tupled(scope.get("exclude_schemas")))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise UsageError(f"the plan is malformed ({type(exc).__name__}: {exc})",
                              hint="pass the plan.json written by `pgreconcile plan --out`, "
@@ -248,6 +256,9 @@ class Plan:
 
     def with_lint(self, findings: list[dict]) -> Plan:
         return replace(self, lint=tuple(findings))
+
+    def with_scope(self, schemas, exclude_schemas) -> Plan:
+        return replace(self, schemas=_tupled(schemas), exclude_schemas=_tupled(exclude_schemas))
 
     def sql_script(self) -> str:
         lines = [f"-- pgreconcile plan {self.id} for database {self.database}",
@@ -267,3 +278,15 @@ class Plan:
         return "\n".join(lines)
 
 
+
+
+def _listed(names: tuple[str, ...] | None) -> list[str] | None:
+    return list(names) if names is not None else None
+
+
+def _tupled(names) -> tuple[str, ...] | None:
+    if names is None:
+        return None
+    if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+        raise TypeError(f"a scope lists schema names, not {names!r}")
+    return tuple(names)

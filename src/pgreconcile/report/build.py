@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pgreconcile import __version__
-from pgreconcile.errors import ReconcileError
+from pgreconcile.errors import EXIT_PAUSED, EXIT_REFUSED, ReconcileError
 from pgreconcile.files import utc_now, write_json
 
 T = TypeVar("T")
@@ -57,6 +57,23 @@ def report_keys() -> frozenset[str]:
 def error_entry(error: str, message: str, hint: str | None = "", exit_code: int = 1) -> dict:
     """The one shape of an error, in the report and in each stage entry."""
     return {"error": error, "message": message, "hint": hint or "", "exit_code": exit_code}
+
+
+def run_status(report: Mapping) -> str:
+    """The run's outcome in one word (report.json `status`, docs/report-format.md)."""
+    error = report.get("error")
+    if error is None:
+        if not report.get("ok"):
+            return "running"
+        return "ok" if report.get("changed") or report.get("dry_run") else "nothing-to-do"
+    if error.get("exit_code") == EXIT_PAUSED:
+        return "paused"
+    rollback = report.get("rollback") or {}
+    if rollback.get("method") in ("reverse", "restore") and not rollback.get("refused"):
+        return "rolled-back"
+    if error.get("exit_code") == EXIT_REFUSED:
+        return "refused"
+    return "failed"
 
 
 class RunReport(dict):
@@ -182,6 +199,7 @@ class RunReport(dict):
                 self["error"] = failed["error"]
         if self["error"] is not None:
             self["ok"] = False
+        self["status"] = run_status(self)
         self["finished_at"] = utc_now()
         return self
 

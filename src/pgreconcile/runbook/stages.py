@@ -19,6 +19,8 @@ from pgreconcile.django.project import DjangoProject, manage, migration_state
 from pgreconcile.errors import (
     BackupUnverified,
     MigrationPreflightFailed,
+    Paused,
+    PlanOutdated,
     ReconcileError,
     Refused,
     UsageError,
@@ -114,7 +116,7 @@ def plan_changes(target: Target, *, strategy: str = "keep", backfill: str = "sta
                  lint: bool = True, reporter: Reporter = NULL) -> tuple[Plan, Diagnosis]:
     diagnosis = diagnose(target, "applied", reporter)
     plan = make_plan(diagnosis.live, diagnosis.expected, diagnosis.diff, strategy=strategy,
-                     backfill=backfill)
+                     backfill=backfill).with_scope(target.schemas, target.exclude_schemas)
     if lint:
         plan = plan.with_lint(squawk_findings(plan.sql_script()))
     return plan, diagnosis
@@ -148,11 +150,34 @@ def apply_changes(live: ConnectionSpec, plan: Plan, options: ApplyOptions, *,
         from pgreconcile.pg.backup import verify_backup
         verify_backup(backup, pg_bin_dir=pg_bin_dir)
     if options.current_fingerprint is None:
-        with live.connect() as conn:
-            options = replace(options, current_fingerprint=inspect_schema(conn).fingerprint())
+        options = replace(options, current_fingerprint=live_fingerprint(live, plan))
     result = Executor(live, plan, options, reporter).run()
     result.backup = backup
     return result
+
+
+def live_fingerprint(live: ConnectionSpec, plan: Plan) -> str:
+    """Live's schema fingerprint over the plan's own scope: what plan.live_fingerprint is."""
+    return inspect_schema(live, schemas=plan.schemas,
+                          exclude_schemas=plan.exclude_schemas).fingerprint()
+
+
+def recheck_plan(live: ConnectionSpec, plan: Plan) -> str:
+    """Right before the first change: live (on the plan's scope) is still what the plan was
+    made from. Returns the fingerprint; refuses, nothing changed, when it is not."""
+    current = live_fingerprint(live, plan)
+    if current != plan.live_fingerprint:
+        raise PlanOutdated(f"{live.dbname!r} changed between planning and the first change "
+                           f"(schema fingerprint of the plan's scope differs); nothing was "
+                           "changed", hint="someone changed the schema meanwhile: run again to "
+                                          "plan from what live is now")
+    return current
+
+
+def new_run_id() -> str:
+    """A run's id: when it started (UTC) and 6 random hex digits."""
+    import secrets
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
 
 
 def run_migrations(project: DjangoProject, live: ConnectionSpec, *, dry_run: bool = False,
@@ -204,6 +229,7 @@ class ReconcileOptions:
     dry_run: bool = False
     windows: MaintenanceWindows | None = None
     fail_verify: bool = False          # fault injection for rollback drills (tests, staging)
+    run_id: str | None = None          # default: new_run_id()
 
 
 def _fingerprint_columns(plan: Plan, live: Schema) -> dict[str, list[str]]:
@@ -218,105 +244,131 @@ def _fingerprint_columns(plan: Plan, live: Schema) -> dict[str, list[str]]:
 
 
 def reconcile(target: Target, opts: ReconcileOptions, reporter: Reporter = NULL) -> dict:
-    """backup → preflight → plan → apply → migrate → verify; rollback on failure; report."""
+    """backup → preflight → plan → apply → migrate → verify; rollback on failure; report.
+
+    From the backup to the report the run holds the reconcile lock on a connection of its
+    own (RunLock), so no other run interleaves with its migrate, verify or rollback. At the
+    window's end a backfill pauses: the run ends `paused` (exit 5), nothing rolled back."""
+    from contextlib import ExitStack
+
+    from pgreconcile.apply.lock import RunLock
     from pgreconcile.django.preflight import run_preflight
     from pgreconcile.runbook.verify import counts_to_preserve, data_fingerprints
     live = target.live
     project = target.project
     report_dir = Path(opts.report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
+    run_id = opts.run_id or new_run_id()
     report = RunReport("cli", database=live.dbname, server=live.describe(),
                        strategy=opts.strategy, dry_run=opts.dry_run)
+    report["run_id"] = run_id
 
     def stage(name, fn):
         reporter.info(f"» {name}")
         return report.run_stage(name, fn)
 
-    try:
-        if opts.windows is not None:
-            report["maintenance_window"] = opts.windows.describe()
-            if not opts.dry_run:
-                stage("window", opts.windows.require_open)
-        if project is not None:
-            pre = stage("preflight", lambda: run_preflight(
-                project, live, scratch_server=target.scratch, pg_bin_dir=target.pg_bin_dir,
-                reporter=reporter))
-            report["preflight_before"] = {**pre.to_dict(), "summary": pre.summary()}
-        plan, diagnosis = stage("plan", lambda: plan_changes(
-            target, strategy=opts.strategy, backfill=opts.backfill, reporter=reporter))
-        report["diff_before"] = diagnosis.to_dict()
-        report["plan"] = plan.to_dict()
-        write_json(report_dir / "plan.json", plan.to_dict())
-        atomic_write_text(report_dir / "plan.sql", plan.sql_script())
-        refuse_unsupported(plan)
-        if project is not None and plan.steps:
-            after = stage("preflight-with-plan", lambda: prove_plan(target, plan, opts.apply,
-                                                                    reporter))
-            report["preflight_after"] = {**after.to_dict(), "summary": after.summary()}
-            if not after.ok:
-                raise Refused("the plan does not make the pending migrations apply: "
-                              + after.summary(), hint="see the report; nothing was changed")
-        if opts.dry_run:
+    with ExitStack() as held:
+        try:
+            if opts.windows is not None:
+                report["maintenance_window"] = opts.windows.describe()
+                if not opts.dry_run:
+                    stage("window", opts.windows.require_open)
+            if project is not None:
+                pre = stage("preflight", lambda: run_preflight(
+                    project, live, scratch_server=target.scratch, pg_bin_dir=target.pg_bin_dir,
+                    reporter=reporter))
+                report["preflight_before"] = {**pre.to_dict(), "summary": pre.summary()}
+            plan, diagnosis = stage("plan", lambda: plan_changes(
+                target, strategy=opts.strategy, backfill=opts.backfill, reporter=reporter))
+            report["diff_before"] = diagnosis.to_dict()
+            report["plan"] = plan.to_dict()
+            write_json(report_dir / "plan.json", plan.to_dict())
+            atomic_write_text(report_dir / "plan.sql", plan.sql_script())
+            refuse_unsupported(plan)
+            if project is not None and plan.steps:
+                after = stage("preflight-with-plan", lambda: prove_plan(target, plan,
+                                                                        opts.apply, reporter))
+                report["preflight_after"] = {**after.to_dict(), "summary": after.summary()}
+                if not after.ok:
+                    raise Refused("the plan does not make the pending migrations apply: "
+                                  + after.summary(), hint="see the report; nothing was changed")
+            if opts.dry_run:
+                report["ok"] = True
+                return report
+            migrations_pending = (diagnosis.migrations or {}).get("pending") or []
+            pending = pending_steps(live, plan)
+            if not pending and not (opts.run_migrations and migrations_pending):
+                report["backup"] = {"skipped": "nothing to change: no backup needed"}
+            else:
+                # One lock from here to the report: no other run between our stages.
+                held.enter_context(RunLock(live, run_id))
+                if not opts.no_backup:
+                    # Taken right before the first change, after planning proved there is
+                    # one to make.
+                    from pgreconcile.pg.backup import create_backup
+                    backup = stage("backup", lambda: create_backup(
+                        live, opts.backup_dir, keep=opts.backup_keep,
+                        pg_bin_dir=target.pg_bin_dir, test_restore=opts.backup_test_restore,
+                        reporter=reporter))
+                    report["backup"] = backup.to_dict()
+                    report["backup"]["manifest_data"] = backup.manifest_data.to_dict()
+            fp_columns = _fingerprint_columns(plan, diagnosis.live)
+            with live.connect() as conn:
+                before_fp = data_fingerprints(conn, fp_columns)
+                counts_before = counts_to_preserve(census.row_counts(conn))
+            report["data_before"] = {"fingerprints": before_fp, "row_counts": counts_before}
+            # The plan was made before the backup: live must still be what it was made from.
+            current = stage("recheck", lambda: recheck_plan(live, plan)) if pending \
+                else plan.live_fingerprint
+            apply_opts = replace(opts.apply, current_fingerprint=current, run_id=run_id)
+            if opts.windows is not None:
+                apply_opts = replace(apply_opts, deadline=opts.windows.current_end_epoch())
+            executor = Executor(live, plan, apply_opts, reporter)
+            try:
+                applied = stage("apply", executor.run)
+                report["apply"] = applied.to_dict()
+                report["changed"] = applied.changed
+                if project is not None and opts.run_migrations:
+                    report["migrate"] = stage("migrate", lambda: run_migrations(
+                        project, live, windows=opts.windows))
+                    report["changed"] = report["changed"] or report["migrate"]["changed"]
+
+                def _verify():
+                    v, diag_after = verify_target(
+                        target, residual=list(plan.residual), expected_counts=counts_before,
+                        fingerprints_before=before_fp, fingerprint_columns=fp_columns,
+                        run_tests=opts.run_tests, test_settings=opts.test_settings,
+                        inject_failure="--fail-verify" if opts.fail_verify else None)
+                    report["diff_after"] = diag_after.to_dict()
+                    report["verify"] = v.to_dict()
+                    if not v.ok:
+                        raise VerificationFailed("verification failed: "
+                                                 + "; ".join(v.problems))
+                    return v
+                stage("verify", _verify)
+            except Paused:
+                # The window ends: what is done stays done, the ledger holds the progress,
+                # and the next run resumes. Not a failure, so nothing is rolled back.
+                report["changed"] = report["changed"] or executor.touched
+                raise
+            except ReconcileError as exc:
+                why = str(exc)
+                if executor.touched or (report.get("migrate") or {}).get("changed"):
+                    report["rollback"] = stage("rollback", lambda: rollback_run(
+                        live, plan, report, opts, target, why, reporter))
+                else:
+                    report["rollback"] = {"method": "none", "reverted": [], "why": why,
+                                          "note": "refused before any change; nothing to "
+                                                  "roll back"}
+                raise
             report["ok"] = True
             return report
-        migrations_pending = (diagnosis.migrations or {}).get("pending") or []
-        if not pending_steps(live, plan) and not (opts.run_migrations and migrations_pending):
-            report["backup"] = {"skipped": "nothing to change: no backup needed"}
-        elif not opts.no_backup:
-            # Taken right before the first change, after planning proved there is one to make.
-            from pgreconcile.pg.backup import create_backup
-            backup = stage("backup", lambda: create_backup(
-                live, opts.backup_dir, keep=opts.backup_keep, pg_bin_dir=target.pg_bin_dir,
-                test_restore=opts.backup_test_restore, reporter=reporter))
-            report["backup"] = backup.to_dict()
-            report["backup"]["manifest_data"] = backup.manifest_data.to_dict()
-        fp_columns = _fingerprint_columns(plan, diagnosis.live)
-        with live.connect() as conn:
-            before_fp = data_fingerprints(conn, fp_columns)
-            counts_before = counts_to_preserve(census.row_counts(conn))
-        report["data_before"] = {"fingerprints": before_fp, "row_counts": counts_before}
-        apply_opts = replace(opts.apply, current_fingerprint=diagnosis.live.fingerprint())
-        if opts.windows is not None:
-            apply_opts = replace(apply_opts, deadline=opts.windows.current_end_epoch())
-        executor = Executor(live, plan, apply_opts, reporter)
-        try:
-            applied = stage("apply", executor.run)
-            report["apply"] = applied.to_dict()
-            report["changed"] = applied.changed
-            if project is not None and opts.run_migrations:
-                report["migrate"] = stage("migrate", lambda: run_migrations(
-                    project, live, windows=opts.windows))
-                report["changed"] = report["changed"] or report["migrate"]["changed"]
-
-            def _verify():
-                v, diag_after = verify_target(
-                    target, residual=list(plan.residual), expected_counts=counts_before,
-                    fingerprints_before=before_fp, fingerprint_columns=fp_columns,
-                    run_tests=opts.run_tests, test_settings=opts.test_settings,
-                    inject_failure="--fail-verify" if opts.fail_verify else None)
-                report["diff_after"] = diag_after.to_dict()
-                report["verify"] = v.to_dict()
-                if not v.ok:
-                    raise VerificationFailed("verification failed: " + "; ".join(v.problems))
-                return v
-            stage("verify", _verify)
         except ReconcileError as exc:
-            why = str(exc)
-            if executor.touched or (report.get("migrate") or {}).get("changed"):
-                report["rollback"] = stage("rollback", lambda: rollback_run(
-                    live, plan, report, opts, target, why, reporter))
-            else:
-                report["rollback"] = {"method": "none", "reverted": [], "why": why,
-                                      "note": "refused before any change; nothing to roll back"}
+            report["error"] = exc.to_dict()
             raise
-        report["ok"] = True
-        return report
-    except ReconcileError as exc:
-        report["error"] = exc.to_dict()
-        raise
-    finally:
-        report.finish()
-        report["files"] = report.write(report_dir)
+        finally:
+            report.finish()
+            report["files"] = report.write(report_dir)
 
 
 def prove_plan(target: Target, plan: Plan, options: ApplyOptions | None = None,
@@ -350,7 +402,7 @@ def rollback_run(live: ConnectionSpec, plan: Plan, report: dict, opts: Reconcile
             except ReconcileError as exc:
                 return {**_restore_rollback(live, report, target, why, reporter),
                         "reverse_failed": str(exc)}
-        reverted = revert_plan(live, plan, reporter)
+        reverted = revert_plan(live, plan, reporter, run_id=report.get("run_id"))
         return {"method": "reverse", "unapplied_migrations": unapplied, "reverted": reverted,
                 "why": why}
     return _restore_rollback(live, report, target, why, reporter)
