@@ -203,7 +203,8 @@ def apply(run) -> None:
     windows = run.windows()
     options = ApplyOptions(allow_destructive=params["allow_destructive"],
                            lock_timeout=params["lock_timeout"], retries=params["retries"],
-                           batch_size=params["batch_size"], batch_delay=params["batch_delay"])
+                           batch_size=params["batch_size"], batch_delay=params["batch_delay"],
+                           run_id=params["run_id"])
     result["plan_id"] = plan.id
     if windows is not None:
         result["maintenance_window"] = window_status(windows)

@@ -20,11 +20,12 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule
 
 try:
-    from pgreconcile.errors import ReconcileError
+    from pgreconcile.errors import Paused, ReconcileError
     from pgreconcile.pg.connection import ConnectionSpec, redact
 except ImportError:
     ConnectionSpec = redact = None
     ReconcileError = type("ReconcileError", (Exception,), {})  # never raised without the engine
+    Paused = type("Paused", (ReconcileError,), {})
     ENGINE_IMPORT_ERROR = traceback.format_exc()
 else:
     ENGINE_IMPORT_ERROR = None
@@ -37,6 +38,7 @@ CONNECTION_OPTIONS = {
     "db_user": {"type": "str", "default": ""},
     "db_password": {"type": "str", "default": "", "no_log": True},
     "pg_bin_dir": {"type": "path"},
+    "run_id": {"type": "str"},
 }
 
 #: The Django project whose migrations are the reference.
@@ -93,6 +95,14 @@ def run_module(body, options: dict | None = None, *, reference: str | None = Non
     run = ModuleRun(module)
     try:
         body(run)
+    except Paused as exc:
+        # Stopped at the maintenance window's end: its own result, not a failure. What was
+        # done stays done and the next run resumes it; the role skips the later stages.
+        details = exc.to_dict()
+        run.result.update(changed=True, paused=True, status="paused",
+                          msg=f"{details['message']} (hint: {details['hint']})",
+                          error=details["error"], exit_code=details["exit_code"],
+                          hint=details["hint"])
     except ReconcileError as exc:
         details = exc.to_dict()
         message = details.pop("message")

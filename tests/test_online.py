@@ -2,7 +2,12 @@
 writers active, they keep working, and nothing they or pgreconcile wrote is lost."""
 from __future__ import annotations
 
-from .support import P, as_json, cli, drifted_db, query
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from .support import P, ansible, as_json, cli, drifted_db, query, recap
 
 ROWS = 30_000
 
@@ -31,3 +36,69 @@ def test_reconcile_succeeds_from_the_cli_while_the_old_application_writes(make_d
     present = {r[0] for r in query(db, "SELECT id FROM treasury_payment")}
     assert (w.inserted - w.deleted) <= present
     assert not (w.deleted & present)
+
+
+def _window_ending_soon(min_seconds: int = 25) -> str:
+    """A window open now that closes at a minute boundary at least `min_seconds` away."""
+    now = datetime.now(timezone.utc)
+    end = (now + timedelta(seconds=min_seconds + 60)).replace(second=0, microsecond=0)
+    if end.date() != now.date():
+        pytest.skip("too close to midnight UTC for a same-day window")
+    start = now.replace(hour=0, minute=0)
+    return f"{now:%a} {start:%H:%M}-{end:%H:%M} UTC"
+
+
+def test_a_backfill_reaching_the_windows_end_pauses_and_the_next_run_resumes(make_db, writers,
+                                                                           tmp_path):
+    db = drifted_db(make_db, ROWS)
+    w = writers(db, connections=1, rate=50)
+    window = _window_ending_soon()
+    first = cli("reconcile", *P, "--out-dir", str(tmp_path / "b"), "--report-dir",
+                str(tmp_path / "r1"), "--maintenance-window", window, "--batch-size", "200",
+                "--batch-delay", "0.5", "--json", spec=db)
+    assert first.returncode == 5, first.stdout[-2000:] + first.stderr[-2000:]
+    assert as_json(first)["error"] in ("Paused", "BackfillPaused")
+    report = json.loads((tmp_path / "r1" / "report.json").read_text())
+    assert report["status"] == "paused" and "rollback" not in report, report.get("rollback")
+    # What was done stays done: the column exists, part of the rows are filled, the ledger
+    # holds the backfill's progress, and 0002 is not applied yet.
+    filled, total = query(db, "SELECT count(payment_id), count(*) FROM treasury_payment")[0]
+    assert 0 < filled < total
+    (status, last_key), = query(db, "SELECT status, last_key FROM pgreconcile.ledger "
+                                    "WHERE step_id LIKE '%backfill%'")
+    assert status == "running" and last_key is not None
+    assert query(db, "SELECT count(*) FROM django_migrations WHERE name = "
+                     "'0002_phase6_dashboard_models'") == [(0,)]
+    # The next run (no window) resumes after last_key and finishes the job.
+    second = cli("reconcile", *P, "--out-dir", str(tmp_path / "b"), "--report-dir",
+                 str(tmp_path / "r2"), "--json", spec=db)
+    w.stop()
+    assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-2000:]
+    assert as_json(second)["status"] == "ok"
+    assert w.errors == [], w.summary()
+    total, filled, distinct = query(db, "SELECT count(*), count(payment_id), "
+                                        "count(DISTINCT payment_id) FROM treasury_payment")[0]
+    assert total == filled == distinct
+
+
+def test_reconcile_succeeds_from_ansible_while_the_old_application_writes(make_db, writers,
+                                                                          tmp_path):
+    db = drifted_db(make_db, ROWS)
+    w = writers(db, connections=2, rate=100)
+    run = ansible("ansible-playbook", "reconcile.yml", "-l", "local",
+                  "-e", f"reconcile_backup_dir={tmp_path / 'b'}",
+                  "-e", f"reconcile_report_dir={tmp_path / 'r'}", spec=db, timeout=600)
+    w.stop()
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert recap(run)["failed"] == 0
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["ok"] and report["status"] == "ok", report.get("error")
+    assert query(db, "SELECT count(*) FROM django_migrations WHERE name = "
+                     "'0002_phase6_dashboard_models'") == [(1,)]
+    assert w.counts["insert"] > 20 and w.errors == [], w.summary()
+    assert w.max_wait <= 1.0, w.summary()
+    total, filled, distinct = query(db, "SELECT count(*), count(payment_id), "
+                                        "count(DISTINCT payment_id) FROM treasury_payment")[0]
+    assert total == filled == distinct
+    # The run's lock was released with the report.
+    assert query(db, "SELECT count(*) FROM pgreconcile.run_lock") == [(0,)]

@@ -47,6 +47,14 @@ options:
       - Without it the engine uses its embedded PostgreSQL toolchain, then E(PATH), and always
         refuses a C(pg_dump) older than the server.
     type: path
+  run_id:
+    description:
+      - The run this task belongs to (the role sets it once per play and host). The stages that
+        change the database (apply, migrate, verify, rollback) run under the run's lock, taken
+        by M(pgreconcile_lock), so no other run interleaves with them; another run's lock makes
+        them refuse. Other modules ignore it.
+      - Without it each changing module takes the lock for itself alone.
+    type: str
 requirements:
   - The C(pgreconcile) Python package on the managed host, importable by the interpreter Ansible
     runs modules with. C(playbooks/toolkit.yml) installs it; on the controller it is the project's

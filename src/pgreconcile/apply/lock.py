@@ -123,7 +123,7 @@ def claim_run(conn, dbname: str, run_id: str, holder: str,
     run_id = check_run_id(run_id)
     if ttl < 1:
         raise UsageError(f"the run lock's time to live must be at least 1 s, not {ttl}")
-    with reconcile_lock(conn, dbname, "start this run"):
+    with reconcile_lock(conn, dbname, "start this run", run_id):
         _renew_lease(conn, run_id, holder, ttl)
 
 
