@@ -132,8 +132,10 @@ function Invoke-PgReconcileCli {
         finally block, also when the call fails or is interrupted.
 
         On exit code 0 the JSON document on stdout is returned with -TypeName inserted as
-        its first type name. On any other exit code (1 error, 2 usage, 3 drift or failed
-        verification, 4 refused) a terminating error is thrown whose message is the CLI's
+        its first type name. On exit code 5 (paused at the maintenance window's end, to be
+        resumed by the next run; not a failure) a warning is written and the CLI's document is
+        returned with the type name PgReconcile.Paused. On any other exit code (1 error,
+        2 usage, 3 drift or failed verification, 4 refused) a terminating error is thrown whose message is the CLI's
         message and hint. The exception's Data carries what a caller needs to act on it:
 
           ExitCode  the CLI's exit code
@@ -214,6 +216,14 @@ function Invoke-PgReconcileCli {
         catch {
             $document = $null
         }
+    }
+
+    if ($exitCode -eq 5 -and $document -and $document.message) {
+        # Paused at the maintenance window's end: not a failure. What was done stays done and
+        # the next run resumes it, so this is a warning and the CLI's document is returned.
+        Write-Warning -Message ("pgreconcile $($Arguments[0]) paused: {0} (hint: {1})" -f $document.message, $document.hint)
+        $document.PSObject.TypeNames.Insert(0, 'PgReconcile.Paused')
+        return $document
     }
 
     if ($exitCode -ne 0) {

@@ -2003,3 +2003,19 @@ def test_invoke_reconcile_refusal_outside_the_window_leaves_a_report(invoke_scri
     assert report["stages"] == [{**report["stages"][0], "stage": "window", "ok": False}]
     assert not (tmp_path / "backups").exists()
     assert query(db, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == [(0,)]
+
+
+def test_common_returns_a_paused_run_as_a_warning_not_an_error(common_script):
+    """Exit code 5 (paused at the window's end) is not a failure: the branch for it warns and
+    returns the CLI's document before the branch that throws for every other non-zero code."""
+    s = common_script
+    body = s.function("Invoke-PgReconcileCli")
+    ifs = [n for n in s.of_type("if_statement", under=body)
+           if "$exitCode" in s.text(n).split("{", 1)[0]]
+    conditions = [s.text(n).split("{", 1)[0] for n in ifs]
+    paused = next(i for i, c in enumerate(conditions) if "-eq 5" in c)
+    failing = next(i for i, c in enumerate(conditions) if "-ne 0" in c)
+    assert paused < failing
+    branch = s.text(ifs[paused])
+    assert "Write-Warning" in branch and "return $document" in branch
+    assert "ThrowTerminatingError" not in branch

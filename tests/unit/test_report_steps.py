@@ -1,6 +1,8 @@
 """The report reads a rollback's coverage from the steps' structured fields."""
 from __future__ import annotations
 
+import pytest
+
 from pgreconcile.plan.planner import make_plan
 from pgreconcile.report.render import build_context
 
@@ -40,3 +42,28 @@ def test_same_name_in_another_table_does_not_cover(seed_models):
     rb = build_context(d)["rollback"]
     covered = {s["id"]: s["covered"] for s in rb["not_reverted"]}
     assert covered["02-backfill-treasury_payment-payment_id"] is False
+
+
+def test_a_paused_stage_makes_the_reports_status_paused_not_failed():
+    from pgreconcile.report.build import assemble_report
+    report = assemble_report(
+        {"apply": {"changed": True, "paused": True, "status": "paused", "error": "BackfillPaused",
+                   "msg": "backfill paused at id > 5000", "hint": "the next run resumes",
+                   "exit_code": 5, "steps": []}},
+        {"database": "pettycash"})
+    assert report["status"] == "paused" and report["ok"] is False
+    assert report["error"]["exit_code"] == 5
+
+
+@pytest.mark.parametrize("results, status", [
+    ({"apply": {"changed": True, "steps": []}}, "ok"),
+    ({"apply": {"changed": False, "steps": []}}, "nothing-to-do"),
+    ({"apply": {"failed": True, "error": "DestructiveStepRefused", "msg": "no", "exit_code": 4}},
+     "refused"),
+    ({"verify": {"failed": True, "error": "VerificationFailed", "msg": "x", "exit_code": 3},
+      "rollback": {"method": "reverse", "reverted": ["01"], "why": "x"}}, "rolled-back"),
+    ({"apply": {"failed": True, "error": "StepFailed", "msg": "boom", "exit_code": 1}}, "failed"),
+])
+def test_the_reports_status_names_the_outcome(results, status):
+    from pgreconcile.report.build import assemble_report
+    assert assemble_report(results, {"database": "d"})["status"] == status

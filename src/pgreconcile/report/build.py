@@ -240,7 +240,9 @@ def assemble_report(results: Mapping[str, Any], run: Mapping[str, Any],
             continue
         body = {k: v for k, v in result.items() if k not in ANSIBLE_BOOKKEEPING}
         seconds = body.get("seconds", 0)
-        error = _result_error(result) if result.get("failed") else None
+        # A paused stage (the window's end) did not fail, but the run did not finish: its
+        # Paused error (exit 5) makes the report's status `paused`.
+        error = _result_error(result) if result.get("failed") or result.get("paused") else None
         if name == "window":
             # The window stage reads the window (pgreconcile_inspect's maintenance_window
             # fact); refusing outside it is the role's next task, so it is judged here.
