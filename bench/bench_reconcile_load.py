@@ -160,15 +160,17 @@ def _checkpoint(admin) -> None:
         conn.execute("CHECKPOINT")
 
 
-def read_pgbench_logs(prefix: Path) -> tuple[list[tuple[float, float]], int, int]:
-    """(completion epoch seconds, latency seconds) of every completed transaction, and the
-    numbers of failed and skipped ones.
+def read_pgbench_logs(prefix: Path) -> tuple[list[tuple[float, float]], int, int, dict]:
+    """(completion epoch seconds, latency seconds) of every completed transaction, the
+    numbers of failed and skipped ones, and completed transactions by script name.
 
     Log lines: client_id transaction_no time script_no time_epoch time_us [schedule_lag]
     [retries]; `time` (µs; from the scheduled start under --rate) is `failed` or `skipped`
     for a transaction that did not complete.
     """
     done, failed, skipped = [], 0, 0
+    names = list(SCRIPTS)
+    kinds = dict.fromkeys(names, 0)
     for path in prefix.parent.glob(prefix.name + ".*"):
         for line in path.read_text(errors="replace").splitlines():
             parts = line.split()
@@ -186,8 +188,10 @@ def read_pgbench_logs(prefix: Path) -> tuple[list[tuple[float, float]], int, int
             except ValueError:
                 continue
             done.append((end, latency))
+            if parts[3].isdigit() and int(parts[3]) < len(names):
+                kinds[names[int(parts[3])]] += 1
     done.sort()
-    return done, failed, skipped
+    return done, failed, skipped, kinds
 
 
 def window_stats(txns: list[tuple[float, float]], t0: float, t1: float) -> dict:
@@ -270,8 +274,9 @@ class Writers:
         server errors pgbench printed (the termination that stops it is not one)."""
         errors = [ln.strip() for ln in self.stderr.splitlines()
                   if "ERROR:" in ln and "administrator command" not in ln]
-        txns, failed, skipped = read_pgbench_logs(self.prefix)
+        txns, failed, skipped, kinds = read_pgbench_logs(self.prefix)
         return {"txns": txns, "failed": failed, "skipped": skipped, "errors": errors,
+                "statements": kinds,
                 "aborted_clients": self.clients - (self.alive_at_stop or 0)}
 
 
@@ -288,7 +293,7 @@ def arm_baseline(ctx, spec, tag: str) -> dict:
     r = w.report()
     return {"window": window_stats(r["txns"], t0, t1), "writer_errors": r["errors"][:20],
             "writer_error_count": len(r["errors"]), "failed": r["failed"],
-            "aborted_clients": r["aborted_clients"]}
+            "aborted_clients": r["aborted_clients"], "statements": r["statements"]}
 
 
 def _stage_windows(report: dict | None, t0: float, t1: float) -> list[tuple[str, float, float]]:
@@ -391,7 +396,8 @@ def run_reconcile(ctx, spec, tag: str, writers: bool) -> dict:
             r["per_stage"].append({"stage": name, "seconds": round(s1 - s0, 2),
                                    "tps": st["tps"], "max_latency": st["max_latency"]})
         r.update(writer_errors=wr["errors"][:20], writer_error_count=len(wr["errors"]),
-                 failed=wr["failed"], aborted_clients=wr["aborted_clients"])
+                 failed=wr["failed"], aborted_clients=wr["aborted_clients"],
+                 statements=wr["statements"])
     return r
 
 
@@ -549,6 +555,8 @@ def summarise(runs: dict[str, list[dict]], *, rows, full, version, db_size, pgbe
             f"{p99 if p99 is not None else 0:.3f} s, "
             f"{sum(r['window']['over_1s'] for r in loaded)} transaction(s) over "
             f"{GOAL_MAX_WAIT:g} s")],
+        ["    writer statements (whole pgbench run)", ", ".join(
+            f"{k} {sum(r['statements'][k] for r in loaded):,}" for k in SCRIPTS)],
         ["    writer errors / aborted clients", (
             f"{errors} / {aborted}" + "".join(
                 f"; {e[:200]}" for r in loaded for e in r["writer_errors"][:2]))],
