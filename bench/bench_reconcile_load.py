@@ -394,7 +394,8 @@ def run_reconcile(ctx, spec, tag: str, writers: bool) -> dict:
         for name, s0, s1 in _stage_windows(report, t0, t1):
             st = window_stats(wr["txns"], s0, s1)
             r["per_stage"].append({"stage": name, "seconds": round(s1 - s0, 2),
-                                   "tps": st["tps"], "max_latency": st["max_latency"]})
+                                   "tps": st["tps"], "max_latency": st["max_latency"],
+                                   "over_1s": st["over_1s"]})
         r.update(writer_errors=wr["errors"][:20], writer_error_count=len(wr["errors"]),
                  failed=wr["failed"], aborted_clients=wr["aborted_clients"],
                  statements=wr["statements"])
@@ -561,14 +562,22 @@ def summarise(runs: dict[str, list[dict]], *, rows, full, version, db_size, pgbe
             f"{errors} / {aborted}" + "".join(
                 f"; {e[:200]}" for r in loaded for e in r["writer_errors"][:2]))],
     ]
+    idle_stages = {s["stage"]: s["seconds"] for s in (idle[0]["stages"] if idle else [])}
     for s in (loaded[0].get("per_stage") or []) if loaded else []:
+        idle_stage = idle_stages.get(s["stage"])
         table.append([f"      stage {s['stage']}", (
-            f"{s['seconds']:.1f} s: {s['tps']:,.1f} tps, max wait "
-            f"{s['max_latency'] if s['max_latency'] is not None else 0:.3f} s")])
+            f"{s['seconds']:.1f} s"
+            + (f" (idle {idle_stage:.1f} s)" if idle_stage is not None else " (idle: none)")
+            + f": writers {s['tps']:,.1f} tps, max wait "
+            f"{s['max_latency'] if s['max_latency'] is not None else 0:.3f} s"
+            + (f", {s['over_1s']} over {GOAL_MAX_WAIT:g} s" if s["over_1s"] else ""))])
+    comparable = all(r["ok"] for r in loaded + idle)
     table += [
         ["(c) same reconcile, idle copy", (
             f"{idle_s:.1f} s; " + "; ".join(outcome_text(r) for r in idle))],
-        ["wall time with writers / idle", f"{ratio:.2f}x" if ratio else "n/a"],
+        ["wall time with writers / idle", (f"{ratio:.2f}x" if ratio else "n/a") + (
+            "" if comparable else " (not comparable: a run failed, so the two did not do "
+                                  "the same work)")],
     ]
     for goal, ok in goals.items():
         table.append([f"goal: {goal}", _mark(ok)])
@@ -614,6 +623,7 @@ def summarise(runs: dict[str, list[dict]], *, rows, full, version, db_size, pgbe
                  "messages": [r["message"] for r in idle if r["message"]],
                  "seconds": idle_s},
         "wall_time_ratio": round(ratio, 3) if ratio else None,
+        "wall_time_comparable": comparable,
         "runs": runs,
         "loadavg": loads,
     }
