@@ -4,6 +4,7 @@ pgreconcile's own writes are judged from the executor's per-step audit in the le
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from pathlib import Path
@@ -20,7 +21,17 @@ from pgreconcile.runbook.target import Target
 from pgreconcile.runbook.verify import verify_baseline, verify_live
 from pgreconcile.schema.diff import Diff
 
-from .support import EXAMPLE, P, cli, drifted_db, make_plan_file, query, run_sql, schema_errors
+from .support import (
+    EXAMPLE,
+    P,
+    ansible,
+    cli,
+    drifted_db,
+    make_plan_file,
+    query,
+    run_sql,
+    schema_errors,
+)
 
 NO_DRIFT = Diff()  # the checks below are about data and validity, not about drift
 
@@ -235,9 +246,11 @@ def test_an_audited_delete_by_a_step_fails_verify_naming_the_table(drifted, writ
     assert fault in md and fault in html and fault in terminal_text(v.checks)
     assert "| pgreconcile wrote only what it may (per-step audit) | **FAILED** |" in md
     assert "row counts before/after (evidence)" in md
-    # A backfill that updated more rows than it reported, or another table, fails too.
+    # A DDL step that changed a pre-existing value, a backfill that updated more rows than
+    # it reported, or another table: each fails too.
     with drifted.connect() as conn:
-        ledger.record(conn, plan.id, ddl.id, "done", detail={"writes": {}})
+        ledger.record(conn, plan.id, ddl.id, "done", detail={
+            "writes": {"public.treasury_payment": {"updated": 1}}})
         ledger.record(conn, plan.id, backfill.id, "done", detail={
             "writes": {"public.treasury_payment": {"updated": 301},
                        "public.auth_user": {"updated": 1}},
@@ -246,7 +259,42 @@ def test_an_audited_delete_by_a_step_fails_verify_naming_the_table(drifted, writ
     w.stop()
     assert w.errors == [], w.summary()
     assert not v.ok
-    assert {(b["table"], b["rows"]) for b in v.checks["own_writes"]["violations"]} == {
-        ("public.treasury_payment", 301), ("public.auth_user", 1)}
+    assert {(b["step"], b["table"], b["rows"]) for b in v.checks["own_writes"]["violations"]
+            } == {(ddl.id, "public.treasury_payment", 1),
+                  (backfill.id, "public.treasury_payment", 301),
+                  (backfill.id, "public.auth_user", 1)}
     # Meanwhile the writers changed the table; that alone never fails a verify with a plan.
     assert v.checks["row_counts"]["decides"] is False
+
+
+def module(spec, name: str, args: dict) -> tuple[int, dict]:
+    """`ansible localhost -m NAME -a JSON`: its exit code and result."""
+    proc = ansible("ansible", "localhost", "-m", name, "-a", json.dumps(args), spec=spec,
+                   timeout=300)
+    found = re.search(r"^localhost \| (?:SUCCESS|CHANGED|FAILED!) => ", proc.stdout,
+                      re.MULTILINE)
+    assert found, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.returncode, json.JSONDecoder().raw_decode(proc.stdout[found.end():])[0]
+
+
+def test_the_ansible_module_takes_a_baseline_and_verifies_against_it(drifted, writers,
+                                                                      tmp_path):
+    other_table_with_invalid_objects(drifted)
+    make_plan_file(drifted, tmp_path)
+    plan = str(tmp_path / "plan.json")
+    rc, taken = module(drifted, "pgreconcile_verify", {
+        "capture_baseline": True, "plan": plan, "project_dir": str(EXAMPLE)})
+    assert rc == 0 and taken["changed"] is False, taken
+    baseline = taken["baseline"]
+    assert "public.app_note.app_note_code_uniq" in baseline["invalid"]
+    w = writers(drifted, connections=2, rate=50)
+    cli("apply", plan, "--no-backup", spec=drifted, check=True)
+    cli("migrate", *P, spec=drifted, check=True)
+    rc, result = module(drifted, "pgreconcile_verify", {
+        "plan": plan, "baseline": baseline, "project_dir": str(EXAMPLE)})
+    w.stop()
+    assert rc == 0 and result["ok"], result.get("problems")
+    assert result["checks"]["invalid_objects"]["basis"] == "baseline"
+    assert "public.app_note.app_note_code_uniq" in result["checks"]["invalid_objects"]["before"]
+    assert result["checks"]["row_counts"]["decides"] is False
+    assert w.errors == [], w.summary()

@@ -207,8 +207,9 @@ def _n(value) -> int:
 
 def judge_own_writes(plan: Plan, entries: dict[str, dict]) -> dict:
     """What pgreconcile's own transactions wrote, step by step, from the executor's audit:
-    no row inserted or deleted anywhere, rows updated only by a backfill, only in its own
-    table, and no more than it reported. Steps without an audit record are listed (found
+    no row inserted or deleted anywhere, rows updated only in the step's own table (a
+    backfill's) and no more than `allowed_updates` (what the backfill reported; 0 for
+    other steps). Steps without an audit record are listed (found
     done: pgreconcile did not run them; otherwise an older ledger) and prove nothing."""
     audited, unaudited, not_run, violations = [], [], [], []
     totals: dict[str, dict[str, int]] = {}
@@ -235,7 +236,9 @@ def judge_own_writes(plan: Plan, entries: dict[str, dict]) -> dict:
         audited.append(step.id)
         allowed = _n(detail.get("allowed_updates"))
         allowed_total += allowed
-        own_table = step.backfill.qualified_table if step.backfill else None
+        # A backfill updates its own table; any other step updates nothing unless the
+        # executor recorded rows it was allowed to update (in the step's table).
+        own_table = step.backfill.qualified_table if step.backfill else step.table
         updated = 0
         for table, w in sorted(writes.items()):
             w = w if isinstance(w, dict) else {}
@@ -256,10 +259,11 @@ def judge_own_writes(plan: Plan, entries: dict[str, dict]) -> dict:
                                            "update"})
             elif upd:
                 updated += upd
-        if own_table and updated > allowed:
+        if updated > allowed:
             violations.append({"step": step.id, "table": own_table, "rows": updated,
                                "what": f"updated {updated} row(s), {allowed} reported by "
-                                       "the backfill"})
+                                       "the backfill" if step.backfill else
+                                       f"updated {updated} row(s), {allowed} allowed"})
     return {"ok": not violations, "audited": audited, "unaudited": unaudited,
             "not_run": not_run, "writes": totals, "allowed_updates": allowed_total,
             "violations": violations}
