@@ -10,11 +10,19 @@ description:
   - Diffs live against the latest state of the reference (for a Django project, the schema all of
     today's migrations build in a scratch database); only the differences the plan kept on purpose
     (its C(residual), from O(plan) or O(plan_data)) are accepted.
-  - Checks that every constraint and index is valid, and with a Django project that
-    C(migrate --check) and C(makemigrations --check) are clean; with O(run_tests=true) also runs
-    the project's tests.
-  - With O(backup), the row count of every table is compared with the backup's manifest (tables
-    C(migrate) itself writes to are left out).
+  - With a plan, checks what pgreconcile's own transactions wrote (the executor's per-step audit
+    in C(pgreconcile.ledger)) - no row inserted or deleted, rows updated only by a backfill and no
+    more than it reported - so the application may write during the run.
+  - Checks that no constraint or index is left invalid by this run. With O(baseline) (taken
+    with O(capture_baseline) before the first change) only invalid objects that appeared during
+    the run and are the plan's or the migrations' count; with a plan only, the plan's own
+    objects; with neither, every invalid object. An index another session is building is never
+    counted.
+  - With a Django project, C(migrate --check) and C(makemigrations --check) must be clean; with
+    O(run_tests=true) also runs the project's tests.
+  - With O(backup) or O(baseline), row counts (tables C(migrate) itself writes to are left out)
+    and data fingerprints are compared and reported; they fail the task only without a plan,
+    when nothing tells pgreconcile's writes from the application's.
   - Fails the task (exit code 3) with the list of problems when anything is off. Reads only, so it
     never reports C(changed) and runs the same in check mode.
   - O(inject_failure) is for rollback drills only.
@@ -45,6 +53,17 @@ options:
     description:
       - Settings module for the tests, for example V(staging_settings).
     type: str
+  baseline:
+    description:
+      - What O(capture_baseline=true) returned in its C(baseline) value before the first change
+        (invalid objects, tables, row counts and data fingerprints before the run).
+    type: dict
+  capture_baseline:
+    description:
+      - Only take the baseline (nothing is verified) and return it as C(baseline), for a later
+        call's O(baseline). Run it right before the first change.
+    type: bool
+    default: false
   inject_failure:
     description:
       - Rollback drill - report verification as failed even when it passed, so the
@@ -95,8 +114,8 @@ problems:
   type: list
   elements: str
 checks:
-  description: Each check's details (drift, invalid constraints or indexes, row counts,
-    C(migrate --check), C(makemigrations --check), tests).
+  description: Each check's details (drift, own_writes, invalid_objects, row_counts,
+    data_fingerprints, C(migrate --check), C(makemigrations --check), tests).
   returned: always
   type: dict
 drift:
@@ -104,6 +123,10 @@ drift:
     C(counts), C(empty) and every difference in C(changes) (C(cosmetic) marks the harmless ones),
     as C(pgreconcile diff --json) shows it.
   returned: always
+  type: dict
+baseline:
+  description: With O(capture_baseline=true), the state before the run to pass as O(baseline).
+  returned: when capture_baseline is true
   type: dict
 seconds:
   description: Time the module took.
@@ -127,6 +150,8 @@ OPTIONS = {
     "backup": {"type": "path"},
     "run_tests": {"type": "bool", "default": False},
     "test_settings": {"type": "str"},
+    "baseline": {"type": "dict"},
+    "capture_baseline": {"type": "bool", "default": False},
     "inject_failure": {"type": "bool", "default": False},
 }
 
@@ -137,15 +162,22 @@ def verify(run) -> None:
     from pgreconcile.runbook.verify import counts_to_preserve
 
     params = run.params
-    target = run.target()
     plan = run.plan(missing_ok=True)
+    if params["capture_baseline"]:
+        from pgreconcile.runbook.verify import verify_baseline
+        with run.live.connect() as conn:
+            run.result.update(baseline=verify_baseline(conn, plan),
+                              plan_id=plan.id if plan else None)
+        return
+    target = run.target()
     counts = None
-    if params["backup"]:
+    if params["backup"] and not params["baseline"]:
         from pgreconcile.pg.backup import load_manifest
         counts = counts_to_preserve(load_manifest(params["backup"]).row_counts)
 
     verification, diagnosis = verify_target(
-        target, residual=list(plan.residual) if plan else [], expected_counts=counts,
+        target, residual=list(plan.residual) if plan else [], plan=plan,
+        baseline=params["baseline"], expected_counts=counts,
         run_tests=params["run_tests"], test_settings=params["test_settings"],
         inject_failure="inject_failure" if params["inject_failure"] else None)
     run.result.update(verification.to_dict(), drift=diagnosis.to_dict(),

@@ -505,6 +505,14 @@ def render_verify(result: dict, console: Console, extras: dict) -> None:
     items(console, "problems:", result.get("problems") or [], BAD)
 
 
+def _evidence_mark(changed, decides: bool) -> Text:
+    """Counts and fingerprints: a change fails only where they decide (no plan); else it
+    is the application's writes, shown plainly."""
+    if not changed:
+        return mark(True, "unchanged")
+    return mark(False, "changed", "CHANGED") if decides else Text("changed", style=DIM)
+
+
 def verify_checks_table(checks: dict) -> Table:
     t = table("check", "result", "detail")
     drift = checks.get("drift")
@@ -513,21 +521,47 @@ def verify_checks_table(checks: dict) -> Table:
         row(t, "drift from the reference", mark(not unexpected, "none unexpected",
                                                  f"{len(unexpected)} unexpected"),
             f"{plural(drift.get('kept') or 0, 'difference')} kept by the plan")
-    if "invalid_constraints_or_indexes" in checks:
+    own = checks.get("own_writes")
+    if isinstance(own, dict):
+        bad = own.get("violations") or []
+        audited = own.get("audited") or []
+        unaudited = own.get("unaudited") or []
+        detail = (", ".join(f"step {b.get('step')} {b.get('what')} in {b.get('table')}"
+                            for b in bad[:5]) if bad else
+                  f"{plural(len(audited), 'step')} audited: no row inserted or deleted, "
+                  f"{own.get('allowed_updates') or 0:,} update(s) allowed to backfills")
+        if unaudited:
+            detail += f"; not audited: {', '.join(str(u.get('step')) for u in unaudited)}"
+        row(t, "pgreconcile's own writes", mark(not bad, "ok", "UNEXPECTED"), detail)
+    inv = checks.get("invalid_objects")
+    if isinstance(inv, dict):
+        made = inv.get("made_by_run") or []
+        known = [f"{plural(len(inv.get(k) or []), 'object')} {label}" for k, label in
+                 (("before", "invalid before the run"), ("building", "being built by another "
+                                                                     "session"),
+                  ("other", "not this run's")) if inv.get(k)]
+        row(t, "constraints and indexes valid", mark(not made, "ok", "INVALID"),
+            "; ".join(([", ".join(made)] if made else []) + known
+                      + [f"basis: {inv.get('basis')}"]))
+    if "invalid_constraints_or_indexes" in checks:  # reports written before invalid_objects
         invalid = checks["invalid_constraints_or_indexes"] or []
         row(t, "constraints and indexes valid", mark(not invalid, "ok", "INVALID"),
             ", ".join(invalid))
     counts = checks.get("row_counts")
     if isinstance(counts, dict):
         changed = counts.get("changed") or {}
-        row(t, "row counts", mark(not changed, "unchanged", "CHANGED"),
+        decides = counts.get("decides", True)
+        row(t, "row counts" + ("" if decides else " (evidence)"),
+            _evidence_mark(changed, decides),
             f"{plural(counts.get('tables') or 0, 'table')} compared"
             + ("; " + ", ".join(f"{k} {v.get('before')}→{v.get('after')}"
                                 for k, v in changed.items()) if changed else ""))
     fps = checks.get("data_fingerprints")
     if isinstance(fps, dict):
         changed = fps.get("changed") or []
-        row(t, "data fingerprints", mark(not changed, "unchanged", "CHANGED"),
+        decides = fps.get("decides", True)
+        row(t, "data fingerprints" + ("" if decides else " (evidence)"),
+            _evidence_mark(changed, decides),
             ", ".join(changed) or f"{plural(len(fps.get('tables') or []), 'table')} compared")
     for key, label in (("migrate_check", "migrate --check"),
                        ("makemigrations_check", "makemigrations --check"),

@@ -385,6 +385,8 @@ def _diff(value: Any, kept: set, unexpected: set) -> dict:
 
 _CHECK_LABELS = {
     "drift": "no unexpected drift from the reference",
+    "own_writes": "pgreconcile wrote only what it may (per-step audit)",
+    "invalid_objects": "no constraint or index left invalid by this run",
     "invalid_constraints_or_indexes": "all constraints and indexes valid",
     "row_counts": "row counts unchanged",
     "data_fingerprints": "data fingerprints unchanged",
@@ -394,9 +396,49 @@ _CHECK_LABELS = {
 }
 
 
+_EVIDENCE_LABELS = {"row_counts": "row counts before/after (evidence)",
+                    "data_fingerprints": "data fingerprints before/after (evidence)"}
+
+
+def _own_writes(value: dict) -> tuple[bool, str]:
+    bad = [_d(b) for b in _l(value.get("violations"))]
+    if bad:
+        return False, "; ".join(f"step {b.get('step')} {b.get('what')} in {b.get('table')}"
+                                for b in bad[:5])
+    audited = _l(value.get("audited"))
+    detail = (f"{len(audited)} step(s) audited: no row inserted or deleted, "
+              f"{value.get('allowed_updates') or 0} update(s) allowed to backfills")
+    unaudited = [_d(u) for u in _l(value.get("unaudited"))]
+    if unaudited:
+        detail += "; not audited: " + ", ".join(f"{u.get('step')} ({u.get('why')})"
+                                                for u in unaudited[:5])
+    return True, detail
+
+
+def _invalid_objects(value: dict) -> tuple[bool, str]:
+    made = [str(x) for x in _l(value.get("made_by_run"))]
+    parts = [("made by this run: " + ", ".join(made[:10])) if made else "none made by this run"]
+    for key, label in (("before", "invalid before the run"),
+                       ("building", "being built by another session"),
+                       ("other", "not this run's")):
+        objs = [str(x) for x in _l(value.get(key))]
+        if objs:
+            parts.append(f"{label}: " + ", ".join(objs[:10]))
+    parts.append(str(value.get("note") or f"basis: {value.get('basis')}"))
+    return not made, "; ".join(parts)
+
+
 def _check(name: str, value: Any) -> dict:
-    ok, detail = True, ""
-    if isinstance(value, dict):
+    """One verify check for the report: label, ok, a one-line detail; `evidence` marks a
+    comparison reported but not judged (counts and fingerprints when a plan's audit
+    decides)."""
+    ok, detail, evidence = True, "", False
+    label = _CHECK_LABELS.get(name, name.replace("_", " "))
+    if isinstance(value, dict) and name == "own_writes":
+        ok, detail = _own_writes(value)
+    elif isinstance(value, dict) and name == "invalid_objects":
+        ok, detail = _invalid_objects(value)
+    elif isinstance(value, dict):
         if "ok" in value:
             ok = value.get("ok") is True
             detail = " ".join(str(value.get("output") or "").split())[-300:] or (
@@ -415,13 +457,18 @@ def _check(name: str, value: Any) -> dict:
             n = len(tables) if isinstance(tables, list) else tables
             detail = f"{n} table(s) compared, " + (
                 "none changed" if ok else f"changed: {json.dumps(changed, default=str)[:300]}")
+            if value.get("decides") is False:
+                ok, evidence = True, True
+                label = _EVIDENCE_LABELS.get(name, label)
+                if changed:
+                    detail += (" (by the application or the migrations during the run: "
+                               "evidence, not a failure)")
     elif isinstance(value, list):
         ok = not value
         detail = "none" if ok else ", ".join(map(str, value[:10]))
     elif isinstance(value, bool):
         ok = value
-    return {"name": name, "label": _CHECK_LABELS.get(name, name.replace("_", " ")),
-            "ok": ok, "detail": detail}
+    return {"name": name, "label": label, "ok": ok, "detail": detail, "evidence": evidence}
 
 
 def _verify(r: dict, stages: list[dict]) -> dict:

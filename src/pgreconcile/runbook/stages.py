@@ -198,14 +198,23 @@ def run_migrations(project: DjangoProject, live: ConnectionSpec, *, dry_run: boo
 
 
 def verify_target(target: Target, *, residual: list[DriftNote | dict] | None = None,
+                  plan: Plan | None = None, baseline: dict | None = None,
                   expected_counts: dict | None = None, fingerprints_before: dict | None = None,
                   fingerprint_columns: dict | None = None, run_tests: bool = False,
                   test_settings: str | None = None, inject_failure: str | None = None,
                   reporter: Reporter = NULL):
+    """Verify live against today's migrations. `plan`: the plan this run applied (its
+    residual is accepted when `residual` is not given; its ledger audit and its own objects
+    are checked); `baseline`: `verify_baseline(conn, plan)` taken before the first change
+    (invalid objects before the run; counts and fingerprints as evidence). Without a plan,
+    `expected_counts`/`fingerprints_before` decide (a standalone verify)."""
     from pgreconcile.runbook.verify import verify_live
     diagnosis = diagnose(target, "latest", reporter)
+    if residual is None and plan is not None:
+        residual = list(plan.residual)
     residual = [r.to_dict() if isinstance(r, DriftNote) else r for r in residual or []]
     v = verify_live(target.live, diagnosis.diff, residual, project=target.project,
+                    plan=plan, baseline=baseline, expected=diagnosis.expected,
                     expected_counts=expected_counts, fingerprints_before=fingerprints_before,
                     fingerprint_columns=fingerprint_columns, run_tests=run_tests,
                     test_settings=test_settings, inject_failure=inject_failure)
