@@ -175,11 +175,12 @@ def verify(run) -> None:
         from pgreconcile.pg.backup import load_manifest
         counts = counts_to_preserve(load_manifest(params["backup"]).row_counts)
 
-    verification, diagnosis = verify_target(
-        target, residual=list(plan.residual) if plan else [], plan=plan,
-        baseline=params["baseline"], expected_counts=counts,
-        run_tests=params["run_tests"], test_settings=params["test_settings"],
-        inject_failure="inject_failure" if params["inject_failure"] else None)
+    with run.run_lock("verify"):
+        verification, diagnosis = verify_target(
+            target, residual=list(plan.residual) if plan else [], plan=plan,
+            baseline=params["baseline"], expected_counts=counts,
+            run_tests=params["run_tests"], test_settings=params["test_settings"],
+            inject_failure="inject_failure" if params["inject_failure"] else None)
     run.result.update(verification.to_dict(), drift=diagnosis.to_dict(),
                       plan_id=plan.id if plan else None)
     if not verification.ok:

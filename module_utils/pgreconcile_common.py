@@ -11,6 +11,7 @@ The shared options are documented once, in plugins/doc_fragments/pgreconcile.py
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import sys
@@ -152,6 +153,21 @@ class ModuleRun:
         return result
 
     # ------------------------------------------------------------------ engine inputs
+    @contextlib.contextmanager
+    def run_lock(self, action: str):
+        """Hold the run's lock (run_id) around a stage that changes or judges the database:
+        renews the run's lease, refuses while another run holds the lock. Nothing without
+        run_id (the engine's own calls take the lock they need)."""
+        run_id = self.params.get("run_id")
+        if not run_id or self.check_mode:
+            yield
+            return
+        from pgreconcile.apply.lock import reconcile_lock
+        live = self.live
+        with live.connect(autocommit=True) as conn, \
+                reconcile_lock(conn, live.dbname, action, run_id):
+            yield
+
     @property
     def live(self):
         """The live database; empty values are left to libpq (PG*, ~/.pgpass)."""

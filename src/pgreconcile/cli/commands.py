@@ -434,12 +434,16 @@ def cmd_migrate(args, reporter) -> dict:
 def cmd_verify(args, reporter) -> dict:
     from pgreconcile.runbook.stages import load_plan, verify_target
     from pgreconcile.runbook.verify import counts_to_preserve
-    residual = list(load_plan(args.plan).residual) if args.plan else []
+    plan = load_plan(args.plan) if args.plan else None
+    residual = list(plan.residual) if plan else []
     counts = None
     if args.backup:
         from pgreconcile.pg.backup import load_manifest
         counts = counts_to_preserve(load_manifest(args.backup).row_counts)
-    v, diagnosis = verify_target(target_from(args), residual=residual, expected_counts=counts,
+    # With the plan, its ledger audit decides what pgreconcile wrote; the backup's counts
+    # are then evidence only (the application may write meanwhile).
+    v, diagnosis = verify_target(target_from(args), residual=residual, plan=plan,
+                                 expected_counts=counts,
                                  run_tests=args.run_tests, test_settings=args.test_settings,
                                  reporter=reporter)
     return {**v.to_dict(), "diff": diagnosis.to_dict(), "_exit_code": 0 if v.ok else 3}

@@ -27,7 +27,6 @@ from pgreconcile.errors import (
     VerificationFailed,
 )
 from pgreconcile.files import atomic_write_text, write_json
-from pgreconcile.pg import census
 from pgreconcile.pg.connection import ConnectionSpec
 from pgreconcile.plan.planner import make_plan
 from pgreconcile.plan.steps import DriftNote, Plan
@@ -241,17 +240,6 @@ class ReconcileOptions:
     run_id: str | None = None          # default: new_run_id()
 
 
-def _fingerprint_columns(plan: Plan, live: Schema) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for step in plan.steps:
-        if step.table and step.table not in out:
-            t = live.table(step.table)
-            if t is not None and t.primary_key is not None:
-                pk = list(t.primary_key.columns)
-                out[step.table] = pk + [c.name for c in t.columns if c.name not in pk]
-    return out
-
-
 def reconcile(target: Target, opts: ReconcileOptions, reporter: Reporter = NULL) -> dict:
     """backup → preflight → plan → apply → migrate → verify; rollback on failure; report.
 
@@ -262,7 +250,7 @@ def reconcile(target: Target, opts: ReconcileOptions, reporter: Reporter = NULL)
 
     from pgreconcile.apply.lock import RunLock
     from pgreconcile.django.preflight import run_preflight
-    from pgreconcile.runbook.verify import counts_to_preserve, data_fingerprints
+    from pgreconcile.runbook.verify import verify_baseline
     live = target.live
     project = target.project
     report_dir = Path(opts.report_dir)
@@ -321,11 +309,11 @@ def reconcile(target: Target, opts: ReconcileOptions, reporter: Reporter = NULL)
                         reporter=reporter))
                     report["backup"] = backup.to_dict()
                     report["backup"]["manifest_data"] = backup.manifest_data.to_dict()
-            fp_columns = _fingerprint_columns(plan, diagnosis.live)
+            # Invalid objects before the run (only the run's own count later), and the data
+            # as evidence: writers may change it, pgreconcile's own writes are audited.
             with live.connect() as conn:
-                before_fp = data_fingerprints(conn, fp_columns)
-                counts_before = counts_to_preserve(census.row_counts(conn))
-            report["data_before"] = {"fingerprints": before_fp, "row_counts": counts_before}
+                baseline = verify_baseline(conn, plan)
+            report["data_before"] = baseline
             # The plan was made before the backup: live must still be what it was made from.
             current = stage("recheck", lambda: recheck_plan(live, plan)) if pending \
                 else plan.live_fingerprint
@@ -344,8 +332,7 @@ def reconcile(target: Target, opts: ReconcileOptions, reporter: Reporter = NULL)
 
                 def _verify():
                     v, diag_after = verify_target(
-                        target, residual=list(plan.residual), expected_counts=counts_before,
-                        fingerprints_before=before_fp, fingerprint_columns=fp_columns,
+                        target, plan=plan, baseline=baseline,
                         run_tests=opts.run_tests, test_settings=opts.test_settings,
                         inject_failure="--fail-verify" if opts.fail_verify else None)
                     report["diff_after"] = diag_after.to_dict()
