@@ -100,3 +100,12 @@ class StepFailed(ReconcileError):
 class VerificationFailed(ReconcileError):
     exit_code = EXIT_DRIFT
     hint = "see the report; roll back with `pgreconcile restore` or the plan's reverse steps"
+
+
+class RollbackRefused(Refused):
+    """A rollback that would destroy data written since the change, or that cannot complete:
+    refused before its first statement, so nothing was reverted."""
+
+    hint = ("nothing was reverted; `--rollback restore` (Ansible: method=restore) restores the "
+            "run's backup into a new database beside live instead, or re-run with "
+            "--allow-destructive once the data named above may be dropped")
