@@ -54,9 +54,9 @@ def _has_column(spec, table: str, column: str) -> bool:
 
 def _rollback(spec, report: dict, plan: Plan, **options):
     """The rollback the Ansible module and `reconcile` run, on what a finished run left."""
+    from pgreconcile.django.project import DjangoProject
     from pgreconcile.runbook.reference import ReferenceSource
     from pgreconcile.runbook.stages import ReconcileOptions, Target, rollback_run
-    from pgreconcile.django.project import DjangoProject
     project = DjangoProject.from_args(str(EXAMPLE), None)
     target = Target(spec, ReferenceSource("django", project=project))
     so_far = {"migrate": report.get("migrate"), "diff_before": report["diff_before"],

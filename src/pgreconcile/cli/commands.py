@@ -427,9 +427,9 @@ def cmd_apply(args, reporter) -> dict:
 
 @command("migrate")
 def cmd_migrate(args, reporter) -> dict:
+    from pgreconcile.apply.options import ApplyOptions
     from pgreconcile.django.project import DjangoProject
     from pgreconcile.runbook.stages import run_migrations
-    from pgreconcile.apply.options import ApplyOptions
     project = DjangoProject.from_args(args.project_dir, args.settings, args.python)
     return run_migrations(project, spec_from(args), dry_run=args.dry_run,
                           windows=windows_from(args),
