@@ -12,8 +12,8 @@ description:
     generated settings module; the password travels in the child's environment only).
   - Reports C(changed) only when migrations were applied; with nothing pending it changes nothing.
   - Every statement of the migrations runs under O(lock_timeout) (C(PGOPTIONS) of the Django
-    child): a migration waiting for a lock gives up instead of queueing the application's
-    writers behind it, and C(migrate) is retried with backoff (O(retries)). Django runs each
+    child), so a migration waiting for a lock gives up instead of queueing the application's
+    writers behind it; and C(migrate) is retried with backoff (O(retries)). Django runs each
     migration in one transaction on PostgreSQL, so a retry starts from the first migration not
     applied; a non-atomic migration is never retried. After the last attempt the module fails
     with C(LockNotAcquired) (exit code 4) and no migration is half applied.

@@ -13,7 +13,7 @@ description:
     when a lock stays busy), and marks the steps C(reverted) in the ledger. All of it or none of
     it happens.
   - Checked whole before the first statement, with nothing changed when refused (exit code 4,
-    C(RollbackRefused)): a started step with no reverse (the primary-key swap), a reverse
+    C(RollbackRefused)) for a started step with no reverse (the primary-key swap), a reverse
     statement that fails, and, unless O(allow_destructive=true), a table the rollback would drop
     that holds any row or a column holding values pgreconcile did not write itself; the message
     names each object and its row count. O(method=restore) stays available then.
@@ -160,7 +160,7 @@ seconds:
   returned: success
   type: float
 exit_code:
-  description: Exit code the CLI would give for the failure (4 when refused: nothing reverted).
+  description: Exit code the CLI would give for the failure (4 when refused, with nothing reverted).
   returned: failure
   type: int
 error:
