@@ -207,27 +207,6 @@ def test_swap_plan_reverse_is_refused_with_nothing_changed(make_db, tmp_path):
         assert (fingerprint_and_counts(spec), _ledger(spec), _applied(spec)) == before
 
 
-def test_reconcile_drill_of_a_swap_names_the_refused_rollback_in_the_report(make_db, tmp_path):
-    """The same through `reconcile --pk-strategy swap --fail-verify`: exit 4, the report's
-    error is the refusal (naming the step and what failed first), the rollback stage failed,
-    and the database is left as the run made it, whole: 0002 applied, payment_id the key."""
-    spec = drifted_db(make_db, 200)
-    proc, report = _reconcile(spec, tmp_path, "--pk-strategy", "swap", "--allow-destructive",
-                              "--fail-verify")
-    assert proc.returncode == EXIT_REFUSED, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert report["error"]["error"] == "RollbackRefused", report["error"]
-    assert "swap-primary-key-treasury_payment" in report["error"]["message"]
-    assert "rolling back after: verification failed" in report["error"]["message"]
-    assert "--rollback restore" in report["error"]["hint"]
-    stages = {s["stage"]: s for s in report["stages"]}
-    assert stages["verify"]["ok"] is False and stages["rollback"]["ok"] is False
-    assert MIGRATION_0002 in _applied(spec)
-    assert query(spec, "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = "
-                       "i.indrelid AND a.attnum = ANY (i.indkey) WHERE i.indisprimary AND "
-                       "i.indrelid = 'treasury_payment'::regclass") == [("payment_id",)]
-    assert {s for s, *_ in _ledger(spec).values()} <= {"done"}
-
-
 def _state_targets(applied: list[str]) -> list[str]:
     """The latest applied migration of each app (numbered names sort in order)."""
     latest: dict[str, str] = {}
