@@ -233,8 +233,9 @@ def run_in_one_transaction(conn, statements: list[str], options: ApplyOptions,
             delay = min(delay * 2, 10)
         except psycopg.Error as exc:
             text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            what = repr(current) if current is not None else "marking the ledger"
             raise RollbackRefused(
-                f"the reverse cannot complete: {current!r} failed: {type(exc).__name__}: "
+                f"the reverse cannot complete: {what} failed: {type(exc).__name__}: "
                 f"{text}; the transaction was rolled back, nothing was reverted") from None
     return options.retries
 
