@@ -201,7 +201,7 @@ def refuse_data_loss(at_risk: list[dict], allow_destructive: bool, why: str = ""
 
 def run_in_one_transaction(conn, statements: list[str], options: ApplyOptions,
                            then: Callable[[object], None] | None = None,
-                           reporter: Reporter = NULL) -> int:
+                           reporter: Reporter = NULL, why: str = "") -> int:
     """Run `statements` (and `then(conn)`) in one transaction under lock_timeout; a busy
     lock rolls back and retries the whole transaction with backoff (LockNotAcquired after
     the last attempt); any other error rolls back and is refused, naming the statement.
@@ -235,7 +235,7 @@ def run_in_one_transaction(conn, statements: list[str], options: ApplyOptions,
             text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             what = repr(current) if current is not None else "marking the ledger"
             raise RollbackRefused(
-                f"the reverse cannot complete: {what} failed: {type(exc).__name__}: "
+                f"{_after(why)}the reverse cannot complete: {what} failed: {type(exc).__name__}: "
                 f"{text}; the transaction was rolled back, nothing was reverted") from None
     return options.retries
 
@@ -268,5 +268,5 @@ def revert_plan(spec: ConnectionSpec, plan: Plan, reporter: Reporter = NULL,
             reporter.info(f"reverting {len(reversal.steps)} step(s) in one transaction: "
                           + ", ".join(reversal.step_ids))
             run_in_one_transaction(conn, reversal.statements, options,
-                                   lambda c: mark_reverted(c, reversal), reporter)
+                                   lambda c: mark_reverted(c, reversal), reporter, why)
             return reversal.step_ids

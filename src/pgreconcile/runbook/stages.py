@@ -420,7 +420,7 @@ def rollback_run(live: ConnectionSpec, plan: Plan, report: dict, opts: Reconcile
                 reporter.info(f"reverting {len(reversal.steps)} step(s) in one transaction")
                 revert.run_in_one_transaction(conn, reversal.statements, options,
                                               lambda c: revert.mark_reverted(c, reversal),
-                                              reporter)
+                                              reporter, why)
     outcome = {"method": "reverse", "unapplied_migrations": unapplied,
                "reverted": reversal.step_ids, "why": why}
     if at_risk:
