@@ -11,6 +11,12 @@ description:
     interpreter and settings; only the C(default) database is swapped for the target (through a
     generated settings module; the password travels in the child's environment only).
   - Reports C(changed) only when migrations were applied; with nothing pending it changes nothing.
+  - Every statement of the migrations runs under O(lock_timeout) (C(PGOPTIONS) of the Django
+    child), so a migration waiting for a lock gives up instead of queueing the application's
+    writers behind it; and C(migrate) is retried with backoff (O(retries)). Django runs each
+    migration in one transaction on PostgreSQL, so a retry starts from the first migration not
+    applied; a non-atomic migration is never retried. After the last attempt the module fails
+    with C(LockNotAcquired) (exit code 4) and no migration is half applied.
   - Refuses (exit code 4) outside O(maintenance_window) when something is pending.
   - In check mode only C(migrate --plan) runs; it is returned as the diff.
   - This module is a thin face of the C(pgreconcile) engine, like C(pgreconcile migrate).
@@ -29,6 +35,16 @@ options:
         separated by V(;). Outside it pending migrations are refused (exit code 4).
       - Empty means no window.
     type: raw
+  lock_timeout:
+    description:
+      - PostgreSQL C(lock_timeout) for every statement the migrations run, for example V(2s).
+    type: str
+    default: 2s
+  retries:
+    description:
+      - Attempts of C(migrate) when a lock stays busy, with backoff.
+    type: int
+    default: 5
 attributes:
   check_mode:
     support: full
@@ -74,6 +90,10 @@ output:
   description: The end of C(migrate)'s output.
   returned: when migrations were applied
   type: str
+attempts:
+  description: Runs of C(migrate) it took (more than one when a lock was busy).
+  returned: when migrations were applied
+  type: int
 maintenance_window:
   description: State of O(maintenance_window) when one is set.
   returned: when O(maintenance_window) is set
@@ -88,7 +108,7 @@ exit_code:
   type: int
 error:
   description: Type of the engine error, for example C(MigrationPreflightFailed),
-    C(OutsideMaintenanceWindow) or C(ProjectError).
+    C(LockNotAcquired), C(OutsideMaintenanceWindow) or C(ProjectError).
   returned: failure
   type: str
 """
@@ -98,10 +118,13 @@ from ansible.module_utils.pgreconcile_common import run_module
 OPTIONS = {
     "project_dir": {"type": "path", "required": True},
     "maintenance_window": {"type": "raw"},
+    "lock_timeout": {"type": "str", "default": "2s"},
+    "retries": {"type": "int", "default": 5},
 }
 
 
 def migrate(run) -> None:
+    from pgreconcile.apply.options import ApplyOptions
     from pgreconcile.runbook.stages import run_migrations
     from pgreconcile.runbook.window import window_status
 
@@ -110,7 +133,10 @@ def migrate(run) -> None:
     windows = run.windows()
     if windows is not None:
         result["maintenance_window"] = window_status(windows)
-    outcome = run_migrations(project, run.live, dry_run=run.check_mode, windows=windows)
+    options = ApplyOptions(lock_timeout=run.params["lock_timeout"], retries=run.params["retries"])
+    with run.run_lock("migrate"):
+        outcome = run_migrations(project, run.live, dry_run=run.check_mode, windows=windows,
+                                 options=options)
     result.update(outcome)
     pending = outcome.get("pending", [])
     if run.check_mode:

@@ -7,10 +7,16 @@ DOCUMENTATION = r"""
 module: pgreconcile_rollback
 short_description: Roll back a failed pgreconcile run - reverse its steps, or restore its backup into a new database
 description:
-  - With O(method=reverse), first unapplies the migrations this run applied (the project's own
-    C(migrate) back to O(applied_targets_before)), then undoes the plan's finished steps with their
-    reverse SQL, newest first, marking them C(reverted) in the ledger. When the migrations cannot be
-    unapplied, falls back to O(method=restore).
+  - With O(method=reverse), unapplies the migrations this run applied (the project's own
+    migrations back to O(applied_targets_before)) and undoes the plan's started steps with their
+    reverse SQL, newest first, all in one transaction under O(lock_timeout) (retried with backoff
+    when a lock stays busy), and marks the steps C(reverted) in the ledger. All of it or none of
+    it happens.
+  - Checked whole before the first statement, with nothing changed when refused (exit code 4,
+    C(RollbackRefused)) for a started step with no reverse (the primary-key swap), a reverse
+    statement that fails, and, unless O(allow_destructive=true), a table the rollback would drop
+    that holds any row or a column holding values pgreconcile did not write itself; the message
+    names each object and its row count. O(method=restore) stays available then.
   - With O(method=restore), restores O(backup) (verified against its manifest) into a new
     database beside live and returns how to switch; live is left as it is.
   - Reports C(changed) when anything was reverted, unapplied or restored.
@@ -66,6 +72,22 @@ options:
       - Directory holding the Django project's C(manage.py), on the managed host; needed to unapply
         migrations.
     type: path
+  allow_destructive:
+    description:
+      - Roll back even when that drops tables or columns holding data written since the change
+        (they are named in C(dropped_data)).
+    type: bool
+    default: false
+  lock_timeout:
+    description:
+      - PostgreSQL C(lock_timeout) for every statement of the rollback, for example V(2s).
+    type: str
+    default: 2s
+  retries:
+    description:
+      - Attempts of the rollback's transaction when a lock stays busy, with backoff.
+    type: int
+    default: 5
 attributes:
   check_mode:
     support: full
@@ -117,10 +139,18 @@ advice:
   description: How to switch to the restored database, or what to do without a backup.
   returned: with O(method=restore) or without a backup
   type: str
-reverse_failed:
-  description: Why reversing failed, when the module fell back to restoring.
-  returned: when reversing failed
-  type: str
+dropped_data:
+  description: Tables and columns holding data that the rollback dropped because
+    O(allow_destructive=true) (each C(kind), C(object), C(rows)).
+  returned: when data was dropped
+  type: list
+  elements: dict
+opaque_operations:
+  description: RunSQL/RunPython operations of the unapplied migrations, whose effect pgreconcile
+    cannot check.
+  returned: when there were any
+  type: list
+  elements: str
 why:
   description: O(reason).
   returned: success
@@ -130,11 +160,11 @@ seconds:
   returned: success
   type: float
 exit_code:
-  description: Exit code the CLI would give for the failure.
+  description: Exit code the CLI would give for the failure (4 when refused, with nothing reverted).
   returned: failure
   type: int
 error:
-  description: Type of the engine error.
+  description: Type of the engine error, for example C(RollbackRefused) or C(LockNotAcquired).
   returned: failure
   type: str
 """
@@ -150,10 +180,14 @@ OPTIONS = {
     "applied_targets_before": {"type": "list", "elements": "str", "default": []},
     "backup": {"type": "path"},
     "reason": {"type": "str", "default": "the run failed"},
+    "allow_destructive": {"type": "bool", "default": False},
+    "lock_timeout": {"type": "str", "default": "2s"},
+    "retries": {"type": "int", "default": 5},
 }
 
 
 def rollback(run) -> None:
+    from pgreconcile.apply.options import ApplyOptions
     from pgreconcile.progress import NULL
     from pgreconcile.runbook.reference import ReferenceSource
     from pgreconcile.runbook.stages import ReconcileOptions, Target, rollback_run
@@ -172,8 +206,13 @@ def rollback(run) -> None:
     # The run so far, as the engine's own rollback reads it.
     so_far = {"migrate": {"changed": params["migrated"], "applied": params["applied_migrations"]},
               "diff_before": {"migrations": {"applied_targets": params["applied_targets_before"]}},
-              "backup": {"path": params["backup"]} if params["backup"] else None}
-    outcome = rollback_run(live, plan, so_far, ReconcileOptions(rollback=params["method"]),
+              "backup": {"path": params["backup"]} if params["backup"] else None,
+              "run_id": params["run_id"]}
+    options = ApplyOptions(allow_destructive=params["allow_destructive"],
+                           lock_timeout=params["lock_timeout"], retries=params["retries"],
+                           run_id=params["run_id"])
+    outcome = rollback_run(live, plan, so_far,
+                           ReconcileOptions(rollback=params["method"], apply=options),
                            target, params["reason"], NULL)
     run.result.update(outcome, changed=bool(outcome.get("reverted")
                                              or outcome.get("unapplied_migrations")

@@ -108,3 +108,12 @@ class Paused(ReconcileError):
 
     exit_code = EXIT_PAUSED
     hint = "the next run inside a maintenance window resumes where this one stopped"
+
+
+class RollbackRefused(Refused):
+    """A rollback that would destroy data written since the change, or that cannot complete:
+    refused before its first statement, so nothing was reverted."""
+
+    hint = ("nothing was reverted; `--rollback restore` (Ansible: method=restore) restores the "
+            "run's backup into a new database beside live instead, or re-run with "
+            "--allow-destructive once the data named above may be dropped")

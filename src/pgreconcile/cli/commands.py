@@ -151,6 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     _project(p)
     p.add_argument("--dry-run", action="store_true", help="only show the plan")
+    p.add_argument("--lock-timeout", default="2s",
+                   help="lock_timeout of every statement the migrations run (2s)")
+    p.add_argument("--retries", type=_positive_int, default=5,
+                   help="attempts of `migrate` when a lock stays busy, with backoff")
     _window(p)
 
     p = sub.add_parser("verify", help="zero drift, migrate --check, data preserved; exit 3 if not")
@@ -423,11 +427,15 @@ def cmd_apply(args, reporter) -> dict:
 
 @command("migrate")
 def cmd_migrate(args, reporter) -> dict:
+    from pgreconcile.apply.options import ApplyOptions
     from pgreconcile.django.project import DjangoProject
     from pgreconcile.runbook.stages import run_migrations
     project = DjangoProject.from_args(args.project_dir, args.settings, args.python)
     return run_migrations(project, spec_from(args), dry_run=args.dry_run,
-                          windows=windows_from(args))
+                          windows=windows_from(args),
+                          options=ApplyOptions(lock_timeout=args.lock_timeout,
+                                               retries=args.retries),
+                          reporter=reporter)
 
 
 @command("verify")

@@ -6,23 +6,26 @@ parse inputs and render results.
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from pgreconcile.apply import revert
 from pgreconcile.apply.executor import ApplyResult, Executor
 from pgreconcile.apply.options import ApplyOptions
 from pgreconcile.apply.probes import pending_steps
 from pgreconcile.apply.refusals import refuse_destructive, refuse_unsupported
-from pgreconcile.apply.revert import revert_plan
 from pgreconcile.django.project import DjangoProject, manage, migration_state
 from pgreconcile.errors import (
     BackupUnverified,
+    LockNotAcquired,
     MigrationPreflightFailed,
     Paused,
     PlanOutdated,
     ReconcileError,
     Refused,
+    RollbackRefused,
     UsageError,
     VerificationFailed,
 )
@@ -180,8 +183,16 @@ def new_run_id() -> str:
 
 
 def run_migrations(project: DjangoProject, live: ConnectionSpec, *, dry_run: bool = False,
-                   windows: MaintenanceWindows | None = None) -> dict:
-    """`migrate --plan` first, then `migrate` for the pending migrations."""
+                   windows: MaintenanceWindows | None = None,
+                   options: ApplyOptions | None = None, reporter: Reporter = NULL) -> dict:
+    """`migrate --plan` first, then `migrate` for the pending migrations, every statement
+    under `options.lock_timeout` (PGOPTIONS of the Django child): a migration waiting for a
+    lock gives up after lock_timeout instead of queueing writers behind it, and the whole
+    `migrate` is retried with backoff (options.retries). Safe: on PostgreSQL Django runs each
+    migration in one transaction, so a lock timeout rolls back the migration it stopped, and
+    a retry starts from the first migration not applied; non-atomic migrations are never
+    retried. After the last attempt: LockNotAcquired, nothing half applied."""
+    options = options or ApplyOptions()
     plan = manage(project, live, "migrate", "--plan", "--no-input")
     pending = migration_state(project, live).pending
     if dry_run or not pending:
@@ -189,11 +200,45 @@ def run_migrations(project: DjangoProject, live: ConnectionSpec, *, dry_run: boo
                 "plan": plan.stdout.strip()}
     if windows is not None:
         windows.require_open()
-    run = manage(project, live, "migrate", "--no-input")
-    if not run.ok:
-        raise MigrationPreflightFailed(f"migrate failed: {run.last_error_line}")
+    run, attempts = _migrate_with_retries(project, live, pending, options, reporter)
     return {"changed": True, "pending": pending, "applied": pending, "plan": plan.stdout.strip(),
-            "output": run.stdout.strip()[-2000:]}
+            "output": run.stdout.strip()[-2000:], "attempts": attempts,
+            "lock_timeout": options.lock_timeout}
+
+
+#: How a Django child reports that a statement gave up waiting for a lock (or deadlocked).
+_LOCK_FAILURE = re.compile(r"lock timeout|LockNotAvailable|could not obtain lock|"
+                           r"deadlock detected|DeadlockDetected", re.I)
+
+
+def _migrate_with_retries(project: DjangoProject, live: ConnectionSpec, pending: list[str],
+                          options: ApplyOptions, reporter: Reporter):
+    from pgreconcile.django.project import pending_non_atomic
+    delay = options.backoff
+    for attempt in range(1, options.retries + 1):
+        run = manage(project, live, "migrate", "--no-input", lock_timeout=options.lock_timeout)
+        if run.ok:
+            return run, attempt
+        if not _LOCK_FAILURE.search(run.stderr):
+            raise MigrationPreflightFailed(f"migrate failed: {run.last_error_line}")
+        left = migration_state(project, live).pending
+        non_atomic = pending_non_atomic(project, live)
+        if non_atomic:
+            raise LockNotAcquired(
+                f"migrate could not get a lock within lock_timeout={options.lock_timeout} "
+                f"({run.last_error_line}); not retried because {non_atomic} are not atomic "
+                f"and may be half applied; still pending: {left}")
+        if attempt == options.retries:
+            raise LockNotAcquired(
+                f"migrate could not get its locks within lock_timeout={options.lock_timeout} "
+                f"after {attempt} attempts ({run.last_error_line}); still pending: {left}. "
+                "Each migration runs in one transaction, so none is half applied, and "
+                "writers never queued longer than lock_timeout behind it")
+        reporter.info(f"  migrate: lock busy, retry {attempt}/{options.retries} in "
+                      f"{delay:.1f}s (pending: {', '.join(left)})")
+        time.sleep(delay)
+        delay = min(delay * 2, 10)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def verify_target(target: Target, *, residual: list[DriftNote | dict] | None = None,
@@ -327,7 +372,8 @@ def reconcile(target: Target, opts: ReconcileOptions, reporter: Reporter = NULL)
                 report["changed"] = applied.changed
                 if project is not None and opts.run_migrations:
                     report["migrate"] = stage("migrate", lambda: run_migrations(
-                        project, live, windows=opts.windows))
+                        project, live, windows=opts.windows, options=opts.apply,
+                        reporter=reporter))
                     report["changed"] = report["changed"] or report["migrate"]["changed"]
 
                 def _verify():
@@ -383,25 +429,99 @@ def prove_plan(target: Target, plan: Plan, options: ApplyOptions | None = None,
 
 def rollback_run(live: ConnectionSpec, plan: Plan, report: dict, opts: ReconcileOptions,
                  target: Target, why: str, reporter: Reporter = NULL) -> dict:
-    """Undo this run: unapply the migrations it applied, then the plan's finished steps in
-    reverse order. Where that is impossible (or asked), restore the backup into a new DB."""
-    migrated = bool((report.get("migrate") or {}).get("changed"))
-    if opts.rollback == "reverse":
-        unapplied = []
-        if migrated and target.project is not None:
-            from pgreconcile.django.project import migrate_to
-            before = (report.get("diff_before") or {}).get("migrations", {}) \
-                .get("applied_targets", [])
-            try:
-                migrate_to(target.project, live, before)
-                unapplied = report["migrate"].get("applied", [])
-            except ReconcileError as exc:
-                return {**_restore_rollback(live, report, target, why, reporter),
-                        "reverse_failed": str(exc)}
-        reverted = revert_plan(live, plan, reporter, run_id=report.get("run_id"))
-        return {"method": "reverse", "unapplied_migrations": unapplied, "reverted": reverted,
-                "why": why}
-    return _restore_rollback(live, report, target, why, reporter)
+    """Undo this run, all or nothing: unapply the migrations it applied and undo the plan's
+    started steps in reverse order, in ONE transaction under lock_timeout (the Django child's
+    when there are migrations to unapply, else ours). Checked whole first: a step without a
+    reverse, or a drop that would lose data written since the change (opts.apply
+    .allow_destructive overrides), is refused before the first statement (RollbackRefused,
+    exit 4). With opts.rollback == "restore": restore the backup into a new database."""
+    if opts.rollback != "reverse":
+        return _restore_rollback(live, report, target, why, reporter)
+    from pgreconcile.apply.lock import reconcile_lock
+    options = opts.apply
+    before = ((report.get("diff_before") or {}).get("migrations") or {}).get(
+        "applied_targets") or []
+    migrated = bool((report.get("migrate") or {}).get("changed")) or any(
+        s.get("stage") == "migrate" for s in report.get("stages") or [])
+    with live.connect(autocommit=True) as conn:
+        conn.execute("SET application_name = 'pgreconcile rollback'")
+        # The same lock as apply: never revert steps another run is applying right now.
+        with reconcile_lock(conn, live.dbname, "roll back", report.get("run_id")):
+            reversal = revert.prepare(conn, plan)
+            revert.refuse_irreversible(reversal, why)
+            drops = _migration_drops(target, live, before, why) if migrated else None
+            tables, columns = revert.dropped_objects(reversal.statements)
+            if drops:
+                tables += [(None, t) for t in drops["tables"]]
+                columns += [(None, t, c) for t, cs in drops["columns"].items() for c in cs]
+            at_risk = (revert.tables_at_risk(conn, tables)
+                       + revert.columns_at_risk(conn, plan, columns))
+            revert.refuse_data_loss(at_risk, options.allow_destructive, why)
+            unapplied: list[str] = []
+            if drops:
+                reporter.info(f"unapplying {', '.join(drops['migrations'])} and reverting "
+                              f"{len(reversal.steps)} step(s) in one transaction")
+                unapplied = _unapply_with_retries(target.project, live, before, reversal,
+                                                  options, why, reporter)
+                with conn.transaction():  # the child committed: the ledger follows
+                    revert.mark_reverted(conn, reversal)
+            elif reversal.steps:
+                reporter.info(f"reverting {len(reversal.steps)} step(s) in one transaction")
+                revert.run_in_one_transaction(conn, reversal.statements, options,
+                                              lambda c: revert.mark_reverted(c, reversal),
+                                              reporter, why)
+    outcome = {"method": "reverse", "unapplied_migrations": unapplied,
+               "reverted": reversal.step_ids, "why": why}
+    if at_risk:
+        outcome["dropped_data"] = at_risk  # allowed by allow_destructive
+    if drops and drops.get("opaque"):
+        outcome["opaque_operations"] = drops["opaque"]
+    return outcome
+
+
+def _migration_drops(target: Target, live: ConnectionSpec, before: list[str],
+                     why: str) -> dict | None:
+    """What unapplying this run's migrations drops (None: nothing to unapply), from Django's
+    own project states: exact for renamed tables, custom db_table and many-to-many tables,
+    and free of parsing `sqlmigrate` text or needing a schema snapshot from before the run."""
+    from pgreconcile.django.project import backwards_drops
+    if target.project is None:
+        return None
+    if not before:
+        raise RollbackRefused(f"rolling back after: {why}; the migration state before the run "
+                              "is unknown, so the migrations to unapply are too; nothing was "
+                              "reverted")
+    drops = backwards_drops(target.project, live, before)
+    return drops if drops["migrations"] else None
+
+
+def _unapply_with_retries(project: DjangoProject, live: ConnectionSpec, before: list[str],
+                          reversal, options: ApplyOptions, why: str,
+                          reporter: Reporter) -> list[str]:
+    from pgreconcile.django.project import unapply_and_run
+    delay = options.backoff
+    for attempt in range(1, options.retries + 1):
+        out = unapply_and_run(project, live, before, reversal.statements, options.lock_timeout)
+        if out["ok"]:
+            return out["unapplied"]
+        error = out["error"] or {}
+        message = (error.get("message") or error.get("type") or "failed").splitlines()[0]
+        if error.get("sqlstate") not in ("55P03", "40P01"):
+            where = (f"statement {error['statement']!r}" if error.get("statement")
+                     else f"migration {error.get('migration')}")
+            raise RollbackRefused(f"rolling back after: {why}; the reverse cannot complete: "
+                                  f"{where} failed: {message}; the transaction was rolled "
+                                  "back, nothing was reverted")
+        if attempt == options.retries:
+            raise LockNotAcquired(
+                f"the rollback could not get its locks within lock_timeout="
+                f"{options.lock_timeout} after {attempt} attempts ({message}); nothing was "
+                "reverted and writers never queued longer than lock_timeout")
+        reporter.info(f"  rollback: lock busy, retry {attempt}/{options.retries} in "
+                      f"{delay:.1f}s")
+        time.sleep(delay)
+        delay = min(delay * 2, 10)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _restore_rollback(live: ConnectionSpec, report: dict, target: Target, why: str,

@@ -273,8 +273,18 @@ def judge_own_writes(plan: Plan, entries: dict[str, dict]) -> dict:
 def data_fingerprints(conn, tables: dict[str, list[str]]) -> dict[str, str]:
     """md5 over the given columns of each table, in key order: the data itself, not a count."""
     out = {}
-    for table, columns in tables.items():
+    for table, wanted in tables.items():
         schema, name = table.split(".", 1)
+        # Only the columns still there: a plan may drop one (swap drops the old key), and
+        # evidence must never turn into an error that skips the rollback.
+        present = {r[0] for r in conn.execute(
+            "SELECT a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND "
+            "c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped", (schema, name))}
+        columns = [c for c in wanted if c in present]
+        if not columns:
+            out[table] = "missing"
+            continue
         cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
         query = sql.SQL("SELECT md5(string_agg(md5(row({cols})::text), '' ORDER BY {key})) "
                         "FROM {t}").format(cols=cols, key=sql.Identifier(columns[0]),
