@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import psycopg
+
 from pgreconcile.apply import revert
 from pgreconcile.apply.executor import ApplyResult, Executor
 from pgreconcile.apply.options import ApplyOptions
@@ -26,6 +28,7 @@ from pgreconcile.errors import (
     ReconcileError,
     Refused,
     RollbackRefused,
+    StepFailed,
     UsageError,
     VerificationFailed,
 )
@@ -393,16 +396,23 @@ def reconcile(target: Target, opts: ReconcileOptions, reporter: Reporter = NULL)
                 # and the next run resumes. Not a failure, so nothing is rolled back.
                 report["changed"] = report["changed"] or executor.touched
                 raise
-            except ReconcileError as exc:
+            except (ReconcileError, psycopg.Error) as exc:
+                if isinstance(exc, psycopg.Error):
+                    # A database error outside a step (a bug, a lost connection) still
+                    # rolls back what this run changed, and is reported as such.
+                    first = (str(exc).strip().splitlines() or [""])[0]
+                    exc = StepFailed(f"database error during the run: {type(exc).__name__}: "
+                                     f"{first}")
                 why = str(exc)
-                if executor.touched or (report.get("migrate") or {}).get("changed"):
+                migrated = any(s.get("stage") == "migrate" for s in report["stages"])
+                if executor.touched or migrated:
                     report["rollback"] = stage("rollback", lambda: rollback_run(
                         live, plan, report, opts, target, why, reporter))
                 else:
                     report["rollback"] = {"method": "none", "reverted": [], "why": why,
                                           "note": "refused before any change; nothing to "
                                                   "roll back"}
-                raise
+                raise exc
             report["ok"] = True
             return report
         except ReconcileError as exc:
