@@ -103,8 +103,15 @@ class Executor:
                                        f"{self.plan.id} was made (schema fingerprint differs); "
                                        "nothing was changed")
                 try:
+                    undone = False
                     for step in self.plan.steps:
-                        outcome = self.run_step(conn, step, entries.get(step.id))
+                        entry = entries.get(step.id)
+                        # After a step a rollback reverted, a later step's progress is
+                        # stale (its work went with the earlier one, e.g. a backfill of a
+                        # dropped column, whose own row a revert may not have reset).
+                        undone = undone or (entry is not None and entry.status == "reverted")
+                        outcome = self.run_step(conn, step, LedgerEntry("reverted")
+                                                if undone and entry is not None else entry)
                         result.steps.append(outcome)
                         if outcome.outcome == "done":
                             result.changed = True
@@ -186,7 +193,10 @@ class Executor:
             raise Refused(f"step {step.id} ran but its check still says it is not done",
                           hint="inspect the table; the ledger marks the step failed")
         seconds = round(time.monotonic() - started, 3)
-        self._record(conn, step, "done", rows=rows, detail={"seconds": seconds})
+        detail: dict = {"seconds": seconds}
+        if mode == "autocommit":
+            detail["unaudited"] = "outside a transaction: index statements only"
+        self._record(conn, step, "done", rows=rows, detail=detail)
         return StepOutcome(step.id, step.title, "done", rows=rows, seconds=seconds,
                            attempts=attempts, estimate=est.to_dict() if est else None)
 

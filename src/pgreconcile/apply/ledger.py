@@ -127,9 +127,9 @@ def add_writes(conn, plan_id: str, step_id: str, writes: dict[str, dict[str, int
 
 def reset_writes(conn, plan_id: str, step_id: str) -> None:
     """A step starting afresh (never run, or reverted) audits from zero."""
-    conn.execute("UPDATE pgreconcile.ledger SET detail = COALESCE(detail, '{}'::jsonb) || "
-                 "'{\"writes\": {}, \"allowed_updates\": 0}'::jsonb WHERE plan_id = %s "
-                 "AND step_id = %s", (plan_id, step_id))
+    conn.execute("UPDATE pgreconcile.ledger SET detail = NULLIF(detail - 'writes' - "
+                 "'allowed_updates', '{}'::jsonb) WHERE plan_id = %s AND step_id = %s",
+                 (plan_id, step_id))
 
 
 def writes(conn, plan_id: str) -> dict[str, dict]:
