@@ -110,7 +110,7 @@ class Executor:
                         # stale (its work went with the earlier one, e.g. a backfill of a
                         # dropped column, whose own row a revert may not have reset).
                         undone = undone or (entry is not None and entry.status == "reverted")
-                        outcome = self.run_step(conn, step, LedgerEntry("reverted")
+                        outcome = self.run_step(conn, step, LedgerEntry("stale")
                                                 if undone and entry is not None else entry)
                         result.steps.append(outcome)
                         if outcome.outcome == "done":
@@ -128,13 +128,14 @@ class Executor:
         ledger.record(conn, self.plan.id, step.id, status, **fields)
 
     def run_step(self, conn, step: Step, entry: LedgerEntry | None) -> StepOutcome:
-        if entry is not None and entry.status == "reverted":
+        stale = entry is not None and entry.status == "stale"  # a run of the plan did it
+        if entry is not None and entry.status in ("reverted", "stale"):
             entry = None  # undone by a rollback: start this step afresh
         if is_done(conn, step):
             if entry is None or entry.status != "done":
                 # No entry: no run of this plan touched the step, so someone else made it.
                 # It is recorded as found, and a rollback leaves it alone (ledger.started).
-                found = entry is None
+                found = entry is None and not stale
                 self._record(conn, step, "done", rows=entry.rows if entry else 0,
                              detail={"note": "already done when checked", "found_done": found})
                 return StepOutcome(step.id, step.title, "already-done",
@@ -150,7 +151,7 @@ class Executor:
         self._record(conn, step, "running",
                      detail={"estimate": est.to_dict()} if est else None)
         if entry is None:
-            ledger.reset_writes(conn, self.plan.id, step.id)  # afresh: audit from zero
+            ledger.restart(conn, self.plan.id, step.id)  # afresh: no progress, no audit
         self.touched = True
         try:
             if step.kind == StepKind.BACKFILL:

@@ -125,11 +125,12 @@ def add_writes(conn, plan_id: str, step_id: str, writes: dict[str, dict[str, int
                      "step_id = %s", (json.dumps(detail), plan_id, step_id))
 
 
-def reset_writes(conn, plan_id: str, step_id: str) -> None:
-    """A step starting afresh (never run, or reverted) audits from zero."""
-    conn.execute("UPDATE pgreconcile.ledger SET detail = NULLIF(detail - 'writes' - "
-                 "'allowed_updates', '{}'::jsonb) WHERE plan_id = %s AND step_id = %s",
-                 (plan_id, step_id))
+def restart(conn, plan_id: str, step_id: str) -> None:
+    """A step starting afresh (never run, reverted, or after a reverted step): no progress,
+    and its audit counts from zero."""
+    conn.execute("UPDATE pgreconcile.ledger SET rows = 0, last_key = NULL, detail = "
+                 "NULLIF(COALESCE(detail, '{}'::jsonb) - 'writes' - 'allowed_updates', "
+                 "'{}'::jsonb) WHERE plan_id = %s AND step_id = %s", (plan_id, step_id))
 
 
 def writes(conn, plan_id: str) -> dict[str, dict]:
