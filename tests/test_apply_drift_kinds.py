@@ -100,7 +100,7 @@ def test_backfill_pauses_at_window_end_and_resumes(make_db, tmp_path):
         Executor(spec, plan, opts).run()
     done = query(spec, "SELECT rows, status FROM pgreconcile.ledger WHERE step_id LIKE "
                        "'%backfill%'")[0]
-    assert 0 < done[0] < 20000 and done[1] == "failed"
+    assert 0 < done[0] < 20000 and done[1] == "running"  # paused keeps its progress
     result = Executor(spec, plan, ApplyOptions(batch_size=5000)).run()
     assert result.changed
     assert query(spec, "SELECT count(*) FROM treasury_payment WHERE payment_id IS NULL") == [(0,)]

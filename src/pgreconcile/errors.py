@@ -10,7 +10,7 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_DRIFT = 3
 EXIT_REFUSED = 4
-EXIT_PAUSED = 5
+EXIT_PAUSED = 5  # stopped at the window's end; the next run resumes (not a failure)
 
 
 class ReconcileError(Exception):
@@ -103,11 +103,40 @@ class VerificationFailed(ReconcileError):
     hint = "see the report; roll back with `pgreconcile restore` or the plan's reverse steps"
 
 
+
 class Paused(ReconcileError):
-    """Stopped at the maintenance window's end: not a failure, nothing to roll back."""
+    """Stopped at the maintenance window's end (or before a step that could not finish in
+    it): nothing is wrong and nothing is rolled back; the next run resumes from the ledger.
+    `detail` says where it stopped (step, progress, estimate)."""
 
     exit_code = EXIT_PAUSED
-    hint = "the next run inside a maintenance window resumes where this one stopped"
+    hint = "stopped at the window's end; the next run resumes"
+
+    def __init__(self, message: str, *, hint: str | None = None, detail: dict | None = None):
+        super().__init__(message, hint=hint)
+        self.detail = dict(detail or {})
+
+    def to_dict(self) -> dict:
+        d = super().to_dict()
+        if self.detail:
+            d["paused"] = self.detail
+        return d
+
+
+class UnexpectedWrite(ReconcileError):
+    """pgreconcile's own transaction wrote rows it must not (found by the own-writes audit
+    before commit): the transaction was rolled back."""
+
+    exit_code = EXIT_DRIFT
+    hint = ("the transaction was rolled back and the ledger marks the step failed with the "
+            "writes it saw; look for triggers or rules on the table, then apply again")
+
+
+class BackfillPaused(Paused):
+    """A backfill stopped between batches at the window's end; its progress is in the
+    ledger and the next run resumes from its last key."""
+
+    hint = "the maintenance window ends; the next run resumes from the ledger"
 
 
 class RollbackRefused(Refused):

@@ -4,6 +4,13 @@ A step is `running` while it works, `done` or `failed` after, `reverted` once a 
 undid it. A backfill's progress (rows, last key) commits with each batch. A step found done
 before any run of the plan touched it is `done` with `detail.found_done`: it was made outside
 this plan, and a rollback never reverts it.
+
+`detail.writes` is the own-writes audit (apply/audit.py) summed over the step's committed
+transactions: {"schema.table": {"inserted": n, "updated": n, "deleted": n}}, non-zero
+tables only, and `detail.allowed_updates` the rows its own UPDATEs reported. Both are
+added inside the audited transaction itself, so they are exactly what committed. A paused
+step stays `running` with its progress (`rows`, `last_key`, `detail.paused`); a revert
+resets the progress, so the next apply starts the step afresh.
 """
 from __future__ import annotations
 
@@ -69,7 +76,12 @@ def record(conn, plan_id: str, step_id: str, status: str, *, rows: int = 0,
         "ON CONFLICT (plan_id, step_id) DO UPDATE SET status = EXCLUDED.status, "
         "rows = GREATEST(ledger.rows, EXCLUDED.rows), "
         "last_key = COALESCE(EXCLUDED.last_key, ledger.last_key), "
-        "attempts = ledger.attempts + EXCLUDED.attempts, detail = EXCLUDED.detail, "
+        "attempts = ledger.attempts + EXCLUDED.attempts, "
+        # The audit and the estimate outlive a status change; other keys are replaced.
+        "detail = NULLIF(jsonb_strip_nulls(jsonb_build_object("
+        "'writes', ledger.detail->'writes', 'allowed_updates', "
+        "ledger.detail->'allowed_updates', 'estimate', ledger.detail->'estimate')) "
+        "|| COALESCE(EXCLUDED.detail, '{}'::jsonb), '{}'::jsonb), "
         "finished_at = EXCLUDED.finished_at",
         (plan_id, step_id, status, rows, last_key, attempts,
          json.dumps(detail) if detail else None, status))
@@ -85,5 +97,56 @@ def started(conn, plan_id: str) -> set[str]:
 
 
 def mark_reverted(conn, plan_id: str, step_id: str) -> None:
-    conn.execute("UPDATE pgreconcile.ledger SET status = 'reverted', finished_at = now() "
-                 "WHERE plan_id = %s AND step_id = %s", (plan_id, step_id))
+    """The step was undone: its progress goes back to nothing (rows 0, no last key), so a
+    re-apply starts it afresh instead of resuming from a key of the undone run."""
+    conn.execute("UPDATE pgreconcile.ledger SET status = 'reverted', finished_at = now(), "
+                 "rows = 0, last_key = NULL WHERE plan_id = %s AND step_id = %s",
+                 (plan_id, step_id))
+
+
+def add_writes(conn, plan_id: str, step_id: str, writes: dict[str, dict[str, int]],
+               allowed_updates: int) -> None:
+    """Add one transaction's audit to the step's `detail.writes` and
+    `detail.allowed_updates`; call it inside that transaction, before it commits."""
+    row = conn.execute("SELECT detail FROM pgreconcile.ledger WHERE plan_id = %s AND "
+                       "step_id = %s FOR UPDATE", (plan_id, step_id)).fetchone()
+    detail = dict(row[0] or {}) if row else {}
+    total = {k: dict(v) for k, v in (detail.get("writes") or {}).items()}
+    for table, counts in writes.items():
+        into = total.setdefault(table, {"inserted": 0, "updated": 0, "deleted": 0})
+        for key, n in counts.items():
+            into[key] = into.get(key, 0) + n
+    detail["writes"] = {t: c for t, c in total.items() if any(c.values())}
+    detail["allowed_updates"] = int(detail.get("allowed_updates") or 0) + allowed_updates
+    if row is None:
+        record(conn, plan_id, step_id, "running", detail=detail)
+    else:
+        conn.execute("UPDATE pgreconcile.ledger SET detail = %s WHERE plan_id = %s AND "
+                     "step_id = %s", (json.dumps(detail), plan_id, step_id))
+
+
+def restart(conn, plan_id: str, step_id: str) -> None:
+    """A step starting afresh (never run, reverted, or after a reverted step): no progress,
+    and its audit counts from zero."""
+    conn.execute("UPDATE pgreconcile.ledger SET rows = 0, last_key = NULL, detail = "
+                 "NULLIF(COALESCE(detail, '{}'::jsonb) - 'writes' - 'allowed_updates', "
+                 "'{}'::jsonb) WHERE plan_id = %s AND step_id = %s", (plan_id, step_id))
+
+
+def writes(conn, plan_id: str) -> dict[str, dict]:
+    """Step id -> its audited writes {"schema.table": {"inserted", "updated", "deleted"}}
+    for the plan's steps that are not reverted and were audited (an empty dict: audited,
+    wrote nothing). Steps run outside a transaction (CREATE INDEX CONCURRENTLY) and steps
+    found done are not in it. See `audit_records` for allowed_updates too."""
+    return {step: rec["writes"] for step, rec in audit_records(conn, plan_id).items()}
+
+
+def audit_records(conn, plan_id: str) -> dict[str, dict]:
+    """Step id -> {"writes": {...}, "allowed_updates": n, "status": s} (as `writes`)."""
+    if not exists(conn):
+        return {}
+    return {r[0]: {"writes": r[1] or {}, "allowed_updates": int(r[2] or 0), "status": r[3]}
+            for r in conn.execute(
+                "SELECT step_id, detail->'writes', detail->>'allowed_updates', status FROM "
+                "pgreconcile.ledger WHERE plan_id = %s AND status <> 'reverted' AND detail ? "
+                "'writes'", (plan_id,)).fetchall()}

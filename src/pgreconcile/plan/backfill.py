@@ -24,17 +24,21 @@ def stable_uuid_sql(table_name: str, key_expr: str) -> str:
             f"substr(h, 18, 15))::uuid FROM (SELECT {h} AS h) AS stable)")
 
 
-def backfill_batch_sql(b: Backfill, last_key: str, upper_key: str) -> str:
-    """One batch as a key range. (A `WITH batch AS (… LIMIT n) UPDATE … FROM batch` join
-    switches to a full-table hash join at ~0.5 % of the rows per batch: measured in bench/.)"""
+def backfill_batch_sql(b: Backfill, last_key: str, upper_key: str, *,
+                       inclusive: bool = False) -> str:
+    """One batch as a key range (last_key, upper_key], or [last_key, upper_key] when
+    `inclusive`. (A `WITH batch AS (… LIMIT n) UPDATE … FROM batch` join switches to a
+    full-table hash join at ~0.5 % of the rows per batch: measured in bench/.)"""
     table, key, column = b.table_sql, b.key_sql, b.column_sql
+    op = ">=" if inclusive else ">"
     return (f"UPDATE {table} AS t SET {column} = {b.expression_for('t.' + key)} WHERE "
-            f"t.{key} > {last_key} AND t.{key} <= {upper_key} AND t.{column} IS NULL"
+            f"t.{key} {op} {last_key} AND t.{key} <= {upper_key} AND t.{column} IS NULL"
             f"{b.and_where}")
 
 
 def backfill_rest_sql(b: Backfill) -> str:
-    """Every row still NULL in one statement: the rows old code wrote during the batches."""
+    """Every row still NULL in one statement, for the migration draft a person reviews; the
+    executor sweeps the same rows in keyset batches instead (apply/backfill.py)."""
     return (f"UPDATE {b.table_sql} AS t SET {b.column_sql} = {b.expression_for('t.' + b.key_sql)}"
             f" WHERE t.{b.column_sql} IS NULL{b.and_where}")
 
