@@ -102,3 +102,38 @@ def test_reconcile_succeeds_from_ansible_while_the_old_application_writes(make_d
     assert total == filled == distinct
     # The run's lock was released with the report.
     assert query(db, "SELECT count(*) FROM pgreconcile.run_lock") == [(0,)]
+
+
+#: The columns treasury_payment had before the run (the old application's).
+OLD_COLUMNS = "id, reference, payee, amount, currency, memo, status, created_at, updated_at"
+
+
+def _old_rows(db) -> dict[int, str]:
+    return dict(query(db, f"SELECT id, md5(row({OLD_COLUMNS})::text) FROM treasury_payment"))
+
+
+@pytest.mark.parametrize("fault", ["delete-row:02-backfill", "change-value:04-check"])
+def test_a_step_that_harms_existing_data_is_caught_and_rolled_back_with_writers_running(
+        make_db, writers, tmp_path, fault):
+    """Verification stays exact for what pgreconcile does while the application writes: a
+    test-only fault (PGRECONCILE_TEST_FAULT) makes one step delete a row or change a value of
+    a row that existed before the run; reconcile stops (exit 3) and rolls back."""
+    db = drifted_db(make_db, 5_000)
+    before = _old_rows(db)
+    w = writers(db, connections=2, rate=100)
+    proc = cli("reconcile", *P, "--out-dir", str(tmp_path / "b"), "--report-dir",
+               str(tmp_path / "r"), "--no-test-restore", "--json", spec=db,
+               extra_env={"PGRECONCILE_TEST_FAULT": fault})
+    w.stop()
+    assert proc.returncode == 3, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert as_json(proc)["error"] == "UnexpectedWrite"
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["status"] == "rolled-back", (report["status"], report.get("rollback"))
+    assert report["rollback"]["method"] == "reverse" and report["rollback"]["reverted"]
+    assert w.errors == [], w.summary()
+    # Every row that existed before the run and that the writers did not touch is as it was:
+    # the faulty transaction was rolled back, so nothing of it remains.
+    after = _old_rows(db)
+    untouched = set(before) - w.updated - w.deleted
+    assert untouched <= set(after)
+    assert [i for i in sorted(untouched) if after[i] != before[i]] == []

@@ -391,9 +391,12 @@ def reconcile(target: Target, opts: ReconcileOptions, reporter: Reporter = NULL)
                                                  + "; ".join(v.problems))
                     return v
                 stage("verify", _verify)
-            except Paused:
+            except Paused as exc:
                 # The window ends: what is done stays done, the ledger holds the progress,
                 # and the next run resumes. Not a failure, so nothing is rolled back.
+                partial = getattr(exc, "result", None)
+                if partial is not None and "apply" not in report:
+                    report["apply"] = partial.to_dict()
                 report["changed"] = report["changed"] or executor.touched
                 raise
             except (ReconcileError, psycopg.Error) as exc:
