@@ -212,7 +212,9 @@ def test_backup_restore_apply_migrate_verify_speak_in_sentences(drifted, server,
     assert out.startswith("VERIFIED: ")
     assert re.search(r"^drift from the reference\s+none unexpected\s+\d+ differences kept",
                      out, re.M), out
-    assert re.search(r"^row counts\s+unchanged", out, re.M), out
+    # With the plan, counts are evidence (the application may write); the audit decides.
+    assert re.search(r"^row counts \(evidence\)\s+unchanged", out, re.M), out
+    assert re.search(r"^pgreconcile's own writes\s+ok", out, re.M), out
     assert re.search(r"^migrate --check\s+ok", out, re.M), out
 
     out = human("verify", *P, spec=drifted, code=3)  # without the plan: its kept drift shows

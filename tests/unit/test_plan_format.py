@@ -27,7 +27,7 @@ def test_plan_dict_is_format_1_with_readable_kinds_and_typed_records(plan):
     assert d["format"] == PLAN_FORMAT == 1
     assert set(d) == {"format", "id", "database", "strategy", "backfill_mode",
                       "live_fingerprint", "steps", "kept", "unsupported", "residual", "notes",
-                      "lint", "destructive"}
+                      "lint", "destructive", "scope"}
     assert all(set(s) == STEP_FIELDS for s in d["steps"])
     assert [s["kind"] for s in d["steps"]][:3] == ["ddl", "backfill", "concurrent"]
     backfill = d["steps"][1]["backfill"]

@@ -3,9 +3,9 @@
 A rollback is checked whole before its first statement:
 * a started step that is destructive and has no reverse (the primary-key swap, dropping the
   old key) cannot be undone: the rollback is refused;
-* every reverse statement that drops a column or a table is checked for data: a table with
-  any row, or a column holding values pgreconcile did not write itself (see
-  `columns_at_risk`) is refused, naming each object and its row count, unless
+* every table or column a started step created (`Step.creates`, which its reverse drops) is
+  checked for data: a table with any row, or a column holding values pgreconcile did not
+  write itself (see `columns_at_risk`) is refused, naming each object and its row count, unless
   `allow_destructive` (the caller adds the tables and columns the migrations being unapplied
   would drop, see runbook/stages.py);
 * the reverse SQL then runs in ONE transaction under lock_timeout (DROP INDEX CONCURRENTLY
@@ -33,19 +33,10 @@ from pgreconcile.plan.sqltext import ident
 from pgreconcile.plan.steps import Plan, Step, StepKind
 from pgreconcile.progress import NULL, Reporter
 
-_NAME = r'(?:"(?:[^"]|"")+"|[A-Za-z_][\w$]*)'
-_QUALIFIED = rf"{_NAME}(?:\s*\.\s*{_NAME})?"
-_DROP_COLUMN = re.compile(rf"^\s*ALTER\s+TABLE\s+(?:IF\s+EXISTS\s+)?(?:ONLY\s+)?"
-                          rf"(?P<table>{_QUALIFIED})\s+DROP\s+(?:COLUMN\s+)?(?!CONSTRAINT\b)"
-                          rf"(?:IF\s+EXISTS\s+)?(?P<column>{_NAME})", re.I | re.S)
-_DROP_TABLE = re.compile(rf"^\s*DROP\s+TABLE\s+(?:IF\s+EXISTS\s+)?(?P<tables>{_QUALIFIED}"
-                         rf"(?:\s*,\s*{_QUALIFIED})*)", re.I | re.S)
 _CONCURRENTLY = re.compile(r"\bDROP\s+INDEX\s+CONCURRENTLY\b", re.I)
 #: An expression whose value cannot be recomputed: its values cannot be told from others.
 _VOLATILE = re.compile(r"random|gen_random_uuid|uuid_generate|clock_timestamp|now\(|"
                        r"nextval|statement_timestamp|txid|timeofday", re.I)
-#: Words after DROP that are not a column's name.
-_KEYWORDS = {"column", "constraint", "default", "not", "expression", "identity"}
 
 
 @dataclass
@@ -91,33 +82,19 @@ def _after(why: str) -> str:
     return f"rolling back after: {why}; " if why else ""
 
 
-def _unquote(name: str) -> str:
-    name = name.strip()
-    if name.startswith('"'):
-        return name[1:-1].replace('""', '"')
-    return name.lower()
-
-
-def _split(qualified: str) -> tuple[str | None, str]:
-    parts = re.findall(_NAME, qualified)
-    if len(parts) == 2:
-        return _unquote(parts[0]), _unquote(parts[1])
-    return None, _unquote(parts[0])
-
-
-def dropped_objects(statements: list[str]) -> tuple[list[tuple[str | None, str]],
-                                                   list[tuple[str | None, str, str]]]:
-    """Tables (schema, name) and columns (schema, table, column) the statements drop."""
+def dropped_objects(steps: list[Step]) -> tuple[list[tuple[str | None, str]],
+                                              list[tuple[str | None, str, str]]]:
+    """Tables (schema, name) and columns (schema, table, column) the steps' reverse drops:
+    the objects each step created (`Step.creates`: its reverse drops them), read from the
+    plan's structure rather than from its SQL text."""
     tables: list = []
     columns: list = []
-    for statement in statements:
-        m = _DROP_TABLE.match(statement)
-        if m:
-            tables += [_split(t) for t in re.findall(_QUALIFIED, m["tables"])]
-            continue
-        m = _DROP_COLUMN.match(statement)
-        if m and _unquote(m["column"]) not in _KEYWORDS:
-            columns.append((*_split(m["table"]), _unquote(m["column"])))
+    for step in steps:
+        for ref in step.creates:
+            if ref.kind == "table":
+                tables.append((ref.schema or None, ref.name))
+            elif ref.kind == "column" and ref.table:
+                columns.append((ref.schema or None, ref.table, ref.name))
     return tables, columns
 
 
@@ -262,7 +239,7 @@ def revert_plan(spec: ConnectionSpec, plan: Plan, reporter: Reporter = NULL,
             if not reversal.steps:
                 return []
             refuse_irreversible(reversal, why)
-            tables, columns = dropped_objects(reversal.statements)
+            tables, columns = dropped_objects(reversal.steps)
             refuse_data_loss(tables_at_risk(conn, tables) + columns_at_risk(conn, plan, columns),
                              options.allow_destructive, why)
             reporter.info(f"reverting {len(reversal.steps)} step(s) in one transaction: "

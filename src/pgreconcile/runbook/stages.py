@@ -463,7 +463,7 @@ def rollback_run(live: ConnectionSpec, plan: Plan, report: dict, opts: Reconcile
             reversal = revert.prepare(conn, plan)
             revert.refuse_irreversible(reversal, why)
             drops = _migration_drops(target, live, before, why) if migrated else None
-            tables, columns = revert.dropped_objects(reversal.statements)
+            tables, columns = revert.dropped_objects(reversal.steps)
             if drops:
                 tables += [(None, t) for t in drops["tables"]]
                 columns += [(None, t, c) for t, cs in drops["columns"].items() for c in cs]
