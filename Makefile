@@ -7,6 +7,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
+# Test workers (pytest-xdist), each running whole modules. Each worker of the embedded
+# default starts its own PostgreSQL; against one shared server (PGRECONCILE_TEST_DSN) the
+# tests that assert no scratch database is left behind would see the other worker's, so
+# the suite runs in one process there.
+PYTEST_WORKERS ?= $(if $(PGRECONCILE_TEST_DSN),0,2)
 
 .PHONY: demo test lint bench test-pg15 clean venv
 
@@ -22,10 +27,10 @@ demo: $(STAMP)  ## build the drifted pettycash DB on an embedded server and run 
 	$(PY) examples/demo.py
 
 test: $(STAMP)  ## the whole suite against a real PostgreSQL started for the session
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-pg15: $(STAMP)  ## the suite against a throwaway PostgreSQL 15 cluster (temp dir, socket only)
-	bash tests/pg15.sh $(PY) -m pytest $(PYTEST_ARGS)
+	bash tests/pg15.sh $(PY) -m pytest -n 0 $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests library module_utils plugins examples bench
