@@ -137,3 +137,27 @@ def test_a_step_that_harms_existing_data_is_caught_and_rolled_back_with_writers_
     untouched = set(before) - w.updated - w.deleted
     assert untouched <= set(after)
     assert [i for i in sorted(untouched) if after[i] != before[i]] == []
+
+
+def test_the_role_ends_a_run_paused_at_the_windows_end_without_failing_or_rolling_back(
+        make_db, tmp_path):
+    db = drifted_db(make_db, ROWS)
+    window = _window_ending_soon()
+    run = ansible("ansible-playbook", "reconcile.yml", "-l", "local",
+                  "-e", f"reconcile_backup_dir={tmp_path / 'b'}",
+                  "-e", f"reconcile_report_dir={tmp_path / 'r'}",
+                  "-e", f"reconcile_maintenance_window='{window}'",
+                  "-e", "reconcile_batch_size=200", "-e", "reconcile_batch_delay=0.5",
+                  spec=db, timeout=600)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert recap(run)["failed"] == 0
+    assert "Paused, not failed" in run.stdout
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["status"] == "paused" and report["error"]["exit_code"] == 5
+    assert "rollback" not in report and "migrate" not in report
+    (status,), = query(db, "SELECT status FROM pgreconcile.ledger WHERE step_id LIKE "
+                           "'%backfill%'")
+    assert status == "running"
+    assert query(db, "SELECT count(*) FROM django_migrations WHERE name = "
+                     "'0002_phase6_dashboard_models'") == [(0,)]
+    assert query(db, "SELECT count(*) FROM pgreconcile.run_lock") == [(0,)]
