@@ -33,6 +33,7 @@ from pgreconcile.apply.lock import reconcile_lock
 from pgreconcile.apply.options import ApplyOptions, duration_ms
 from pgreconcile.apply.probes import is_done
 from pgreconcile.apply.refusals import refuse_destructive, refuse_existing_data
+from pgreconcile.apply.retry import attempts
 from pgreconcile.errors import (
     LockNotAcquired,
     Paused,
@@ -289,12 +290,11 @@ class Executor:
         """Index statements (CREATE/DROP INDEX, REINDEX CONCURRENTLY), checked by
         audit.concurrent_mode. Built once: a cancel is never retried (a retry would build
         the whole index again); one at the window's end pauses the run."""
-        delay = self.opt.backoff
-        for attempt in range(1, self.opt.retries + 1):
+        for attempt in attempts(self.opt, self.reporter, "deadlock"):
             timeout, by_deadline = self._statement_timeout(step)
             try:
                 self._concurrently(conn, step.sql, timeout)
-                return attempt
+                return attempt.number
             except pgerr.QueryCanceled:
                 dropped = self._drop_invalid_index(conn, step, cleanup=True)
                 left = "" if dropped else " (its INVALID index is dropped by the next run)"
@@ -307,13 +307,9 @@ class Executor:
                                  "would build the whole index again") from None
             except pgerr.DeadlockDetected:
                 self._drop_invalid_index(conn, step)
-                if attempt == self.opt.retries:
-                    raise LockNotAcquired(f"step {step.id} deadlocked {attempt} times; the "
-                                          "step was not applied") from None
-                self.reporter.info(f"  deadlock, retry {attempt}/{self.opt.retries} in "
-                                   f"{delay:.1f}s")
-                time.sleep(delay)
-                delay = min(delay * 2, 10)
+                if attempt.last:
+                    raise LockNotAcquired(f"step {step.id} deadlocked {attempt.number} times; "
+                                          "the step was not applied") from None
         return self.opt.retries
 
     def _execute(self, conn, step: Step) -> None:
@@ -335,23 +331,18 @@ class Executor:
                               allowance.allowed_updates)
 
     def _with_retries(self, conn, step: Step, action) -> int:
-        delay = self.opt.backoff
-        for attempt in range(1, self.opt.retries + 1):
+        for attempt in attempts(self.opt, self.reporter, "lock busy"):
             try:
                 action()
-                return attempt
+                return attempt.number
             except (pgerr.LockNotAvailable, pgerr.QueryCanceled, pgerr.DeadlockDetected) as exc:
                 if (isinstance(exc, pgerr.QueryCanceled) and self.opt.deadline
                         and is_long(step) and time.time() >= self.opt.deadline - 1):
                     raise self._window_ended(step, "") from None
-                if attempt == self.opt.retries:
+                if attempt.last:
                     raise LockNotAcquired(
                         f"step {step.id} could not get its {step.lock} lock on "
                         f"{step.table} within lock_timeout={self.opt.lock_timeout} after "
-                        f"{attempt} attempts ({type(exc).__name__}); the step was not applied "
-                        "and writers were never queued behind it") from None
-                self.reporter.info(f"  lock busy, retry {attempt}/{self.opt.retries} in "
-                                   f"{delay:.1f}s")
-                time.sleep(delay)
-                delay = min(delay * 2, 10)
+                        f"{attempt.number} attempts ({type(exc).__name__}); the step was not "
+                        "applied and writers were never queued behind it") from None
         return self.opt.retries

@@ -16,7 +16,6 @@ A rollback is checked whole before its first statement:
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -27,6 +26,7 @@ from psycopg import sql
 from pgreconcile.apply import ledger
 from pgreconcile.apply.lock import reconcile_lock
 from pgreconcile.apply.options import ApplyOptions
+from pgreconcile.apply.retry import attempts
 from pgreconcile.errors import LockNotAcquired, RollbackRefused
 from pgreconcile.pg.connection import ConnectionSpec
 from pgreconcile.plan.sqltext import ident
@@ -183,8 +183,7 @@ def run_in_one_transaction(conn, statements: list[str], options: ApplyOptions,
     lock rolls back and retries the whole transaction with backoff (LockNotAcquired after
     the last attempt); any other error rolls back and is refused, naming the statement.
     Returns the attempts taken."""
-    delay = options.backoff
-    for attempt in range(1, options.retries + 1):
+    for attempt in attempts(options, reporter, "lock busy"):
         current = None
         try:
             with conn.transaction():
@@ -197,17 +196,14 @@ def run_in_one_transaction(conn, statements: list[str], options: ApplyOptions,
                 current = None
                 if then is not None:
                     then(conn)
-            return attempt
+            return attempt.number
         except (pgerr.LockNotAvailable, pgerr.DeadlockDetected) as exc:
-            if attempt == options.retries:
+            if attempt.last:
                 raise LockNotAcquired(
                     f"the reverse could not get its locks within lock_timeout="
-                    f"{options.lock_timeout} after {attempt} attempts ({type(exc).__name__} "
-                    f"on {current!r}); nothing was reverted and writers were never queued "
-                    "longer than lock_timeout") from None
-            reporter.info(f"  lock busy, retry {attempt}/{options.retries} in {delay:.1f}s")
-            time.sleep(delay)
-            delay = min(delay * 2, 10)
+                    f"{options.lock_timeout} after {attempt.number} attempts "
+                    f"({type(exc).__name__} on {current!r}); nothing was reverted and writers "
+                    "were never queued longer than lock_timeout") from None
         except psycopg.Error as exc:
             text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             what = repr(current) if current is not None else "marking the ledger"

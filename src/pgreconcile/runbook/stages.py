@@ -18,6 +18,7 @@ from pgreconcile.apply.executor import ApplyResult, Executor
 from pgreconcile.apply.options import ApplyOptions
 from pgreconcile.apply.probes import pending_steps
 from pgreconcile.apply.refusals import refuse_destructive, refuse_unsupported
+from pgreconcile.apply.retry import attempts
 from pgreconcile.django.project import DjangoProject, manage, migration_state
 from pgreconcile.errors import (
     BackupUnverified,
@@ -217,11 +218,10 @@ _LOCK_FAILURE = re.compile(r"lock timeout|LockNotAvailable|could not obtain lock
 def _migrate_with_retries(project: DjangoProject, live: ConnectionSpec, pending: list[str],
                           options: ApplyOptions, reporter: Reporter):
     from pgreconcile.django.project import pending_non_atomic
-    delay = options.backoff
-    for attempt in range(1, options.retries + 1):
+    for attempt in attempts(options, reporter, "migrate: lock busy"):
         run = manage(project, live, "migrate", "--no-input", lock_timeout=options.lock_timeout)
         if run.ok:
-            return run, attempt
+            return run, attempt.number
         if not _LOCK_FAILURE.search(run.stderr):
             raise MigrationPreflightFailed(f"migrate failed: {run.last_error_line}")
         left = migration_state(project, live).pending
@@ -231,16 +231,13 @@ def _migrate_with_retries(project: DjangoProject, live: ConnectionSpec, pending:
                 f"migrate could not get a lock within lock_timeout={options.lock_timeout} "
                 f"({run.last_error_line}); not retried because {non_atomic} are not atomic "
                 f"and may be half applied; still pending: {left}")
-        if attempt == options.retries:
+        if attempt.last:
             raise LockNotAcquired(
                 f"migrate could not get its locks within lock_timeout={options.lock_timeout} "
-                f"after {attempt} attempts ({run.last_error_line}); still pending: {left}. "
+                f"after {attempt.number} attempts ({run.last_error_line}); still pending: "
+                f"{left}. "
                 "Each migration runs in one transaction, so none is half applied, and "
                 "writers never queued longer than lock_timeout behind it")
-        reporter.info(f"  migrate: lock busy, retry {attempt}/{options.retries} in "
-                      f"{delay:.1f}s (pending: {', '.join(left)})")
-        time.sleep(delay)
-        delay = min(delay * 2, 10)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -512,8 +509,7 @@ def _unapply_with_retries(project: DjangoProject, live: ConnectionSpec, before: 
                           reversal, options: ApplyOptions, why: str,
                           reporter: Reporter) -> list[str]:
     from pgreconcile.django.project import unapply_and_run
-    delay = options.backoff
-    for attempt in range(1, options.retries + 1):
+    for attempt in attempts(options, reporter, "rollback: lock busy"):
         out = unapply_and_run(project, live, before, reversal.statements, options.lock_timeout)
         if out["ok"]:
             return out["unapplied"]
@@ -525,15 +521,11 @@ def _unapply_with_retries(project: DjangoProject, live: ConnectionSpec, before: 
             raise RollbackRefused(f"rolling back after: {why}; the reverse cannot complete: "
                                   f"{where} failed: {message}; the transaction was rolled "
                                   "back, nothing was reverted")
-        if attempt == options.retries:
+        if attempt.last:
             raise LockNotAcquired(
                 f"the rollback could not get its locks within lock_timeout="
-                f"{options.lock_timeout} after {attempt} attempts ({message}); nothing was "
-                "reverted and writers never queued longer than lock_timeout")
-        reporter.info(f"  rollback: lock busy, retry {attempt}/{options.retries} in "
-                      f"{delay:.1f}s")
-        time.sleep(delay)
-        delay = min(delay * 2, 10)
+                f"{options.lock_timeout} after {attempt.number} attempts ({message}); nothing "
+                "was reverted and writers never queued longer than lock_timeout")
     raise AssertionError("unreachable")  # pragma: no cover
 
 
