@@ -53,9 +53,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -63,11 +60,10 @@ import time
 import uuid
 from pathlib import Path
 
+import common
 import psycopg
-from psycopg import sql
 
-REPO = Path(__file__).resolve().parents[1]
-EXAMPLE = REPO / "examples" / "pettycash"
+EXAMPLE = common.EXAMPLE
 
 DESCRIPTION = "online plan vs naive DDL under pgbench writers; backfill rows/s"
 GOAL_TPS_SHARE = 0.90
@@ -99,10 +95,7 @@ def add_arguments(parser) -> None:
                         help=f"apply benchmark: comma-separated --batch-size values of the "
                              f"online arms (default {DEFAULT_BATCH_SIZES}; the CLI default "
                              "is always added)")
-    parser.add_argument("--apply-clients", type=int, default=4,
-                        help="apply benchmark: pgbench clients (-c, default 4)")
-    parser.add_argument("--apply-threads", type=int, default=2,
-                        help="apply benchmark: pgbench threads (-j, default 2)")
+    common.add_writer_arguments(parser, "apply")
     parser.add_argument("--apply-rate", type=float, default=0.0,
                         help="apply benchmark: writer transactions per second in all "
                              "(pgbench --rate); 0 = as fast as they can (default)")
@@ -118,135 +111,13 @@ def add_arguments(parser) -> None:
                              "rate (default 20,000)")
 
 
-# -- helpers ----------------------------------------------------------------------------
+# -- the writers ------------------------------------------------------------------------
 
-def _loadavg() -> str:
-    try:
-        return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
-    except OSError:
-        return "n/a"
+class Writers(common.Writers):
+    """The old application's writers: WRITER_SCRIPT, flat out unless --apply-rate."""
 
-
-def _busy(*loads: str) -> bool:
-    cpus = os.cpu_count() or 1
-    return any(load != "n/a" and float(load.split()[0]) > cpus / 2 for load in loads)
-
-
-def _median(values):
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
-
-
-def _create_database(admin, name: str, template: str = "template0") -> None:
-    from pgreconcile.pg.scratch import drop_database
-    drop_database(admin, name)
-    with admin.connect() as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-            sql.Identifier(name), sql.Identifier(template)))
-
-
-def _checkpoint(admin) -> None:
-    with admin.connect() as conn:
-        conn.execute("CHECKPOINT")
-
-
-def read_pgbench_logs(prefix: Path) -> list[tuple[float, float]]:
-    """(completion epoch seconds, latency seconds) of every logged transaction.
-
-    Log lines: client_id transaction_no time script_no time_epoch time_us [schedule_lag]
-    [retries]; `time` (latency, µs, from the scheduled start when --rate is used) is
-    `failed` or `skipped` for transactions that did not complete.
-    """
-    out = []
-    for path in prefix.parent.glob(prefix.name + ".*"):
-        for line in path.read_text(errors="replace").splitlines():
-            parts = line.split()
-            if len(parts) < 6 or not parts[2].isdigit():
-                continue
-            try:
-                done = int(parts[4]) + int(parts[5]) / 1e6
-            except ValueError:
-                continue
-            out.append((done, int(parts[2]) / 1e6))
-    out.sort()
-    return out
-
-
-def window_stats(txns: list[tuple[float, float]], t0: float, t1: float) -> dict:
-    """Writer throughput and latency over [t0, t1] (epoch seconds)."""
-    length = max(t1 - t0, 1e-9)
-    completed = sum(1 for done, _ in txns if t0 <= done <= t1)
-    overlapping = [lat for done, lat in txns if done >= t0 and done - lat <= t1]
-    overlapping.sort()
-    p99 = overlapping[int(0.99 * (len(overlapping) - 1))] if overlapping else None
-    return {"seconds": round(length, 3), "transactions": completed,
-            "tps": round(completed / length, 1),
-            "max_latency": round(overlapping[-1], 4) if overlapping else None,
-            "p99_latency": round(p99, 4) if p99 is not None else None,
-            "over_1s": sum(1 for lat in overlapping if lat > GOAL_MAX_WAIT)}
-
-
-class Writers:
-    """pgbench against one database, stopped by terminating its sessions."""
-
-    def __init__(self, pgbench: str, spec, admin, workdir: Path, tag: str, rows: int,
-                 clients: int, threads: int, rate: float):
-        self.admin, self.spec, self.clients = admin, spec, clients
-        self.appname = f"pgreconcile-bench-writer-{os.getpid()}-{tag}"
-        self.prefix = workdir / f"pgbench-{tag}"
-        script = workdir / "writer.sql"
-        if not script.exists():
-            script.write_text(WRITER_SCRIPT)
-        self.argv = [pgbench, "--no-vacuum", "--protocol=prepared", f"--client={clients}",
-                     f"--jobs={threads}", "--time=3600", f"--file={script}",
-                     f"--define=rows={rows}", "--log", f"--log-prefix={self.prefix}"]
-        if rate > 0:
-            self.argv.append(f"--rate={rate}")
-        self.argv.append(spec.public_conninfo())
-        self.env = {**spec.child_env(), "PGAPPNAME": self.appname}
-        self.proc: subprocess.Popen | None = None
-        self.stderr = ""
-        self.alive_at_stop: int | None = None
-
-    def _sessions(self) -> int:
-        with self.admin.connect() as conn:
-            return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE "
-                                "application_name = %s", (self.appname,)).fetchone()[0]
-
-    def __enter__(self):
-        self.proc = subprocess.Popen(self.argv, env=self.env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, cwd=self.prefix.parent)
-        deadline = time.time() + 30
-        while time.time() < deadline:  # started when all its sessions are there
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"pgbench exited {self.proc.returncode}: "
-                                   f"{self.proc.stderr.read()[-800:]}")
-            if self._sessions() >= self.clients:
-                return self
-            time.sleep(0.1)
-        raise RuntimeError("pgbench did not connect within 30 s")
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        # Before stopping them: a client that aborted on its own has closed its session.
-        self.alive_at_stop = self._sessions()
-        with self.admin.connect() as conn:
-            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
-                         "application_name = %s", (self.appname,))
-        try:
-            _out, self.stderr = self.proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.send_signal(signal.SIGTERM)  # our own child, by its pid
-            _out, self.stderr = self.proc.communicate(timeout=30)
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    @property
-    def aborted_clients(self) -> int:
-        """Clients that aborted before the stop (their sessions were already gone)."""
-        return self.clients - (self.alive_at_stop or 0) if self.proc is not None else 0
+    scripts = {"update_insert": (1, WRITER_SCRIPT)}
+    app = "writer"
 
     def errors(self) -> list[str]:
         """Writer errors other than the termination that stops pgbench. A client caught
@@ -261,21 +132,13 @@ class Writers:
             lines.append(f"{self.aborted_clients} client(s) aborted before the stop")
         return lines
 
-    def transactions(self) -> list[tuple[float, float]]:
-        return read_pgbench_logs(self.prefix)
-
 
 # -- the arms ---------------------------------------------------------------------------
 
 def arm_baseline(ctx, spec, tag: str) -> dict:
-    with Writers(**ctx["writers"], spec=spec, tag=tag) as w:
-        time.sleep(ctx["lead"])
-        t0 = time.time()
-        time.sleep(ctx["baseline_seconds"])
-        t1 = time.time()
-        time.sleep(ctx["tail"])
-        w.stop()
-    return {"window": window_stats(w.transactions(), t0, t1), "writer_errors": w.errors()}
+    w = Writers(**ctx["writers"], spec=spec, tag=tag)
+    t0, t1 = common.writers_alone(w, ctx["lead"], ctx["baseline_seconds"], ctx["tail"])
+    return {"window": common.window_stats(w.transactions(), t0, t1), "writer_errors": w.errors()}
 
 
 def arm_per_row(ctx, spec) -> dict:
@@ -283,7 +146,7 @@ def arm_per_row(ctx, spec) -> dict:
     goal's baseline), and a raw psycopg loop (faster than the ORM, shown for honesty)."""
     from pgreconcile.plan.backfill import STABLE_UUID_NAMESPACE
     sample = ctx["per_row_sample"]
-    _checkpoint(ctx["admin"])
+    common.checkpoint(ctx["admin"])
     with spec.connect(autocommit=True) as conn:
         conn.execute(f"ALTER TABLE {TABLE} ADD COLUMN payment_id uuid")
         first = conn.execute(f"SELECT min(id) FROM {TABLE}").fetchone()[0]
@@ -393,13 +256,13 @@ def arm_online(ctx, spec, tag: str, batch: int) -> dict:
                            f"and unique: {done}")
     per_step = []
     for step_id, s0, s1 in ledger:
-        stats = window_stats(txns, s0, s1 or t1)
+        stats = common.window_stats(txns, s0, s1 or t1)
         per_step.append({"step": step_id, "seconds": round((s1 or t1) - s0, 3),
                          "tps": stats["tps"], "max_latency": stats["max_latency"],
                          "over_1s": stats["over_1s"]})
     backfill = next(s for s in result["steps"] if "backfill" in s["id"])
     backfill_window = next((s for s in per_step if "backfill" in s["step"]), None)
-    return {"batch_size": batch, "window": window_stats(txns, t0, t1),
+    return {"batch_size": batch, "window": common.window_stats(txns, t0, t1),
             "apply_seconds": round(t1 - t0, 3), "apply_reported_seconds": result["seconds"],
             "backfill_rows": backfill["rows"], "backfill_seconds": backfill["seconds"],
             "backfill_rows_per_s": (round(backfill["rows"] / backfill["seconds"], 1)
@@ -443,7 +306,7 @@ def arm_naive(ctx, spec, tag: str) -> dict:
             t1 = time.time()
         time.sleep(ctx["tail"])
         w.stop()
-    return {"window": window_stats(w.transactions(), t0, t1), "seconds": round(t1 - t0, 3),
+    return {"window": common.window_stats(w.transactions(), t0, t1), "seconds": round(t1 - t0, 3),
             "statements": timings, "update_rows": updated,
             "update_rows_per_s": (round(updated / timings["update"], 1)
                                   if timings.get("update") else None),
@@ -467,13 +330,7 @@ def run(server_uri: str, args) -> dict:
     from pgreconcile.apply.options import ApplyOptions
     from pgreconcile.pg.connection import ConnectionSpec
     from pgreconcile.pg.scratch import drop_database
-    from pgreconcile.pg.toolchain import find_tool, server_major
-
-    sys.path.insert(0, str(EXAMPLE))
-    try:
-        from make_drift import build_drifted_database
-    finally:
-        sys.path.remove(str(EXAMPLE))
+    from pgreconcile.pg.toolchain import find_tool
 
     rows, repeat = args.rows, args.repeat
     default_batch = ApplyOptions().batch_size
@@ -489,20 +346,10 @@ def run(server_uri: str, args) -> dict:
     template, arm_spec = admin.with_dbname(template_db), admin.with_dbname(arm_db)
     workdir = Path(tempfile.mkdtemp(prefix="pgreconcile-bench-apply-",
                                     dir=getattr(args, "workdir", None)))
-    load_before = _loadavg()
+    load_before = common.loadavg()
     loads = [load_before]
     try:
-        _create_database(admin, template_db)
-        print(f"building the drifted pettycash database ({rows:,} payments)...", flush=True)
-        t0 = time.perf_counter()
-        build_drifted_database(template.conninfo(), rows=rows, python=sys.executable)
-        build_s = time.perf_counter() - t0
-        with template.connect(autocommit=True) as conn:
-            conn.execute("VACUUM (ANALYZE)")
-            major = server_major(conn)
-            version = conn.execute("SHOW server_version").fetchone()[0]
-            db_size = int(conn.execute(
-                "SELECT pg_database_size(current_database())").fetchone()[0])
+        build_s, major, version, db_size = common.build_drifted(admin, template_db, rows)
         pgbench = find_tool("pgbench", major)
         print(f"  built in {build_s:.1f} s; {db_size / 1e6:,.1f} MB; pgbench {pgbench.version}"
               f" at {pgbench.path}", flush=True)
@@ -539,11 +386,7 @@ def run(server_uri: str, args) -> dict:
         for i in range(repeat):
             order = arms if i % 2 == 0 else list(reversed(arms))
             for arm in order:
-                _checkpoint(admin)
-                _create_database(admin, arm_db, template=template_db)
-                _checkpoint(admin)
-                load = _loadavg()
-                loads.append(load)
+                load = common.fresh_copy(admin, arm_db, template_db, loads)
                 tag = f"{i + 1}-{arm}"
                 if arm == "baseline":
                     r = arm_baseline(ctx, arm_spec, tag)
@@ -581,11 +424,11 @@ def run(server_uri: str, args) -> dict:
                 for p in path:
                     v = v.get(p) if isinstance(v, dict) else None
                 values.append(v)
-            return _median(values)
+            return common.median(values)
 
         base_tps = med("baseline", "window", "tps")
         update_rate = med("naive", "update_rows_per_s")
-        per_row_rate = _median([p["rows_per_s"] for p in per_row])
+        per_row_rate = common.median([p["rows_per_s"] for p in per_row])
         online = {}
         for b in sizes:
             arm = f"online-{b}"
@@ -620,7 +463,7 @@ def run(server_uri: str, args) -> dict:
         recommended = min(sizes, key=closeness)
         d = online[default_batch]
         status = ("PASS" if d["goals"]["all"] else "FAIL") if full else "n/a"
-        load_after = _loadavg()
+        load_after = common.loadavg()
         loads.append(load_after)
 
         def fmt_rate(v):
@@ -645,7 +488,7 @@ def run(server_uri: str, args) -> dict:
                 f"{naive_tps:,.1f} tps ({naive_tps / base_tps:.0%} of baseline), max latency "
                 f"{fmt_lat(naive_max)}; transaction {med('naive', 'seconds'):.1f} s")],
             ["naive: statements, median", ", ".join(
-                f"{k} {_median([r['statements'][k] for r in results['naive']]):.2f} s"
+                f"{k} {common.median([r['statements'][k] for r in results['naive']]):.2f} s"
                 for k in results["naive"][0]["statements"])],
             ["single UPDATE", fmt_rate(update_rate)],
             ["per-row ORM loop (sample, no writers)", (f"{fmt_rate(per_row_rate)} "
@@ -689,7 +532,7 @@ def run(server_uri: str, args) -> dict:
                 "closest)")],
             ["load average start / end", f"{load_before} / {load_after} (1/5/15 min, "
                                          f"{os.cpu_count()} CPUs)"
-             + ("  busy machine: figures are noisy" if _busy(*loads) else "")],
+             + ("  busy machine: figures are noisy" if common.busy(*loads) else "")],
             ["goal", (f"online at the default batch size: writers >= {GOAL_TPS_SHARE:.0%} of "
                       f"baseline tps and max latency <= {GOAL_MAX_WAIT:g} s; backfill >= "
                       f"{GOAL_VS_UPDATE:.0%} of single UPDATE and >= {GOAL_VS_PER_ROW:g}x "
@@ -732,7 +575,4 @@ def run(server_uri: str, args) -> dict:
             "goal_applies": full,
         }
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-        drop_database(admin, arm_db)
-        if not getattr(args, "keep_db", False):
-            drop_database(admin, template_db)
+        common.clean_up(admin, args, workdir, arm_db, keep=template_db)

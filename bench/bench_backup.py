@@ -27,10 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from psycopg import sql
-
-REPO = Path(__file__).resolve().parents[1]
-EXAMPLE = REPO / "examples" / "pettycash"
+from common import build_drifted, busy, clean_up, loadavg
 
 DESCRIPTION = "pgreconcile backup vs plain pg_dump -Fc"
 GOAL_RATIO = 1.15
@@ -124,37 +121,9 @@ def _timed(argv: list[str], env: dict) -> tuple[float, subprocess.CompletedProce
     return elapsed, proc
 
 
-def _loadavg() -> str:
-    try:
-        return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
-    except OSError:
-        return "n/a"
-
-
-def _busy(*loads: str) -> bool:
-    """More than half the CPUs busy with something else (1-minute load average)."""
-    cpus = os.cpu_count() or 1
-    return any(load != "n/a" and float(load.split()[0]) > cpus / 2 for load in loads)
-
-
-def _create_database(admin, name: str) -> None:
-    from pgreconcile.pg.scratch import drop_database
-    drop_database(admin, name)
-    with admin.connect() as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(
-            sql.Identifier(name)))
-
-
 def run(server_uri: str, args) -> dict:
     from pgreconcile.pg.connection import ConnectionSpec
-    from pgreconcile.pg.scratch import drop_database
-    from pgreconcile.pg.toolchain import find_tool, server_major
-
-    sys.path.insert(0, str(EXAMPLE))
-    try:
-        from make_drift import build_drifted_database
-    finally:
-        sys.path.remove(str(EXAMPLE))
+    from pgreconcile.pg.toolchain import find_tool
 
     rows, repeat = args.rows, args.repeat
     admin = ConnectionSpec.resolve(server_uri).with_dbname("postgres")
@@ -162,19 +131,9 @@ def run(server_uri: str, args) -> dict:
     spec = admin.with_dbname(dbname)
     workdir = Path(tempfile.mkdtemp(prefix="pgreconcile-bench-backup-",
                                     dir=getattr(args, "workdir", None)))
-    load_before = _loadavg()  # before any work of ours: what else is running
+    load_before = loadavg()  # before any work of ours: what else is running
     try:
-        _create_database(admin, dbname)
-        print(f"building the drifted pettycash database ({rows:,} payments)...", flush=True)
-        t0 = time.perf_counter()
-        build_drifted_database(spec.conninfo(), rows=rows, python=sys.executable)
-        build_s = time.perf_counter() - t0
-        with spec.connect() as conn:
-            conn.execute("VACUUM (ANALYZE)")  # settle hint bits: every run reads the same pages
-            major = server_major(conn)
-            db_size = int(conn.execute(
-                "SELECT pg_database_size(current_database())").fetchone()[0])
-            version = conn.execute("SHOW server_version").fetchone()[0]
+        build_s, major, version, db_size = build_drifted(admin, dbname, rows)
         pg_dump = find_tool("pg_dump", major)
         print(f"  built in {build_s:.1f} s; database {db_size / 1e6:,.1f} MB; "
               f"pg_dump {pg_dump.version} at {pg_dump.path}", flush=True)
@@ -255,7 +214,7 @@ def run(server_uri: str, args) -> dict:
                                                  "the processes started, not the server's)")],
             ["load average at start", f"{load_before} (1/5/15 min, {os.cpu_count()} CPUs)"
                                       + ("  busy machine: figures are noisy"
-                                         if _busy(load_before) else "")],
+                                         if busy(load_before) else "")],
             ["goal", f"<= {GOAL_RATIO}x at >= {GOAL_ROWS:,} rows"
                      + ("" if applies else f" (not applicable at {rows:,} rows)")],
             ["status", status],
@@ -305,9 +264,7 @@ def run(server_uri: str, args) -> dict:
             "phases_error": phases_error,
         }
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-        if not getattr(args, "keep_db", False):
-            drop_database(admin, dbname)
+        clean_up(admin, args, workdir, keep=dbname)
 
 
 def _profile_phases(spec, dump: Path, workdir: Path, env: dict) -> tuple[dict | None, str | None]:

@@ -52,7 +52,7 @@ import time
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
+from common import busy, create_database, loadavg
 
 DESCRIPTION = "inspect + diff of a 2,000-table schema vs per-table information_schema"
 GOAL_SECONDS = 2.0
@@ -130,18 +130,6 @@ def add_arguments(parser) -> None:
                              " the goals apply from there)")
 
 
-def _loadavg() -> str:
-    try:
-        return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
-    except OSError:
-        return "n/a"
-
-
-def _busy(*loads: str) -> bool:
-    cpus = os.cpu_count() or 1
-    return any(load != "n/a" and float(load.split()[0]) > cpus / 2 for load in loads)
-
-
 def schema_ddl(first: int, last: int) -> str:
     """CREATE TABLE + CREATE INDEX for tables first..last (1-based), one string."""
     out = []
@@ -158,14 +146,6 @@ def schema_ddl(first: int, last: int) -> str:
             f'"created_at" timestamp with time zone NOT NULL DEFAULT now());\n'
             f'CREATE INDEX "{name}_parent_id_idx" ON "{name}" ("parent_id");')
     return "\n".join(out)
-
-
-def _create_database(admin, name: str, template: str = "template0") -> None:
-    from pgreconcile.pg.scratch import drop_database
-    drop_database(admin, name)
-    with admin.connect() as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-            sql.Identifier(name), sql.Identifier(template)))
 
 
 def plain_gather(conninfo: str) -> tuple[dict, int]:
@@ -241,9 +221,9 @@ def run(server_uri: str, args) -> dict:
     live_db = f"pgreconcile_bench_inspect_{n_tables}"
     copy_db = f"pgreconcile_bench_inspect_{n_tables}_copy"
     live, copy = admin.with_dbname(live_db), admin.with_dbname(copy_db)
-    load_before = _loadavg()
+    load_before = loadavg()
     try:
-        _create_database(admin, live_db)
+        create_database(admin, live_db)
         print(f"creating {n_tables:,} tables (PK, FK, index each) in {BATCH_TABLES}-table "
               "batches...", flush=True)
         t0 = time.perf_counter()
@@ -254,7 +234,7 @@ def run(server_uri: str, args) -> dict:
             conn.execute("ANALYZE")
         build_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        _create_database(admin, copy_db, template=live_db)
+        create_database(admin, copy_db, template=live_db)
         copy_s = time.perf_counter() - t0
         print(f"  built in {build_s:.1f} s; copy by CREATE DATABASE … TEMPLATE in "
               f"{copy_s:.1f} s", flush=True)
@@ -316,7 +296,7 @@ def run(server_uri: str, args) -> dict:
         best_ratio = min(r["total"] for r in runs["plain"]) / best_tool if best_tool else 0.0
         last_tool, last_plain = runs["tool"][-1], runs["plain"][-1]
         false_positives = last_tool["changes"]
-        load_after = _loadavg()
+        load_after = loadavg()
         applies = n_tables >= GOAL_TABLES
         cli_ratio = cli["inspect_s"] / cli["pg_dump_s"] if cli["pg_dump_s"] else float("inf")
         cli_diff_ratio = plain_s / cli["diff_s"] if cli["diff_s"] else 0.0
@@ -360,7 +340,7 @@ def run(server_uri: str, args) -> dict:
                 + f"; plain information_schema x2 + compare is {cli_diff_ratio:.1f}x that")],
             ["load average at start / end", f"{load_before} / {load_after} (1/5/15 min, "
                                             f"{os.cpu_count()} CPUs)"
-             + ("  busy machine: figures are noisy" if _busy(load_before, load_after) else "")],
+             + ("  busy machine: figures are noisy" if busy(load_before, load_after) else "")],
             ["goal", f"tool < {GOAL_SECONDS} s and >= {GOAL_RATIO}x faster; CLI inspect "
                      f"<= {GOAL_CLI_RATIO}x pg_dump --schema-only; at >= {GOAL_TABLES:,} tables"
                      + ("" if applies else f" (not applicable at {n_tables:,} tables)")],

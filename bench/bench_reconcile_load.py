@@ -55,9 +55,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -65,10 +63,9 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from psycopg import sql
+import common
 
-REPO = Path(__file__).resolve().parents[1]
-EXAMPLE = REPO / "examples" / "pettycash"
+REPO, EXAMPLE = common.REPO, common.EXAMPLE
 
 DESCRIPTION = "reconcile (CLI, backup included) under fixed-rate pgbench writers vs idle"
 GOAL_TPS_SHARE = 0.90
@@ -104,10 +101,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--reconcile-load-rate", type=float, default=200.0,
                         help="reconcile_load benchmark: writer transactions per second in all "
                              "(pgbench --rate, default 200)")
-    parser.add_argument("--reconcile-load-clients", type=int, default=4,
-                        help="reconcile_load benchmark: pgbench clients (-c, default 4)")
-    parser.add_argument("--reconcile-load-threads", type=int, default=2,
-                        help="reconcile_load benchmark: pgbench threads (-j, default 2)")
+    common.add_writer_arguments(parser, "reconcile_load")
     parser.add_argument("--reconcile-load-baseline-seconds", type=float, default=None,
                         help="reconcile_load benchmark: length of the writers-only window "
                              "(default 30 s at full scale, 3 s below)")
@@ -128,170 +122,32 @@ def add_arguments(parser) -> None:
                              "runs (repeatable), e.g. --reconcile-load-arg=--no-test-restore")
 
 
-# -- helpers ----------------------------------------------------------------------------
+# -- the writers ------------------------------------------------------------------------
 
-def _loadavg() -> str:
-    try:
-        return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
-    except OSError:
-        return "n/a"
+class Writers(common.Writers):
+    """The old application's writers: SCRIPTS at a fixed rate."""
 
-
-def _busy(*loads: str) -> bool:
-    cpus = os.cpu_count() or 1
-    return any(load != "n/a" and float(load.split()[0]) > cpus / 2 for load in loads)
-
-
-def _median(values):
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
-
-
-def _create_database(admin, name: str, template: str = "template0") -> None:
-    from pgreconcile.pg.scratch import drop_database
-    drop_database(admin, name)
-    with admin.connect() as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-            sql.Identifier(name), sql.Identifier(template)))
-
-
-def _checkpoint(admin) -> None:
-    with admin.connect() as conn:
-        conn.execute("CHECKPOINT")
-
-
-def read_pgbench_logs(prefix: Path) -> tuple[list[tuple[float, float]], int, int, dict]:
-    """(completion epoch seconds, latency seconds) of every completed transaction, the
-    numbers of failed and skipped ones, and completed transactions by script name.
-
-    Log lines: client_id transaction_no time script_no time_epoch time_us [schedule_lag]
-    [retries]; `time` (µs; from the scheduled start under --rate) is `failed` or `skipped`
-    for a transaction that did not complete.
-    """
-    done, failed, skipped = [], 0, 0
-    names = list(SCRIPTS)
-    kinds = dict.fromkeys(names, 0)
-    for path in prefix.parent.glob(prefix.name + ".*"):
-        for line in path.read_text(errors="replace").splitlines():
-            parts = line.split()
-            if len(parts) < 6:
-                continue
-            if parts[2] == "failed":
-                failed += 1
-                continue
-            if parts[2] == "skipped":
-                skipped += 1
-                continue
-            try:
-                end = int(parts[4]) + int(parts[5]) / 1e6
-                latency = int(parts[2]) / 1e6
-            except ValueError:
-                continue
-            done.append((end, latency))
-            if parts[3].isdigit() and int(parts[3]) < len(names):
-                kinds[names[int(parts[3])]] += 1
-    done.sort()
-    return done, failed, skipped, kinds
-
-
-def window_stats(txns: list[tuple[float, float]], t0: float, t1: float) -> dict:
-    """Writer throughput and latency over [t0, t1] (epoch seconds)."""
-    length = max(t1 - t0, 1e-9)
-    completed = sum(1 for end, _ in txns if t0 <= end <= t1)
-    overlapping = sorted(lat for end, lat in txns if end >= t0 and end - lat <= t1)
-    p99 = overlapping[int(0.99 * (len(overlapping) - 1))] if overlapping else None
-    return {"seconds": round(length, 3), "transactions": completed,
-            "tps": round(completed / length, 1),
-            "max_latency": round(overlapping[-1], 4) if overlapping else None,
-            "p99_latency": round(p99, 4) if p99 is not None else None,
-            "over_1s": sum(1 for lat in overlapping if lat > GOAL_MAX_WAIT)}
-
-
-class Writers:
-    """pgbench at a fixed rate against one database; stopped by terminating its sessions."""
-
-    def __init__(self, pgbench: str, spec, admin, workdir: Path, tag: str, rows: int,
-                 clients: int, threads: int, rate: float):
-        self.admin, self.clients = admin, clients
-        self.appname = f"pgreconcile-bench-load-{os.getpid()}-{tag}"
-        self.prefix = workdir / f"pgbench-{tag}"
-        files = []
-        for name, (weight, text) in SCRIPTS.items():
-            path = workdir / f"writer-{name}.sql"
-            if not path.exists():
-                path.write_text(text)
-            files.append(f"--file={path}@{weight}")
-        self.argv = [pgbench, "--no-vacuum", "--protocol=prepared", f"--client={clients}",
-                     f"--jobs={threads}", "--time=86400", f"--rate={rate}", *files,
-                     f"--define=rows={rows}", "--define=last_id=0", "--log",
-                     f"--log-prefix={self.prefix}", spec.public_conninfo()]
-        self.env = {**spec.child_env(), "PGAPPNAME": self.appname}
-        self.proc: subprocess.Popen | None = None
-        self.stderr = ""
-        self.alive_at_stop: int | None = None
-
-    def _sessions(self) -> int:
-        with self.admin.connect() as conn:
-            return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE "
-                                "application_name = %s", (self.appname,)).fetchone()[0]
-
-    def __enter__(self):
-        self.proc = subprocess.Popen(self.argv, env=self.env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, cwd=self.prefix.parent)
-        deadline = time.time() + 30
-        while time.time() < deadline:  # started when all its sessions are there
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"pgbench exited {self.proc.returncode}: "
-                                   f"{self.proc.stderr.read()[-800:]}")
-            if self._sessions() >= self.clients:
-                return self
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("pgbench did not connect within 30 s")
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            if self.proc is not None and self.alive_at_stop is None:
-                self.alive_at_stop = 0
-                _out, self.stderr = self.proc.communicate()
-            return
-        # Before stopping them: a client that aborted on its own has closed its session.
-        self.alive_at_stop = self._sessions()
-        with self.admin.connect() as conn:
-            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
-                         "application_name = %s", (self.appname,))
-        try:
-            _out, self.stderr = self.proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.send_signal(signal.SIGTERM)  # our own child, by its pid
-            _out, self.stderr = self.proc.communicate(timeout=30)
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+    scripts = SCRIPTS
+    app = "load"
+    defines = {"last_id": 0}
 
     def report(self) -> dict:
         """What went wrong for the writers: clients that aborted before the stop, and the
         server errors pgbench printed (the termination that stops it is not one)."""
         errors = [ln.strip() for ln in self.stderr.splitlines()
                   if "ERROR:" in ln and "administrator command" not in ln]
-        txns, failed, skipped, kinds = read_pgbench_logs(self.prefix)
+        txns, failed, skipped, kinds = self.logs()
         return {"txns": txns, "failed": failed, "skipped": skipped, "errors": errors,
-                "statements": kinds,
-                "aborted_clients": self.clients - (self.alive_at_stop or 0)}
+                "statements": kinds, "aborted_clients": self.aborted_clients}
 
 
 # -- the arms ---------------------------------------------------------------------------
 
 def arm_baseline(ctx, spec, tag: str) -> dict:
-    with Writers(**ctx["writers"], spec=spec, tag=tag) as w:
-        time.sleep(ctx["lead"])
-        t0 = time.time()
-        time.sleep(ctx["baseline_seconds"])
-        t1 = time.time()
-        time.sleep(ctx["tail"])
-        w.stop()
+    w = Writers(**ctx["writers"], spec=spec, tag=tag)
+    t0, t1 = common.writers_alone(w, ctx["lead"], ctx["baseline_seconds"], ctx["tail"])
     r = w.report()
-    return {"window": window_stats(r["txns"], t0, t1), "writer_errors": r["errors"][:20],
+    return {"window": common.window_stats(r["txns"], t0, t1), "writer_errors": r["errors"][:20],
             "writer_error_count": len(r["errors"]), "failed": r["failed"],
             "aborted_clients": r["aborted_clients"], "statements": r["statements"]}
 
@@ -389,10 +245,10 @@ def run_reconcile(ctx, spec, tag: str, writers: bool) -> dict:
         r["stderr_tail"] = stderr.strip()[-1500:]
     if w is not None:
         wr = w.report()
-        r["window"] = window_stats(wr["txns"], t0, t1)
+        r["window"] = common.window_stats(wr["txns"], t0, t1)
         r["per_stage"] = []
         for name, s0, s1 in _stage_windows(report, t0, t1):
-            st = window_stats(wr["txns"], s0, s1)
+            st = common.window_stats(wr["txns"], s0, s1)
             r["per_stage"].append({"stage": name, "seconds": round(s1 - s0, 2),
                                    "tps": st["tps"], "max_latency": st["max_latency"],
                                    "over_1s": st["over_1s"]})
@@ -411,13 +267,7 @@ def _mark(ok: bool) -> str:
 def run(server_uri: str, args) -> dict:
     from pgreconcile.pg.connection import ConnectionSpec
     from pgreconcile.pg.scratch import drop_database
-    from pgreconcile.pg.toolchain import find_tool, server_major
-
-    sys.path.insert(0, str(EXAMPLE))
-    try:
-        from make_drift import build_drifted_database
-    finally:
-        sys.path.remove(str(EXAMPLE))
+    from pgreconcile.pg.toolchain import find_tool
 
     rows = args.rows
     repeat = args.reconcile_load_repeat
@@ -433,22 +283,12 @@ def run(server_uri: str, args) -> dict:
     admin = ConnectionSpec.resolve(server_uri).with_dbname("postgres")
     template_db = f"pgreconcile_bench_load_{rows}"
     arm_db = f"pgreconcile_bench_load_{rows}_arm"
-    template, arm_spec = admin.with_dbname(template_db), admin.with_dbname(arm_db)
+    arm_spec = admin.with_dbname(arm_db)
     workdir = Path(tempfile.mkdtemp(prefix="pgreconcile-bench-load-",
                                     dir=getattr(args, "workdir", None)))
-    loads = [_loadavg()]
+    loads = [common.loadavg()]
     try:
-        _create_database(admin, template_db)
-        print(f"building the drifted pettycash database ({rows:,} payments)...", flush=True)
-        t0 = time.perf_counter()
-        build_drifted_database(template.conninfo(), rows=rows, python=sys.executable)
-        build_s = time.perf_counter() - t0
-        with template.connect(autocommit=True) as conn:
-            conn.execute("VACUUM (ANALYZE)")
-            major = server_major(conn)
-            version = conn.execute("SHOW server_version").fetchone()[0]
-            db_size = int(conn.execute(
-                "SELECT pg_database_size(current_database())").fetchone()[0])
+        build_s, major, version, db_size = common.build_drifted(admin, template_db, rows)
         pgbench = find_tool("pgbench", major)
         print(f"  built in {build_s:.1f} s; {db_size / 1e6:,.1f} MB; pgbench {pgbench.version}",
               flush=True)
@@ -464,11 +304,7 @@ def run(server_uri: str, args) -> dict:
             order = ["baseline", "idle", "loaded"] if i % 2 == 0 else [
                 "baseline", "loaded", "idle"]
             for arm in order:
-                _checkpoint(admin)
-                _create_database(admin, arm_db, template=template_db)
-                _checkpoint(admin)
-                load = _loadavg()
-                loads.append(load)
+                load = common.fresh_copy(admin, arm_db, template_db, loads)
                 tag = f"{i + 1}-{arm}"
                 if arm == "baseline":
                     r = arm_baseline(ctx, arm_spec, tag)
@@ -488,33 +324,30 @@ def run(server_uri: str, args) -> dict:
                 print(f"  round {i + 1}/{repeat} {arm:<8} {line} (load {load})", flush=True)
                 for err in r.get("writer_errors", [])[:3]:
                     print(f"    writer error: {err}", flush=True)
-        loads.append(_loadavg())
+        loads.append(common.loadavg())
         return summarise(runs, rows=rows, full=full, version=version, db_size=db_size,
                          pgbench=pgbench, build_s=build_s, args=args, loads=loads,
                          baseline_seconds=baseline_seconds)
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-        drop_database(admin, arm_db)
-        if not getattr(args, "keep_db", False):
-            drop_database(admin, template_db)
+        common.clean_up(admin, args, workdir, arm_db, keep=template_db)
 
 
 def summarise(runs: dict[str, list[dict]], *, rows, full, version, db_size, pgbench, build_s,
               args, loads, baseline_seconds) -> dict:
-    base_tps = _median([r["window"]["tps"] for r in runs["baseline"]])
+    base_tps = common.median([r["window"]["tps"] for r in runs["baseline"]])
     base_max = max(r["window"]["max_latency"] or 0 for r in runs["baseline"])
     loaded, idle = runs["loaded"], runs["idle"]
-    load_tps = _median([r["window"]["tps"] for r in loaded])
+    load_tps = common.median([r["window"]["tps"] for r in loaded])
     share = load_tps / base_tps if base_tps and load_tps is not None else 0.0
     max_wait = max(r["window"]["max_latency"] or 0 for r in loaded)
-    p99 = _median([r["window"]["p99_latency"] for r in loaded])
+    p99 = common.median([r["window"]["p99_latency"] for r in loaded])
     errors = sum(r["writer_error_count"] + r["failed"] for r in loaded)
     aborted = sum(r["aborted_clients"] for r in loaded)
     base_trouble = sum(r["writer_error_count"] + r["failed"] + r["aborted_clients"]
                        for r in runs["baseline"])
     succeeded = all(r["ok"] and r["outcome"]["complete"] for r in loaded)
-    loaded_s = _median([r["seconds"] for r in loaded])
-    idle_s = _median([r["seconds"] for r in idle])
+    loaded_s = common.median([r["seconds"] for r in loaded])
+    idle_s = common.median([r["seconds"] for r in idle])
     ratio = loaded_s / idle_s if idle_s else None
     goals = {"run succeeds": succeeded, f"writers >= {GOAL_TPS_SHARE:.0%} of baseline tps":
              share >= GOAL_TPS_SHARE, f"longest wait <= {GOAL_MAX_WAIT:g} s":
@@ -584,7 +417,7 @@ def summarise(runs: dict[str, list[dict]], *, rows, full, version, db_size, pgbe
     table += [
         ["load average start / end", f"{loads[0]} / {loads[-1]} (1/5/15 min, "
                                      f"{os.cpu_count()} CPUs)"
-         + ("  busy machine: figures are noisy" if _busy(*loads) else "")],
+         + ("  busy machine: figures are noisy" if common.busy(*loads) else "")],
         ["status", status + ("" if full else f" (goals apply at >= {GOAL_ROWS:,} rows)")],
     ]
     first_fail = next((r for r in loaded if not r["ok"]), None)

@@ -52,6 +52,10 @@ DEFAULT_REPEAT = 3
 # run from a checkout without `pip install -e`, too
 if str(REPO / "src") not in sys.path:
     sys.path.insert(0, str(REPO / "src"))
+# the benchmarks import what they share from bench/common.py (bench/ is the script's own
+# directory, hence on the path already, unless Python was told not to add it: -P, -I)
+if str(BENCH_DIR) not in sys.path:
+    sys.path.insert(0, str(BENCH_DIR))
 
 
 def discover() -> dict[str, object]:
