@@ -61,7 +61,7 @@ def test_missing_table_is_one_create_table_step_then_its_foreign_keys():
     assert create.sql == (
         'CREATE SEQUENCE IF NOT EXISTS "public"."invoice_id_seq" AS integer INCREMENT BY 1 '
         "MINVALUE 1 MAXVALUE 2147483647 START WITH 1 CACHE 1 NO CYCLE",
-        f'CREATE TABLE {t} (\n'
+        f'CREATE TABLE IF NOT EXISTS {t} (\n'
         """    "id" integer DEFAULT nextval('public.invoice_id_seq'::regclass) NOT NULL,\n"""
         '    "parent_id" integer NOT NULL,\n'
         '    "number" character varying(20) COLLATE "C",\n'
@@ -69,7 +69,7 @@ def test_missing_table_is_one_create_table_step_then_its_foreign_keys():
         '    CONSTRAINT "invoice_pkey" PRIMARY KEY (id),\n'
         '    CONSTRAINT "invoice_number_key" UNIQUE (number),\n'
         '    CONSTRAINT "invoice_total_check" CHECK ((total >= (0)::numeric))\n)',
-        f'CREATE INDEX "invoice_total" ON {t} USING btree (total)',
+        f'CREATE INDEX IF NOT EXISTS "invoice_total" ON {t} USING btree (total)',
         f'ALTER SEQUENCE "public"."invoice_id_seq" OWNED BY {t}."id"')
     assert create.reverse == (f"DROP TABLE IF EXISTS {t}",
                               'DROP SEQUENCE IF EXISTS "public"."invoice_id_seq"')

@@ -144,12 +144,12 @@ def create_table_sql(table: Table) -> str:
     elements += [f"CONSTRAINT {ident(c.name)} {c.definition.removesuffix(' NOT VALID')}"
                  for c in inline_constraints(table)]
     body = ",\n    ".join(elements)
-    return f"CREATE TABLE {qualified(table.schema, table.name)} (\n    {body}\n)"
+    return f"CREATE TABLE IF NOT EXISTS {qualified(table.schema, table.name)} (\n    {body}\n)"
 
 
 def create_index_sql(index: Index, table: Table) -> str:
     unique = "UNIQUE " if index.unique else ""
-    return (f"CREATE {unique}INDEX {ident(index.name)} ON "
+    return (f"CREATE {unique}INDEX IF NOT EXISTS {ident(index.name)} ON "
             f"{qualified(table.schema, table.name)} USING {index_body(index)}")
 
 
