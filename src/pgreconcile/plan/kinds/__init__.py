@@ -5,8 +5,10 @@
 
 `primary_key` also has `applies(change)`: a moved primary key is planned first, before
 any other change, because its steps also take care of the key's new column (and, with
-pk_strategy=keep, of the old one). Every other change is looked up in HANDLERS; what is
-not there has no safe automatic fix and is reported as unsupported.
+pk_strategy=keep, of the old one). `table` comes next: missing schemas and tables (with
+the extensions a new table may need) exist before any other change refers to them, such
+as a foreign key of an existing table to a missing one. Every other change is looked up
+in HANDLERS; what is not there has no safe automatic fix and is reported as unsupported.
 """
 from __future__ import annotations
 
@@ -14,16 +16,17 @@ from collections.abc import Callable
 
 from pgreconcile.plan.context import PlanContext, Planned
 from pgreconcile.plan.kinds import column, constraint, enum, extension, extra, index, primary_key
+from pgreconcile.plan.kinds import table as new_table
 from pgreconcile.schema.diff import Change
 
 Handler = Callable[[Change, PlanContext], Planned]
 
 #: Handlers that claim a change before the others run, in this order.
-FIRST: tuple = (primary_key,)
+FIRST: tuple = (primary_key, new_table)
 
 HANDLERS: dict[tuple[str, str], Handler] = {
     key: module.plan
-    for module in (column, index, constraint, extension, enum, extra)
+    for module in (column, index, constraint, extension, enum, new_table, extra)
     for key in module.HANDLES
 }
 

@@ -1,0 +1,132 @@
+"""A missing table: one CREATE TABLE step from the reference model, then its foreign keys,
+planned before any other change refers to it. No database."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from pgreconcile.plan.planner import make_plan
+from pgreconcile.plan.steps import ObjectRef
+from pgreconcile.schema.diff import diff_schemas
+from pgreconcile.schema.model import Column, Constraint, Index, Sequence, Table
+
+from .builders import Extension, child, pair, pk
+
+
+def fk(table: str, column: str, ref: str, name: str | None = None) -> Constraint:
+    return Constraint(name or f"{table}_{column}_fkey", "fk", (column,),
+                      f"FOREIGN KEY ({column}) REFERENCES {ref}(id)", ref_table=ref,
+                      ref_columns=("id",), on_delete="NO ACTION", on_update="NO ACTION")
+
+
+def invoice(schema: str = "public") -> Table:
+    return Table(schema, "invoice", columns=(
+        Column("id", "integer", not_null=True,
+               default=f"nextval('{schema}.invoice_id_seq'::regclass)"),
+        Column("parent_id", "integer", not_null=True),
+        Column("number", "character varying(20)", collation='"C"'),
+        Column("total", "numeric(10,2)", not_null=True, default="0")),
+        constraints=(pk("invoice", "id"),
+                     Constraint("invoice_total_check", "check", ("total",),
+                                "CHECK ((total >= (0)::numeric))"),
+                     fk("invoice", "parent_id", "public.parent"),
+                     Constraint("invoice_number_key", "unique", ("number",), "UNIQUE (number)",
+                                index="invoice_number_key")),
+        indexes=(Index("invoice_total", ("total",), "CREATE INDEX invoice_total ON "
+                       f"{schema}.invoice USING btree (total)"),))
+
+
+def with_expected(models, tables=(), sequences=(), namespaces=("public",)):
+    live, expected, _ = models
+    expected = replace(expected, namespaces=namespaces,
+                       tables=tuple(sorted((*expected.tables, *tables),
+                                           key=lambda t: t.qualified_name)),
+                       sequences=tuple(sequences))
+    return live, expected, diff_schemas(live, expected)
+
+
+SEQ = Sequence("public", "invoice_id_seq", "integer", maximum=2147483647,
+               owned_by="public.invoice.id")
+
+
+def test_missing_table_is_one_create_table_step_then_its_foreign_keys():
+    live, expected, diff = with_expected(pair(child(), child()), (invoice(),), (SEQ,))
+    assert {(c.kind, c.bucket) for c in diff.significant} == {("table", "missing"),
+                                                             ("sequence", "missing")}
+    plan = make_plan(live, expected, diff)
+    assert plan.unsupported == ()
+    create, key = plan.steps
+    t = '"public"."invoice"'
+    ref = ObjectRef("table", "public", None, "invoice")
+    assert (create.target, create.creates, create.table) == (ref, (ref,), "public.invoice")
+    assert create.sql == (
+        'CREATE SEQUENCE IF NOT EXISTS "public"."invoice_id_seq" AS integer INCREMENT BY 1 '
+        "MINVALUE 1 MAXVALUE 2147483647 START WITH 1 CACHE 1 NO CYCLE",
+        f'CREATE TABLE IF NOT EXISTS {t} (\n'
+        """    "id" integer DEFAULT nextval('public.invoice_id_seq'::regclass) NOT NULL,\n"""
+        '    "parent_id" integer NOT NULL,\n'
+        '    "number" character varying(20) COLLATE "C",\n'
+        '    "total" numeric(10,2) DEFAULT 0 NOT NULL,\n'
+        '    CONSTRAINT "invoice_pkey" PRIMARY KEY (id),\n'
+        '    CONSTRAINT "invoice_number_key" UNIQUE (number),\n'
+        '    CONSTRAINT "invoice_total_check" CHECK ((total >= (0)::numeric))\n)',
+        f'CREATE INDEX IF NOT EXISTS "invoice_total" ON {t} USING btree (total)',
+        f'ALTER SEQUENCE "public"."invoice_id_seq" OWNED BY {t}."id"')
+    assert create.reverse == (f"DROP TABLE IF EXISTS {t}",
+                              'DROP SEQUENCE IF EXISTS "public"."invoice_id_seq"')
+    assert create.probe == f"""SELECT to_regclass('{t}') IS NOT NULL"""
+    assert key.sql == (f'ALTER TABLE {t} ADD CONSTRAINT "invoice_parent_id_fkey" FOREIGN KEY '
+                       "(parent_id) REFERENCES public.parent(id)",)
+    assert key.reverse == (f'ALTER TABLE IF EXISTS {t} DROP CONSTRAINT IF EXISTS '
+                           '"invoice_parent_id_fkey"',)
+    assert not any(s.destructive for s in plan.steps)
+
+
+def test_missing_schema_comes_first_and_every_table_before_any_foreign_key():
+    line = Table("billing", "a_line", columns=(Column("id", "integer", not_null=True),
+                                               Column("invoice_id", "integer")),
+                 constraints=(pk("a_line", "id"), fk("a_line", "invoice_id", "billing.invoice")))
+    live, expected, diff = with_expected(pair(child(), child()),
+                                         (invoice("billing"), line),
+                                         (replace(SEQ, schema="billing",
+                                                  owned_by="billing.invoice.id"),),
+                                         namespaces=("billing", "public"))
+    plan = make_plan(live, expected, diff)
+    assert plan.unsupported == ()
+    assert [s.title for s in plan.steps] == [
+        "CREATE SCHEMA billing", "CREATE TABLE billing.a_line", "CREATE TABLE billing.invoice",
+        "add foreign key a_line_invoice_id_fkey", "add foreign key invoice_parent_id_fkey"]
+    assert plan.steps[0].sql == ('CREATE SCHEMA IF NOT EXISTS "billing"',)
+    assert plan.steps[0].creates == (ObjectRef("schema", "", None, "billing"),)
+
+
+def test_foreign_key_of_an_existing_table_to_a_missing_one_comes_after_it():
+    kind = Table("public", "zz_kind", columns=(Column("id", "integer", not_null=True),),
+                 constraints=(pk("zz_kind", "id"),))
+    child_fk = child(constraints=(fk("child", "parent_id", "public.zz_kind"),))
+    models = pair(child(), child_fk)
+    live, expected, diff = with_expected(models, (kind,))
+    plan = make_plan(live, expected, diff)
+    titles = [s.title for s in plan.steps]
+    assert titles[0] == "CREATE TABLE public.zz_kind"
+    assert "add fk child_parent_id_fkey NOT VALID" in titles[1:]
+
+
+def test_identity_and_generated_columns_are_written_as_such():
+    t = Table("public", "ticket", columns=(
+        Column("id", "bigint", not_null=True, identity="d"),
+        Column("n", "integer", not_null=True, identity="a"),
+        Column("d", "integer", generated="s", generation_expression="(n * 2)")),
+        constraints=(pk("ticket", "id"),))
+    live, expected, diff = with_expected(pair(child(), child()), (t,))
+    (step,) = make_plan(live, expected, diff).steps
+    assert '"id" bigint GENERATED BY DEFAULT AS IDENTITY NOT NULL' in step.sql[0]
+    assert '"n" integer GENERATED ALWAYS AS IDENTITY NOT NULL' in step.sql[0]
+    assert '"d" integer GENERATED ALWAYS AS ((n * 2)) STORED' in step.sql[0]
+
+
+def test_a_missing_extension_is_created_once_before_the_missing_table():
+    models = pair(child(), child(), expected_extensions=[Extension("citext", "public", "1.6")])
+    t = Table("public", "tag", columns=(Column("name", "public.citext"),))
+    live, expected, diff = with_expected(models, (t,))
+    assert [s.title for s in make_plan(live, expected, diff).steps] == [
+        "CREATE EXTENSION citext", "CREATE TABLE public.tag"]
