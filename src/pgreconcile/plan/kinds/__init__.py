@@ -13,7 +13,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pgreconcile.plan.context import PlanContext, Planned
-from pgreconcile.plan.kinds import column, constraint, enum, extension, extra, index, primary_key
+from pgreconcile.plan.kinds import (
+    column,
+    constraint,
+    enum,
+    extension,
+    extra,
+    index,
+    primary_key,
+    rls,
+)
 from pgreconcile.schema.diff import Change
 
 Handler = Callable[[Change, PlanContext], Planned]
@@ -23,7 +32,7 @@ FIRST: tuple = (primary_key,)
 
 HANDLERS: dict[tuple[str, str], Handler] = {
     key: module.plan
-    for module in (column, index, constraint, extension, enum, extra)
+    for module in (column, index, constraint, extension, enum, rls, extra)
     for key in module.HANDLES
 }
 
