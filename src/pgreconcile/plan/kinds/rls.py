@@ -138,7 +138,8 @@ def policy_is(table: str, policy: Policy) -> str:
 def _missing_policy(change: Change, out: Planned) -> None:
     table, policy = change.table, Policy.from_dict(change.expected)
     ref = ObjectRef.in_table("policy", table, policy.name)
-    out.add(f"policy-{policy.name}", title=f"create policy {policy.name} on {table}",
+    out.add(f"policy-{ref.table}-{policy.name}",
+            title=f"create policy {policy.name} on {table}",
             reason=f"missing policy {change.object}", kind=StepKind.DDL, table=table,
             target=ref, creates=(ref,), sql=(create_policy_sql(policy, table),),
             probe=f"SELECT {has_policy(table, policy.name)}",
@@ -150,7 +151,8 @@ def _changed_policy(change: Change, out: Planned) -> None:
     table = change.table
     live, policy = Policy.from_dict(change.live), Policy.from_dict(change.expected)
     ref = ObjectRef.in_table("policy", table, policy.name)
-    out.add(f"policy-{policy.name}", title=f"recreate policy {policy.name} on {table}",
+    out.add(f"policy-{ref.table}-{policy.name}",
+            title=f"recreate policy {policy.name} on {table}",
             reason=f"policy {change.object} differs ({', '.join(change.attributes)})",
             kind=StepKind.DDL, table=table, target=ref,
             sql=(drop_policy_sql(live.name, table), create_policy_sql(policy, table)),
