@@ -41,6 +41,18 @@ CREATE INDEX invoice_parent ON invoice (parent_id);
 """,
         insert="INSERT INTO invoice (id, parent_id, number, total) VALUES (1, 7, 'A-1', 9.5)",
         created=("public.invoice",)),
+    "table with row-level security forced and two policies": dict(
+        live="",
+        expected="""
+CREATE TABLE note (id int PRIMARY KEY, owner text NOT NULL, body text);
+CREATE POLICY note_owner ON note FOR SELECT USING (owner = current_user);
+CREATE POLICY note_write ON note AS RESTRICTIVE FOR INSERT TO PUBLIC
+    WITH CHECK (body IS NOT NULL);
+ALTER TABLE note ENABLE ROW LEVEL SECURITY;
+ALTER TABLE note FORCE ROW LEVEL SECURITY;
+""",
+        insert="INSERT INTO note VALUES (1, current_user, 'x')",  # as the superuser
+        created=("public.note",)),
     "table in a schema that is missing too, with a serial column": dict(
         live="",
         expected="""

@@ -17,11 +17,22 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any, TypeVar
 
-from pgreconcile.schema.model import Column, Constraint, Index, Schema, Sequence, Table, qualify
+from pgreconcile.schema.model import (
+    Column,
+    Constraint,
+    Index,
+    Policy,
+    Schema,
+    Sequence,
+    Table,
+    qualify,
+)
 
 BUCKETS = ("missing", "extra", "different")
+# Within a table, in the order the planner fixes them: policies after the columns their
+# expressions use, row-level security switched on after the policies it enforces.
 KINDS = ("schema", "extension", "enum", "sequence", "table", "column", "constraint", "index",
-         "trigger", "view")
+         "policy", "rls", "trigger", "view")
 
 T = TypeVar("T")
 
@@ -100,6 +111,10 @@ def describe_side(kind: str, value: Any) -> str:
         return ", ".join(map(str, value))
     if not isinstance(value, dict):
         return str(value)
+    if kind == "policy":
+        return describe_policy(value)
+    if kind == "rls":
+        return describe_rls(value)
     if kind == "column" or ("type" in value and "not_null" in value):
         parts = [str(value.get("type") or "?")]
         if value.get("not_null"):
@@ -121,6 +136,24 @@ def describe_side(kind: str, value: Any) -> str:
                 text += " NOT VALID"
             return text
     return ", ".join(f"{k} {v}" for k, v in value.items() if v not in (None, "", [], {}))
+
+
+def describe_policy(value: dict) -> str:
+    """`PERMISSIVE FOR ALL TO public USING (…) WITH CHECK (…)` of a policy's `to_dict()`."""
+    parts = ["PERMISSIVE" if value.get("permissive", True) else "RESTRICTIVE",
+             f"FOR {value.get('command') or 'ALL'}",
+             f"TO {', '.join(value.get('roles') or ['public'])}"]
+    if value.get("using"):
+        parts.append(f"USING ({value['using']})")
+    if value.get("with_check"):
+        parts.append(f"WITH CHECK ({value['with_check']})")
+    return " ".join(parts)
+
+
+def describe_rls(value: dict) -> str:
+    """A table's row-level security flags (`{"enabled": …, "forced": …}`) in words."""
+    text = "row level security " + ("enabled" if value.get("enabled") else "disabled")
+    return text + (", forced" if value.get("forced") else "")
 
 
 def diff_schemas(live: Schema, expected: Schema) -> Diff:
@@ -179,6 +212,16 @@ def constraint_signature(c: Constraint) -> tuple[str, str]:
 def index_signature(i: Index) -> str:
     """The index definition with the index name taken out."""
     return _squash(_INDEX_NAME.sub(r"\1\3", i.definition))
+
+
+def policy_attributes(live: Policy, expected: Policy) -> tuple[str, ...]:
+    """Which of a policy's attributes differ (expressions compared whitespace-squashed)."""
+    def value(policy: Policy, attribute: str):
+        v = getattr(policy, attribute)
+        return _squash(v) if attribute in ("using", "with_check") else v
+
+    return tuple(a for a in ("command", "permissive", "roles", "using", "with_check")
+                 if value(live, a) != value(expected, a))
 
 
 def _unquote(name: str) -> str:
@@ -275,6 +318,59 @@ class _Differ:
             self.columns(lv, ex)
             self.constraints(lv, ex)
             self.indexes(lv.qualified_name, _plain_indexes(lv), _plain_indexes(ex), lv)
+            self.row_security(lv, ex)
+            self.policies(lv, ex)
+
+    def row_security(self, live: Table, expected: Table) -> None:
+        """ENABLE / FORCE ROW LEVEL SECURITY: one change per table, kind `rls`."""
+        attributes = [a for a, lv, ex in (("enabled", live.rls_enabled, expected.rls_enabled),
+                                          ("forced", live.rls_forced, expected.rls_forced))
+                      if lv != ex]
+        if not attributes:
+            return
+        table = live.qualified_name
+        notes = []
+        if "enabled" in attributes:
+            notes.append("row level security is off live: every role with table privileges "
+                         "sees and writes every row, the policies are not applied"
+                         if expected.rls_enabled else
+                         "row level security is on live but off in the reference: roles "
+                         "other than the owner see only what the policies allow")
+        if "forced" in attributes:
+            notes.append("FORCE ROW LEVEL SECURITY differs: it decides whether the table's "
+                         "owner is subject to the policies too")
+        notes.append("ALTER TABLE … ROW LEVEL SECURITY takes an ACCESS EXCLUSIVE lock, "
+                     "briefly (metadata only)")
+        self.add("different", "rls", table, table,
+                 live={"enabled": live.rls_enabled, "forced": live.rls_forced},
+                 expected={"enabled": expected.rls_enabled, "forced": expected.rls_forced},
+                 attributes=attributes, risk="; ".join(notes))
+
+    def policies(self, live: Table, expected: Table) -> None:
+        """Policies matched by name (chosen by whoever wrote them, never generated)."""
+        table = live.qualified_name
+        missing, extra, both = _pair(live.policies, expected.policies, attrgetter("name"))
+        for ex in missing:
+            self.add("missing", "policy", qualify(table, ex.name), table, expected=ex,
+                     risk="CREATE POLICY takes an ACCESS EXCLUSIVE lock, briefly"
+                          + ("" if expected.rls_enabled else
+                             "; it applies only while row level security is enabled"))
+        for lv in extra:
+            self.add("extra", "policy", qualify(table, lv.name), table, live=lv,
+                     risk=("permissive" if lv.permissive else "restrictive")
+                          + " policy not in the reference: it "
+                          + ("lets roles see or write rows the reference's policies do not"
+                             if lv.permissive else
+                             "hides or rejects rows the reference's policies allow")
+                          + "; kept, dropping it changes who sees which rows")
+        for lv, ex in both:
+            attributes = policy_attributes(lv, ex)
+            if attributes:
+                self.add("different", "policy", qualify(table, ex.name), table, lv, ex,
+                         attributes=attributes,
+                         risk="policy differs: DROP POLICY + CREATE POLICY in one "
+                              "transaction (ALTER POLICY cannot change the command or "
+                              "PERMISSIVE/RESTRICTIVE); ACCESS EXCLUSIVE lock, briefly")
 
     def columns(self, live: Table, expected: Table) -> None:
         table = live.qualified_name

@@ -13,10 +13,15 @@ from dataclasses import dataclass
 
 from pgreconcile import canonical_json
 
-MODEL_VERSION = 1
+#: 2: tables carry their row-level security flags and policies. A model written by an
+#: older version is refused by `Schema.from_dict` (a cached reference schema is then built
+#: again), because reading it with the new fields defaulted would report drift that is not
+#: there.
+MODEL_VERSION = 2
 
 CONSTRAINT_KINDS = ("pk", "unique", "exclude", "check", "fk")
 FK_ACTIONS = ("NO ACTION", "RESTRICT", "CASCADE", "SET NULL", "SET DEFAULT")
+POLICY_COMMANDS = ("ALL", "SELECT", "INSERT", "UPDATE", "DELETE")
 
 
 def qualify(*parts: str) -> str:
@@ -99,6 +104,29 @@ class Index:
 
 
 @dataclass(frozen=True, slots=True)
+class Policy:
+    """A row-level security policy (CREATE POLICY) of its table."""
+
+    name: str
+    command: str = "ALL"  # one of POLICY_COMMANDS
+    permissive: bool = True  # False: AS RESTRICTIVE
+    roles: tuple[str, ...] = ("public",)  # role names, sorted; 'public' is PUBLIC
+    using: str | None = None  # pg_get_expr of the USING expression
+    with_check: str | None = None  # pg_get_expr of the WITH CHECK expression
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "command": self.command, "permissive": self.permissive,
+                "roles": list(self.roles), "using": self.using, "with_check": self.with_check}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Policy:
+        return cls(name=d["name"], command=d.get("command", "ALL"),
+                   permissive=d.get("permissive", True),
+                   roles=tuple(d.get("roles") or ("public",)), using=d.get("using"),
+                   with_check=d.get("with_check"))
+
+
+@dataclass(frozen=True, slots=True)
 class Table:
     schema: str
     name: str
@@ -106,6 +134,9 @@ class Table:
     constraints: tuple[Constraint, ...] = ()  # by name
     indexes: tuple[Index, ...] = ()  # by name, constraint-backed ones included
     row_estimate: int | None = None  # pg_class.reltuples; None when never analysed
+    rls_enabled: bool = False  # pg_class.relrowsecurity: ENABLE ROW LEVEL SECURITY
+    rls_forced: bool = False  # pg_class.relforcerowsecurity: FORCE ROW LEVEL SECURITY
+    policies: tuple[Policy, ...] = ()  # by name
 
     @property
     def qualified_name(self) -> str:
@@ -123,7 +154,9 @@ class Table:
                 "columns": [c.to_dict() for c in self.columns],
                 "constraints": [c.to_dict() for c in self.constraints],
                 "indexes": [i.to_dict() for i in self.indexes],
-                "row_estimate": self.row_estimate}
+                "row_estimate": self.row_estimate,
+                "rls_enabled": self.rls_enabled, "rls_forced": self.rls_forced,
+                "policies": [p.to_dict() for p in self.policies]}
 
     @classmethod
     def from_dict(cls, d: dict) -> Table:
@@ -131,7 +164,10 @@ class Table:
                    columns=tuple(Column.from_dict(c) for c in d["columns"]),
                    constraints=tuple(Constraint.from_dict(c) for c in d["constraints"]),
                    indexes=tuple(Index.from_dict(i) for i in d["indexes"]),
-                   row_estimate=d.get("row_estimate"))
+                   row_estimate=d.get("row_estimate"),
+                   rls_enabled=d.get("rls_enabled", False),
+                   rls_forced=d.get("rls_forced", False),
+                   policies=tuple(Policy.from_dict(p) for p in d.get("policies", ())))
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,6 +309,7 @@ class Schema:
                 "columns": sum(len(t.columns) for t in self.tables),
                 "constraints": sum(len(t.constraints) for t in self.tables),
                 "indexes": sum(len(t.indexes) for t in self.tables),
+                "policies": sum(len(t.policies) for t in self.tables),
                 "sequences": len(self.sequences), "enums": len(self.enums),
                 "extensions": len(self.extensions), "views": len(self.views),
                 "triggers": len(self.triggers)}

@@ -15,7 +15,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pgreconcile.plan.context import PlanContext, Planned
-from pgreconcile.plan.kinds import column, constraint, enum, extension, extra, index, primary_key
+from pgreconcile.plan.kinds import (
+    column,
+    constraint,
+    enum,
+    extension,
+    extra,
+    index,
+    primary_key,
+    rls,
+)
 from pgreconcile.plan.kinds import table as new_table
 from pgreconcile.schema.diff import Change
 
@@ -26,7 +35,7 @@ FIRST: tuple = (primary_key, new_table)
 
 HANDLERS: dict[tuple[str, str], Handler] = {
     key: module.plan
-    for module in (column, index, constraint, extension, enum, new_table, extra)
+    for module in (column, index, constraint, extension, enum, new_table, rls, extra)
     for key in module.HANDLES
 }
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from pgreconcile.plan.context import PlanContext, Planned, change_key
 from pgreconcile.plan.kinds import extension as extension_kind
+from pgreconcile.plan.kinds import rls
 from pgreconcile.plan.kinds.index import index_body
 from pgreconcile.plan.sqltext import ident, literal, qualified
 from pgreconcile.plan.steps import ObjectRef, StepKind
@@ -171,6 +172,10 @@ def create_table_step(table: Table, sequences: list[Sequence],
     sql += [f"ALTER TABLE {t} ADD CONSTRAINT {ident(c.name)} {c.definition}"
             for c in table.constraints if c.kind == "check" and not c.validated]
     sql += [create_index_sql(i, table) for i in table.indexes if i.constraint is None]
+    # Policies first, then row-level security on: no role is locked out in between.
+    sql += [rls.create_policy_sql(p, name) for p in table.policies]
+    sql += rls.flag_statements(name, True if table.rls_enabled else None,
+                               True if table.rls_forced else None)
     for seq in sequences:
         column = seq.owned_by.rsplit(".", 1)[1]
         sql.append(f"ALTER SEQUENCE {qualified(seq.schema, seq.name)} OWNED BY "

@@ -22,6 +22,7 @@ from pgreconcile.schema.model import (
     Enum,
     Extension,
     Index,
+    Policy,
     Schema,
     Sequence,
     Table,
@@ -34,9 +35,10 @@ SYSTEM_SCHEMAS = ("pg_catalog", "information_schema")
 TOOL_SCHEMA = "pgreconcile"
 DEFAULT_EXCLUDED_SCHEMAS = (*SYSTEM_SCHEMAS, TOOL_SCHEMA)
 QUERY_KINDS = ("schemas", "tables", "columns", "constraints", "indexes", "sequences",
-               "enums", "extensions", "views", "triggers")
+               "enums", "extensions", "views", "triggers", "policies")
 
 _CONTYPE = {"p": "pk", "u": "unique", "f": "fk", "c": "check", "x": "exclude"}
+_POLCMD = {"*": "ALL", "r": "SELECT", "a": "INSERT", "w": "UPDATE", "d": "DELETE"}
 _FK_ACTION = {"a": "NO ACTION", "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL",
               "d": "SET DEFAULT"}
 
@@ -125,12 +127,21 @@ def _build(rows: dict[str, list[dict]], *, server_version: int, database: str) -
             unique=r["unique"], primary=r["primary"], predicate=r["predicate"],
             valid=r["valid"], method=r["method"], constraint=r["constraint"]))
 
+    policies: dict[tuple[str, str], list[Policy]] = defaultdict(list)
+    for r in rows["policies"]:
+        policies[r["schema"], r["table_name"]].append(Policy(
+            name=r["name"], command=_POLCMD[r["command"]], permissive=r["permissive"],
+            roles=tuple(sorted(r["roles"])), using=r["using_expr"],
+            with_check=r["with_check"]))
+
     tables = tuple(
         Table(schema=r["schema"], name=r["name"],
               columns=tuple(columns[r["schema"], r["name"]]),
               constraints=_by_name(constraints[r["schema"], r["name"]]),
               indexes=_by_name(indexes[r["schema"], r["name"]]),
-              row_estimate=r["row_estimate"])
+              row_estimate=r["row_estimate"],
+              rls_enabled=r["rls_enabled"], rls_forced=r["rls_forced"],
+              policies=_by_name(policies[r["schema"], r["name"]]))
         for r in _by_key(rows["tables"], "schema", "name"))
 
     sequences = tuple(

@@ -1,4 +1,5 @@
--- Ordinary and partitioned tables with the planner's row estimate.
+-- Ordinary and partitioned tables with the planner's row estimate and their row-level
+-- security flags (ENABLE / FORCE ROW LEVEL SECURITY).
 -- reltuples is -1 (PostgreSQL 14+) or 0 (13) before the first ANALYZE.
 WITH ns AS (
     SELECT n.oid, n.nspname
@@ -9,7 +10,9 @@ WITH ns AS (
 )
 SELECT ns.nspname AS schema,
        c.relname AS name,
-       CASE WHEN c.reltuples < 0 THEN NULL ELSE c.reltuples::bigint END AS row_estimate
+       CASE WHEN c.reltuples < 0 THEN NULL ELSE c.reltuples::bigint END AS row_estimate,
+       c.relrowsecurity AS rls_enabled,
+       c.relforcerowsecurity AS rls_forced
 FROM pg_class c
 JOIN ns ON ns.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p')
