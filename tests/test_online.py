@@ -38,8 +38,15 @@ def test_reconcile_succeeds_from_the_cli_while_the_old_application_writes(make_d
     assert not (w.deleted & present)
 
 
-def _window_ending_soon(min_seconds: int = 25) -> str:
-    """A window open now that closes at a minute boundary at least `min_seconds` away."""
+#: Seconds between backfill batches in the paused tests: 150 batches of 200 rows take 150 s,
+#: longer than the window stays open (at most min_seconds + 60), so the end always comes
+#: in the middle of the backfill.
+SLOW_BATCHES = ["200", "1.0"]
+
+
+def _window_ending_soon(min_seconds: int = 30) -> str:
+    """A window open now that closes at a minute boundary at least `min_seconds` away
+    (time for the run to reach its backfill first)."""
     now = datetime.now(timezone.utc)
     end = (now + timedelta(seconds=min_seconds + 60)).replace(second=0, microsecond=0)
     if end.date() != now.date():
@@ -54,8 +61,9 @@ def test_a_backfill_reaching_the_windows_end_pauses_and_the_next_run_resumes(mak
     w = writers(db, connections=1, rate=50)
     window = _window_ending_soon()
     first = cli("reconcile", *P, "--out-dir", str(tmp_path / "b"), "--report-dir",
-                str(tmp_path / "r1"), "--maintenance-window", window, "--batch-size", "200",
-                "--batch-delay", "0.5", "--json", spec=db)
+                str(tmp_path / "r1"), "--maintenance-window", window,
+                "--batch-size", SLOW_BATCHES[0], "--batch-delay", SLOW_BATCHES[1], "--json",
+                spec=db)
     assert first.returncode == 5, first.stdout[-2000:] + first.stderr[-2000:]
     assert as_json(first)["error"] in ("Paused", "BackfillPaused")
     report = json.loads((tmp_path / "r1" / "report.json").read_text())
@@ -147,7 +155,8 @@ def test_the_role_ends_a_run_paused_at_the_windows_end_without_failing_or_rollin
                   "-e", f"reconcile_backup_dir={tmp_path / 'b'}",
                   "-e", f"reconcile_report_dir={tmp_path / 'r'}",
                   "-e", f"reconcile_maintenance_window='{window}'",
-                  "-e", "reconcile_batch_size=200", "-e", "reconcile_batch_delay=0.5",
+                  "-e", f"reconcile_batch_size={SLOW_BATCHES[0]}",
+                  "-e", f"reconcile_batch_delay={SLOW_BATCHES[1]}",
                   spec=db, timeout=600)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert recap(run)["failed"] == 0

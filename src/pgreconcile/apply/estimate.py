@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from pgreconcile.plan.sqltext import qualified_name
 from pgreconcile.plan.steps import Step, StepKind
 
 MIB = 1024 * 1024
@@ -54,8 +55,7 @@ def _table(step: Step) -> str | None:
     if step.backfill is not None:
         return step.backfill.table_sql
     if step.table:
-        schema, _, name = step.table.partition(".")
-        return '"{}"."{}"'.format(schema.replace('"', '""'), name.replace('"', '""'))
+        return qualified_name(step.table)
     return None
 
 
