@@ -308,3 +308,25 @@ class Writers:
         return (f"{self.statements} statements {self.counts} in "
                 f"{self.stopped_at - self.started_at:.1f}s, longest wait {self.max_wait:.3f}s, "
                 f"{len(self.errors)} error(s) {self.errors[:3]}")
+
+
+# --------------------------------------------------------------------------- dump/restore copies
+def same_major_client(name: str, server_major: int) -> str:
+    """pg_dump/pg_restore of the server's own major version if there is one (its SQL
+    restores cleanly), else the newest that can talk to the server."""
+    from pgreconcile.pg import toolchain
+    same = [t for t in toolchain.candidates(name) if t.major == server_major]
+    return same[0].path if same else toolchain.find_tool(name, server_major).path
+
+
+def restore_copy(original: ConnectionSpec, restored: ConnectionSpec, server_major: int,
+                 dump: Path) -> None:
+    """`original` dumped (custom format) into `dump` and restored into the empty database
+    `restored`, owners left out: the copy a diff must find identical."""
+    subprocess.run([same_major_client("pg_dump", server_major), "--format=custom",
+                    f"--file={dump}", "--no-password", f"--dbname={original.public_conninfo()}"],
+                   env=original.child_env(), check=True, capture_output=True, timeout=120)
+    subprocess.run([same_major_client("pg_restore", server_major), "--exit-on-error",
+                    "--no-owner", "--no-password", f"--dbname={restored.public_conninfo()}",
+                    str(dump)], env=restored.child_env(), check=True, capture_output=True,
+                   timeout=120)

@@ -287,14 +287,21 @@ def _waiting_for_old_transactions(spec, seconds: float) -> None:
     raise AssertionError("the index build never waited for the old transaction")
 
 
-def test_index_build_waits_for_a_long_transaction_without_queuing_writers_or_rebuilding(
-        make_db, tmp_path, writers):
+def before_the_index_build(make_db, tmp_path):
+    """The seed case applied up to its index build, and an open REPEATABLE READ transaction
+    holding a snapshot the build must wait out: (spec, plan, the build step, that
+    connection)."""
     spec, plan = seed(make_db, tmp_path, 5000)
     Executor(spec, upto(plan, "concurrent"), ApplyOptions()).run()
-    index = step(plan, "concurrent")
     old = spec.connect(autocommit=False)
     old.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-    old.execute("SELECT 1")  # holds a snapshot the build must wait out
+    old.execute("SELECT 1")
+    return spec, plan, step(plan, "concurrent"), old
+
+
+def test_index_build_waits_for_a_long_transaction_without_queuing_writers_or_rebuilding(
+        make_db, tmp_path, writers):
+    spec, plan, index, old = before_the_index_build(make_db, tmp_path)
     w = writers(spec, connections=2, rate=100)
     box: dict = {}
     run = threading.Thread(target=lambda: box.update(
@@ -325,12 +332,7 @@ def test_index_build_waits_for_a_long_transaction_without_queuing_writers_or_reb
 
 def test_index_build_still_waiting_at_the_window_end_pauses_and_drops_its_invalid_index(
         make_db, tmp_path, writers):
-    spec, plan = seed(make_db, tmp_path, 5000)
-    Executor(spec, upto(plan, "concurrent"), ApplyOptions()).run()
-    index = step(plan, "concurrent")
-    old = spec.connect(autocommit=False)
-    old.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-    old.execute("SELECT 1")
+    spec, plan, index, old = before_the_index_build(make_db, tmp_path)
     w = writers(spec, connections=2, rate=100)
     started = time.monotonic()
     try:

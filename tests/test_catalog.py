@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import json
 import secrets
-import subprocess
 
 import pytest
 from psycopg import sql
 
-from pgreconcile.pg import toolchain
 from pgreconcile.pg.scratch import drop_database
 from pgreconcile.schema.catalog import QUERY_KINDS, inspect_schema, query_text
 from pgreconcile.schema.diff import diff_schemas
 from pgreconcile.schema.model import CONSTRAINT_KINDS, Schema
 
-from .support import TEST_DB_PREFIX, query, run_sql
+from .support import TEST_DB_PREFIX, query, restore_copy, run_sql
 
 FEATURES = """
 CREATE TYPE status AS ENUM ('draft', 'paid', 'void');
@@ -270,12 +268,6 @@ def test_template_copy_is_identical(server, featured, copies):
     assert copy.fingerprint() == original.fingerprint()
 
 
-def _client(name: str, server_major: int) -> str:
-    """A client of the server's own major version if there is one (its SQL restores cleanly)."""
-    same = [t for t in toolchain.candidates(name) if t.major == server_major]
-    return same[0].path if same else toolchain.find_tool(name, server_major).path
-
-
 def test_pg_dump_restore_copy_is_identical(server, featured, copies, server_major, tmp_path):
     name = _copy_name("restored")
     copies.append(name)
@@ -283,13 +275,7 @@ def test_pg_dump_restore_copy_is_identical(server, featured, copies, server_majo
         conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(
             sql.Identifier(name)))
     restored = server.with_dbname(name)
-    dump = tmp_path / "featured.dump"
-    subprocess.run([_client("pg_dump", server_major), "--format=custom", f"--file={dump}",
-                    "--no-password", f"--dbname={featured.public_conninfo()}"],
-                   env=featured.child_env(), check=True, capture_output=True, timeout=120)
-    subprocess.run([_client("pg_restore", server_major), "--exit-on-error", "--no-owner",
-                    "--no-password", f"--dbname={restored.public_conninfo()}", str(dump)],
-                   env=restored.child_env(), check=True, capture_output=True, timeout=120)
+    restore_copy(featured, restored, server_major, tmp_path / "featured.dump")
     original, copy = inspect_schema(featured), inspect_schema(restored)
     diff = diff_schemas(copy, original)
     assert diff.changes == (), [c.to_dict() for c in diff.changes]

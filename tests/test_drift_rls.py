@@ -6,16 +6,14 @@ reference schema cached by an older model version is built again, not read."""
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 
-from pgreconcile.pg import toolchain
 from pgreconcile.schema.catalog import inspect_schema
 from pgreconcile.schema.diff import diff_schemas
 from pgreconcile.schema.model import MODEL_VERSION
 
-from .support import EXAMPLE, as_json, cli, query, run_sql
+from .support import EXAMPLE, as_json, cli, query, restore_copy, run_sql
 
 TABLES = """
 CREATE SCHEMA vault;
@@ -124,11 +122,6 @@ def test_policy_only_live_has_is_kept_and_reported(db, tmp_path):
                        spec=db))["changed"] is False
 
 
-def _client(name: str, major: int) -> str:
-    same = [t for t in toolchain.candidates(name) if t.major == major]
-    return same[0].path if same else toolchain.find_tool(name, major).path
-
-
 def test_dump_restore_copy_of_policies_diffs_empty(make_db, server_major, tmp_path):
     original = make_db("rls_orig")
     run_sql(original, TABLES + ROWS + ENABLE + OWNER_POLICY + """
@@ -144,13 +137,7 @@ def test_dump_restore_copy_of_policies_diffs_empty(make_db, server_major, tmp_pa
         ALTER TABLE vault."Secret Box" NO FORCE ROW LEVEL SECURITY;
     """)
     restored = make_db("rls_copy")
-    dump = tmp_path / "rls.dump"
-    subprocess.run([_client("pg_dump", server_major), "--format=custom", f"--file={dump}",
-                    "--no-password", f"--dbname={original.public_conninfo()}"],
-                   env=original.child_env(), check=True, capture_output=True, timeout=120)
-    subprocess.run([_client("pg_restore", server_major), "--exit-on-error", "--no-owner",
-                    "--no-password", f"--dbname={restored.public_conninfo()}", str(dump)],
-                   env=restored.child_env(), check=True, capture_output=True, timeout=120)
+    restore_copy(original, restored, server_major, tmp_path / "rls.dump")
     live, copy = inspect_schema(original), inspect_schema(restored)
     note = live.table("public.note")
     assert (note.rls_enabled, note.rls_forced) == (True, True)

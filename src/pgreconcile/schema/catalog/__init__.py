@@ -45,10 +45,21 @@ _FK_ACTION = {"a": "NO ACTION", "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL"
 __all__ = ["DEFAULT_EXCLUDED_SCHEMAS", "QUERY_KINDS", "inspect_schema", "query_text"]
 
 
+#: Where a query's text takes the scope CTE's body (catalog/sql/scope.sql).
+SCOPE_MARK = "/* scope.sql */"
+
+
+def _sql_file(name: str) -> str:
+    return (files(__package__) / "sql" / f"{name}.sql").read_text(encoding="utf-8")
+
+
 @cache
 def query_text(kind: str) -> str:
-    """The SQL of one object kind, as shipped in catalog/sql/."""
-    return (files(__package__) / "sql" / f"{kind}.sql").read_text(encoding="utf-8")
+    """The SQL of one object kind, as shipped in catalog/sql/, with the schemas in scope
+    (scope.sql, written once) put in place of its SCOPE_MARK."""
+    scope = "\n".join(line for line in _sql_file("scope").splitlines()
+                      if not line.startswith("--"))
+    return _sql_file(kind).replace(SCOPE_MARK, "\n" + scope.strip() + "\n")
 
 
 def inspect_schema(conn, schemas: Iterable[str] | None = None,

@@ -3,13 +3,7 @@
 -- (its pg_constraint row, contype 'n', says convalidated = false; before 18 there are no
 -- 'n' rows, and constraints.sql skips them on 18).
 -- attgenerated exists since 12; 'v' (virtual) appears from 18.
-WITH ns AS (
-    SELECT n.oid, n.nspname
-    FROM pg_namespace n
-    WHERE n.nspname <> ALL (%(exclude)s::text[])
-      AND n.nspname !~ '^pg_(toast|temp_)'
-      AND (%(include)s::text[] IS NULL OR n.nspname = ANY (%(include)s::text[]))
-)
+WITH ns AS (/* scope.sql */)
 SELECT ns.nspname AS schema,
        c.relname AS table_name,
        a.attname AS name,

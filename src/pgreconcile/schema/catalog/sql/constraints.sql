@@ -3,13 +3,7 @@
 -- constraint triggers ('t', listed as triggers), domain constraints (no table), and the
 -- per-partition copies of a foreign key that points at a partitioned table (PostgreSQL
 -- creates and drops those itself).
-WITH ns AS (
-    SELECT n.oid, n.nspname
-    FROM pg_namespace n
-    WHERE n.nspname <> ALL (%(exclude)s::text[])
-      AND n.nspname !~ '^pg_(toast|temp_)'
-      AND (%(include)s::text[] IS NULL OR n.nspname = ANY (%(include)s::text[]))
-)
+WITH ns AS (/* scope.sql */)
 SELECT ns.nspname AS schema,
        c.relname AS table_name,
        con.conname AS name,

@@ -1,12 +1,6 @@
 -- Indexes of tables and materialized views, with the constraint each one backs.
 -- conindid is also set on foreign keys (to the referenced index), hence the contype test.
-WITH ns AS (
-    SELECT n.oid, n.nspname
-    FROM pg_namespace n
-    WHERE n.nspname <> ALL (%(exclude)s::text[])
-      AND n.nspname !~ '^pg_(toast|temp_)'
-      AND (%(include)s::text[] IS NULL OR n.nspname = ANY (%(include)s::text[]))
-)
+WITH ns AS (/* scope.sql */)
 SELECT ns.nspname AS schema,
        c.relname AS table_name,
        i.relname AS name,

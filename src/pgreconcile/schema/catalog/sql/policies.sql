@@ -1,13 +1,7 @@
 -- Row-level security policies of ordinary and partitioned tables (pg_policy), with their
 -- expressions as pg_get_expr prints them and their roles by name: 'public' for PUBLIC
 -- (role oid 0). polcmd: '*' ALL, 'r' SELECT, 'a' INSERT, 'w' UPDATE, 'd' DELETE.
-WITH ns AS (
-    SELECT n.oid, n.nspname
-    FROM pg_namespace n
-    WHERE n.nspname <> ALL (%(exclude)s::text[])
-      AND n.nspname !~ '^pg_(toast|temp_)'
-      AND (%(include)s::text[] IS NULL OR n.nspname = ANY (%(include)s::text[]))
-)
+WITH ns AS (/* scope.sql */)
 SELECT ns.nspname AS schema,
        c.relname AS table_name,
        p.polname AS name,

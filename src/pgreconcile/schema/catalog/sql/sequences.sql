@@ -1,13 +1,7 @@
 -- Sequences with their settings (never last_value: it changes with every insert) and
 -- the column that owns them (OWNED BY, deptype 'a'). Identity sequences (deptype 'i')
 -- are part of their column's identity and are left out.
-WITH ns AS (
-    SELECT n.oid, n.nspname
-    FROM pg_namespace n
-    WHERE n.nspname <> ALL (%(exclude)s::text[])
-      AND n.nspname !~ '^pg_(toast|temp_)'
-      AND (%(include)s::text[] IS NULL OR n.nspname = ANY (%(include)s::text[]))
-)
+WITH ns AS (/* scope.sql */)
 SELECT ns.nspname AS schema,
        c.relname AS name,
        format_type(s.seqtypid, NULL) AS data_type,

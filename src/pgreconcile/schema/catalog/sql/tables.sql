@@ -1,13 +1,7 @@
 -- Ordinary and partitioned tables with the planner's row estimate and their row-level
 -- security flags (ENABLE / FORCE ROW LEVEL SECURITY).
 -- reltuples is -1 (PostgreSQL 14+) or 0 (13) before the first ANALYZE.
-WITH ns AS (
-    SELECT n.oid, n.nspname
-    FROM pg_namespace n
-    WHERE n.nspname <> ALL (%(exclude)s::text[])
-      AND n.nspname !~ '^pg_(toast|temp_)'
-      AND (%(include)s::text[] IS NULL OR n.nspname = ANY (%(include)s::text[]))
-)
+WITH ns AS (/* scope.sql */)
 SELECT ns.nspname AS schema,
        c.relname AS name,
        CASE WHEN c.reltuples < 0 THEN NULL ELSE c.reltuples::bigint END AS row_estimate,

@@ -1,12 +1,6 @@
 -- User triggers (constraint triggers included). Internal ones (foreign key
 -- enforcement) and the clones PostgreSQL puts on partitions (tgparentid, 13+) are not.
-WITH ns AS (
-    SELECT n.oid, n.nspname
-    FROM pg_namespace n
-    WHERE n.nspname <> ALL (%(exclude)s::text[])
-      AND n.nspname !~ '^pg_(toast|temp_)'
-      AND (%(include)s::text[] IS NULL OR n.nspname = ANY (%(include)s::text[]))
-)
+WITH ns AS (/* scope.sql */)
 SELECT ns.nspname AS schema,
        c.relname AS table_name,
        t.tgname AS name,

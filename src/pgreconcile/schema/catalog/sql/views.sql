@@ -1,11 +1,5 @@
 -- Views and materialized views with their definitions.
-WITH ns AS (
-    SELECT n.oid, n.nspname
-    FROM pg_namespace n
-    WHERE n.nspname <> ALL (%(exclude)s::text[])
-      AND n.nspname !~ '^pg_(toast|temp_)'
-      AND (%(include)s::text[] IS NULL OR n.nspname = ANY (%(include)s::text[]))
-)
+WITH ns AS (/* scope.sql */)
 SELECT ns.nspname AS schema,
        c.relname AS name,
        pg_get_viewdef(c.oid) AS definition,
