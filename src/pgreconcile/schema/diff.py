@@ -31,8 +31,11 @@ from pgreconcile.schema.model import (
 BUCKETS = ("missing", "extra", "different")
 # Within a table, in the order the planner fixes them: policies after the columns their
 # expressions use, row-level security switched on after the policies it enforces.
-KINDS = ("schema", "extension", "enum", "sequence", "table", "column", "constraint", "index",
-         "policy", "rls", "trigger", "view")
+# Types and functions before the tables that use them; views after the tables they read;
+# comments and privileges last, on objects that exist by then.
+KINDS = ("schema", "extension", "collation", "enum", "domain", "type", "sequence", "function",
+         "table", "column", "constraint", "index", "policy", "rls", "trigger", "view",
+         "comment", "privilege")
 
 T = TypeVar("T")
 
@@ -180,7 +183,9 @@ _BUCKET_RANK = {"missing": 0, "different": 1, "extra": 2}
 
 def _order(c: Change) -> tuple:
     """Database-wide objects first, then table by table, views last (they use tables)."""
-    if c.kind == "view":
+    if c.kind in ("comment", "privilege"):
+        group = 3
+    elif c.kind == "view":
         group = 2
     elif c.table is None:
         group = 0

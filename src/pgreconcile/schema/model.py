@@ -13,11 +13,14 @@ from dataclasses import dataclass
 
 from pgreconcile import canonical_json
 
-#: 2: tables carry their row-level security flags and policies. A model written by an
-#: older version is refused by `Schema.from_dict` (a cached reference schema is then built
-#: again), because reading it with the new fields defaulted would report drift that is not
-#: there.
-MODEL_VERSION = 2
+#: 2: tables carry their row-level security flags and policies.
+#: 3: partitions, inheritance and unlogged tables; sequences' last value and their column's
+#: maximum; views' dependencies; functions and procedures, domains, composite types,
+#: collations, comments and privileges.
+#: A model written by an older version is refused by `Schema.from_dict` (a cached reference
+#: schema is then built again), because reading it with the new fields defaulted would
+#: report drift that is not there.
+MODEL_VERSION = 3
 
 CONSTRAINT_KINDS = ("pk", "unique", "exclude", "check", "fk")
 FK_ACTIONS = ("NO ACTION", "RESTRICT", "CASCADE", "SET NULL", "SET DEFAULT")
@@ -137,10 +140,19 @@ class Table:
     rls_enabled: bool = False  # pg_class.relrowsecurity: ENABLE ROW LEVEL SECURITY
     rls_forced: bool = False  # pg_class.relforcerowsecurity: FORCE ROW LEVEL SECURITY
     policies: tuple[Policy, ...] = ()  # by name
+    unlogged: bool = False  # pg_class.relpersistence = 'u'
+    partition_key: str | None = None  # pg_get_partkeydef of a partitioned table: RANGE (day)
+    partition_of: str | None = None  # "schema.parent" of a partition
+    partition_bound: str | None = None  # pg_get_expr(relpartbound): FOR VALUES FROM … TO …
+    inherits: tuple[str, ...] = ()  # "schema.parent" of plain INHERITS, in inhseqno order
 
     @property
     def qualified_name(self) -> str:
         return qualify(self.schema, self.name)
+
+    @property
+    def is_partition(self) -> bool:
+        return self.partition_of is not None
 
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)
@@ -156,7 +168,10 @@ class Table:
                 "indexes": [i.to_dict() for i in self.indexes],
                 "row_estimate": self.row_estimate,
                 "rls_enabled": self.rls_enabled, "rls_forced": self.rls_forced,
-                "policies": [p.to_dict() for p in self.policies]}
+                "policies": [p.to_dict() for p in self.policies],
+                "unlogged": self.unlogged, "partition_key": self.partition_key,
+                "partition_of": self.partition_of, "partition_bound": self.partition_bound,
+                "inherits": list(self.inherits)}
 
     @classmethod
     def from_dict(cls, d: dict) -> Table:
@@ -167,7 +182,11 @@ class Table:
                    row_estimate=d.get("row_estimate"),
                    rls_enabled=d.get("rls_enabled", False),
                    rls_forced=d.get("rls_forced", False),
-                   policies=tuple(Policy.from_dict(p) for p in d.get("policies", ())))
+                   policies=tuple(Policy.from_dict(p) for p in d.get("policies", ())),
+                   unlogged=d.get("unlogged", False), partition_key=d.get("partition_key"),
+                   partition_of=d.get("partition_of"),
+                   partition_bound=d.get("partition_bound"),
+                   inherits=tuple(d.get("inherits") or ()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,10 +203,24 @@ class Sequence:
     cache: int = 1
     cycle: bool = False
     owned_by: str | None = None  # "schema.table.column"
+    # State, not structure (left out of `canonical()`): pg_sequences.last_value (None when
+    # nextval was never called) and max() of the owning column, read when the column leads
+    # a btree index (None otherwise, or on an empty table).
+    last_value: int | None = None
+    column_max: int | None = None
 
     @property
     def qualified_name(self) -> str:
         return qualify(self.schema, self.name)
+
+    @property
+    def behind(self) -> bool:
+        """The next value nextval() hands out is already used by the owning column: the
+        classic Django drift after a data load with explicit ids."""
+        if self.column_max is None:
+            return False
+        current = self.last_value if self.last_value is not None else self.start - self.increment
+        return self.increment > 0 and current < self.column_max
 
     @property
     def owner_table(self) -> str | None:
@@ -197,7 +230,8 @@ class Sequence:
         return {"schema": self.schema, "name": self.name, "data_type": self.data_type,
                 "start": self.start, "increment": self.increment, "minimum": self.minimum,
                 "maximum": self.maximum, "cache": self.cache, "cycle": self.cycle,
-                "owned_by": self.owned_by}
+                "owned_by": self.owned_by, "last_value": self.last_value,
+                "column_max": self.column_max}
 
     @classmethod
     def from_dict(cls, d: dict) -> Sequence:
@@ -243,6 +277,7 @@ class View:
     definition: str  # pg_get_viewdef
     materialized: bool = False
     indexes: tuple[Index, ...] = ()  # materialized views only
+    depends_on: tuple[str, ...] = ()  # "schema.relation" of the tables and views it reads, sorted
 
     @property
     def qualified_name(self) -> str:
@@ -251,13 +286,15 @@ class View:
     def to_dict(self) -> dict:
         return {"schema": self.schema, "name": self.name, "definition": self.definition,
                 "materialized": self.materialized,
-                "indexes": [i.to_dict() for i in self.indexes]}
+                "indexes": [i.to_dict() for i in self.indexes],
+                "depends_on": list(self.depends_on)}
 
     @classmethod
     def from_dict(cls, d: dict) -> View:
         return cls(schema=d["schema"], name=d["name"], definition=d["definition"],
                    materialized=d.get("materialized", False),
-                   indexes=tuple(Index.from_dict(i) for i in d.get("indexes", ())))
+                   indexes=tuple(Index.from_dict(i) for i in d.get("indexes", ())),
+                   depends_on=tuple(d.get("depends_on") or ()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,6 +325,181 @@ class Trigger:
 
 
 @dataclass(frozen=True, slots=True)
+class Function:
+    """A function or procedure, known by its name and argument types (overloads differ)."""
+
+    schema: str
+    name: str
+    arguments: str  # pg_get_function_identity_arguments: "a integer, b text"
+    kind: str = "f"  # pg_proc.prokind: f function, p procedure, a aggregate, w window
+    returns: str | None = None  # pg_get_function_result (None for procedures)
+    language: str = "sql"
+    definition: str = ""  # pg_get_functiondef: a whole CREATE OR REPLACE statement
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{qualify(self.schema, self.name)}({self.arguments})"
+
+    def to_dict(self) -> dict:
+        return {"schema": self.schema, "name": self.name, "arguments": self.arguments,
+                "kind": self.kind, "returns": self.returns, "language": self.language,
+                "definition": self.definition}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Function:
+        return cls(**d)
+
+
+@dataclass(frozen=True, slots=True)
+class DomainCheck:
+    name: str
+    definition: str  # pg_get_constraintdef: CHECK (VALUE > 0) [NOT VALID]
+    validated: bool = True
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "definition": self.definition, "validated": self.validated}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> DomainCheck:
+        return cls(**d)
+
+
+@dataclass(frozen=True, slots=True)
+class Domain:
+    schema: str
+    name: str
+    base_type: str  # format_type of the base type
+    not_null: bool = False
+    default: str | None = None
+    collation: str | None = None  # only when it differs from the base type's
+    checks: tuple[DomainCheck, ...] = ()  # by name
+
+    @property
+    def qualified_name(self) -> str:
+        return qualify(self.schema, self.name)
+
+    def to_dict(self) -> dict:
+        return {"schema": self.schema, "name": self.name, "base_type": self.base_type,
+                "not_null": self.not_null, "default": self.default,
+                "collation": self.collation, "checks": [c.to_dict() for c in self.checks]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Domain:
+        return cls(**{**d, "checks": tuple(DomainCheck.from_dict(c) for c in d["checks"])})
+
+
+@dataclass(frozen=True, slots=True)
+class TypeAttribute:
+    name: str
+    type: str
+    collation: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "type": self.type, "collation": self.collation}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TypeAttribute:
+        return cls(**d)
+
+
+@dataclass(frozen=True, slots=True)
+class CompositeType:
+    """CREATE TYPE … AS (…): a free-standing composite type (not a table's row type)."""
+
+    schema: str
+    name: str
+    attributes: tuple[TypeAttribute, ...] = ()  # in attnum order
+
+    @property
+    def qualified_name(self) -> str:
+        return qualify(self.schema, self.name)
+
+    def to_dict(self) -> dict:
+        return {"schema": self.schema, "name": self.name,
+                "attributes": [a.to_dict() for a in self.attributes]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> CompositeType:
+        return cls(schema=d["schema"], name=d["name"],
+                   attributes=tuple(TypeAttribute.from_dict(a) for a in d["attributes"]))
+
+
+@dataclass(frozen=True, slots=True)
+class Collation:
+    schema: str
+    name: str
+    provider: str = "c"  # pg_collation.collprovider: c libc, i icu, b builtin (17+)
+    locale: str | None = None  # ICU/builtin locale (colliculocale 15–16, colllocale 17+)
+    lc_collate: str | None = None  # libc
+    lc_ctype: str | None = None  # libc
+    deterministic: bool = True
+
+    @property
+    def qualified_name(self) -> str:
+        return qualify(self.schema, self.name)
+
+    def to_dict(self) -> dict:
+        return {"schema": self.schema, "name": self.name, "provider": self.provider,
+                "locale": self.locale, "lc_collate": self.lc_collate,
+                "lc_ctype": self.lc_ctype, "deterministic": self.deterministic}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Collation:
+        return cls(**d)
+
+
+#: What a comment can be on, and how its object is named.
+COMMENT_KINDS = ("schema", "table", "column", "view", "sequence", "function", "type",
+                 "domain")
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    """COMMENT ON <kind> <object> IS <text>. Comments on constraints and indexes are not
+    modelled: their names are generated and may legitimately differ."""
+
+    kind: str  # one of COMMENT_KINDS; "type" covers enums and composite types
+    object: str  # the object's qualified name as the model knows it (functions with args)
+    text: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.object}"
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "object": self.object, "text": self.text}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Comment:
+        return cls(**d)
+
+
+@dataclass(frozen=True, slots=True)
+class Privilege:
+    """What one grantee may do on one table, view, materialized view or sequence
+    (aclexplode of relacl); the owner's own implicit rights are not listed."""
+
+    kind: str  # table | view | sequence
+    object: str  # "schema.name"
+    grantee: str  # role name, or "PUBLIC"
+    privileges: tuple[str, ...]  # sorted: SELECT, INSERT, UPDATE, DELETE, TRUNCATE, …
+    grantable: tuple[str, ...] = ()  # the subset held WITH GRANT OPTION, sorted
+
+    @property
+    def key(self) -> str:
+        return f"{self.object}:{self.grantee}"
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "object": self.object, "grantee": self.grantee,
+                "privileges": list(self.privileges), "grantable": list(self.grantable)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Privilege:
+        return cls(kind=d["kind"], object=d["object"], grantee=d["grantee"],
+                   privileges=tuple(d["privileges"]), grantable=tuple(d.get("grantable") or ()))
+
+
+@dataclass(frozen=True, slots=True)
 class Schema:
     """Everything `inspect` knows about one database, sorted by name throughout."""
 
@@ -298,6 +510,12 @@ class Schema:
     extensions: tuple[Extension, ...] = ()
     views: tuple[View, ...] = ()
     triggers: tuple[Trigger, ...] = ()
+    functions: tuple[Function, ...] = ()
+    domains: tuple[Domain, ...] = ()
+    composite_types: tuple[CompositeType, ...] = ()
+    collations: tuple[Collation, ...] = ()
+    comments: tuple[Comment, ...] = ()  # by key
+    privileges: tuple[Privilege, ...] = ()  # by key
     server_version: int = 0  # server_version_num, e.g. 180000
     database: str = ""
 
@@ -312,7 +530,10 @@ class Schema:
                 "policies": sum(len(t.policies) for t in self.tables),
                 "sequences": len(self.sequences), "enums": len(self.enums),
                 "extensions": len(self.extensions), "views": len(self.views),
-                "triggers": len(self.triggers)}
+                "triggers": len(self.triggers), "functions": len(self.functions),
+                "domains": len(self.domains), "composite_types": len(self.composite_types),
+                "collations": len(self.collations), "comments": len(self.comments),
+                "privileges": len(self.privileges)}
 
     def to_dict(self) -> dict:
         return {"model_version": MODEL_VERSION, "server_version": self.server_version,
@@ -322,7 +543,13 @@ class Schema:
                 "enums": [e.to_dict() for e in self.enums],
                 "extensions": [e.to_dict() for e in self.extensions],
                 "views": [v.to_dict() for v in self.views],
-                "triggers": [t.to_dict() for t in self.triggers]}
+                "triggers": [t.to_dict() for t in self.triggers],
+                "functions": [f.to_dict() for f in self.functions],
+                "domains": [x.to_dict() for x in self.domains],
+                "composite_types": [x.to_dict() for x in self.composite_types],
+                "collations": [x.to_dict() for x in self.collations],
+                "comments": [x.to_dict() for x in self.comments],
+                "privileges": [x.to_dict() for x in self.privileges]}
 
     @classmethod
     def from_dict(cls, d: dict) -> Schema:
@@ -337,13 +564,20 @@ class Schema:
                    extensions=tuple(Extension.from_dict(e) for e in d.get("extensions", ())),
                    views=tuple(View.from_dict(v) for v in d.get("views", ())),
                    triggers=tuple(Trigger.from_dict(t) for t in d.get("triggers", ())),
+                   functions=tuple(Function.from_dict(x) for x in d.get("functions", ())),
+                   domains=tuple(Domain.from_dict(x) for x in d.get("domains", ())),
+                   composite_types=tuple(CompositeType.from_dict(x)
+                                         for x in d.get("composite_types", ())),
+                   collations=tuple(Collation.from_dict(x) for x in d.get("collations", ())),
+                   comments=tuple(Comment.from_dict(x) for x in d.get("comments", ())),
+                   privileges=tuple(Privilege.from_dict(x) for x in d.get("privileges", ())),
                    server_version=d.get("server_version", 0), database=d.get("database", ""))
 
     def canonical(self) -> dict:
         """The structure only: what survives pg_dump/restore and CREATE DATABASE … TEMPLATE.
 
-        Leaves out the database name, the server version and row estimates, and
-        sorts columns by name (restoring inherited tables may reorder them).
+        Leaves out the database name, the server version, row estimates and sequences'
+        state (last value, column maximum), and sorts columns by name (restoring inherited tables may reorder them).
         Object names stay in, because a restore keeps them.
         """
         return canonical_of(self.to_dict())
@@ -358,6 +592,8 @@ def canonical_of(schema: dict) -> dict:
     d["tables"] = [{**{k: v for k, v in t.items() if k != "row_estimate"},
                     "columns": sorted(t["columns"], key=lambda c: c["name"])}
                    for t in schema["tables"]]
+    d["sequences"] = [{k: v for k, v in s.items() if k not in ("last_value", "column_max")}
+                      for s in schema.get("sequences", ())]
     return d
 
 
