@@ -1,11 +1,33 @@
 """What every kind handler gets (PlanContext) and gives back (Planned)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from pgreconcile.plan.steps import DriftNote, Step
 from pgreconcile.schema.diff import Change, Diff
 from pgreconcile.schema.model import Schema, Table
+
+
+@dataclass(frozen=True, slots=True)
+class FieldDefault:
+    """A Django field's default as the migration state has it.
+
+    `sql` is a constant SQL literal of the column's type (`true`, `0`, `'draft'`), set only
+    when the default is a constant; `callable` names a callable default (`uuid.uuid4`,
+    `django.utils.timezone.now`), whose SQL equivalent, when there is one, is `volatile_sql`
+    (`gen_random_uuid()`, `now()`)."""
+
+    sql: str | None = None
+    callable: str | None = None
+    volatile_sql: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"sql": self.sql, "callable": self.callable, "volatile_sql": self.volatile_sql}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> FieldDefault:
+        return cls(d.get("sql"), d.get("callable"), d.get("volatile_sql"))
 
 
 @dataclass(frozen=True)
@@ -15,6 +37,12 @@ class PlanContext:
     diff: Diff
     strategy: str = "keep"      # keep | swap: what to do when the primary key moved
     backfill: str = "stable"    # stable | random: how new uuid keys are derived
+    # --drop-extra: objects only live has get (destructive) drop steps instead of being kept.
+    drop_extra: bool = False
+    # What the Django migration state says a column's default is, for columns the database
+    # has no default for (Django keeps field defaults in Python): {"schema.table.column":
+    # FieldDefault}. Filled by the Django reference; empty for SQL or DSN references.
+    field_defaults: Mapping[str, FieldDefault] = field(default_factory=dict)
 
     def live_table(self, qualified_name: str | None) -> Table | None:
         return self.live.table(qualified_name) if qualified_name else None

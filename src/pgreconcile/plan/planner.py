@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 
 from pgreconcile.plan.backfill import STABLE_UUID_NAMESPACE, backfill_batch_sql
-from pgreconcile.plan.context import PlanContext, Planned
+from pgreconcile.plan.context import FieldDefault, PlanContext, Planned
 from pgreconcile.plan.kinds import FIRST, handler_for
 from pgreconcile.plan.steps import Plan, Step
 from pgreconcile.schema.diff import Diff
@@ -44,12 +45,14 @@ def plan_changes(ctx: PlanContext) -> Planned:
 
 
 def make_plan(live: Schema, expected: Schema, diff: Diff, *, strategy: str = "keep",
-              backfill: str = "stable") -> Plan:
+              backfill: str = "stable", drop_extra: bool = False,
+              field_defaults: Mapping[str, FieldDefault] | None = None) -> Plan:
     if strategy not in ("keep", "swap"):
         raise ValueError("strategy must be keep or swap")
     if backfill not in ("stable", "random"):
         raise ValueError("backfill must be stable or random")
-    planned = plan_changes(PlanContext(live, expected, diff, strategy, backfill))
+    planned = plan_changes(PlanContext(live, expected, diff, strategy, backfill, drop_extra,
+                                       dict(field_defaults or {})))
     steps = planned.numbered()
     body = json.dumps({"fp": live.fingerprint(), "steps": [s.to_dict() for s in steps]},
                       sort_keys=True)
