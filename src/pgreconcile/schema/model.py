@@ -577,7 +577,8 @@ class Schema:
         """The structure only: what survives pg_dump/restore and CREATE DATABASE … TEMPLATE.
 
         Leaves out the database name, the server version, row estimates and sequences'
-        state (last value, column maximum), and sorts columns by name (restoring inherited tables may reorder them).
+        state (last value, column maximum), and sorts columns by name (restoring
+        inherited tables may reorder them).
         Object names stay in, because a restore keeps them.
         """
         return canonical_of(self.to_dict())
