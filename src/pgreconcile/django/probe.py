@@ -1,6 +1,6 @@
 """Runs INSIDE the Django project's own interpreter (not imported by pgreconcile).
 
-Usage: python probe.py state|preflight|migrate_to
+Usage: python probe.py state|preflight|migrate_to|field_defaults
 Prints one JSON document on stdout. Uses only Django and the standard library,
 because the project's interpreter may not have pgreconcile installed.
 """
@@ -85,6 +85,89 @@ def _tables_by_migration(loader) -> dict:
     return result
 
 
+def field_defaults() -> dict:
+    """What the migration state (of PGRECONCILE_TARGETS, default: every migration) says each
+    column's default is, where Django keeps it in Python and the database has none:
+    {"schema.table.column": {"sql": literal or None, "callable": dotted name or None}}.
+
+    Constants are quoted the way Django's own schema editor writes the DEFAULT of an AddField
+    (effective_default, then quote_value); callables are named, never called, except the
+    builtin containers (dict, list, ...) whose value is a constant."""
+    import re
+
+    from django.db.models.fields import NOT_PROVIDED
+    connection, executor = _setup()
+    loader = executor.loader
+    wanted = json.loads(os.environ.get("PGRECONCILE_TARGETS") or "null")
+    nodes = (loader.graph.leaf_nodes() if wanted is None
+             else [tuple(t.split(".", 1)) for t in wanted])
+    result = {}
+    if not nodes:
+        return {"defaults": result}
+    apps = loader.project_state(nodes, at_end=True).apps
+    connection.ensure_connection()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_schema()")
+        default_schema = cursor.fetchone()[0] or "public"
+    editor = connection.schema_editor(collect_sql=True, atomic=False)
+    quoted = re.compile(r'^"([^"]+)"\."([^"]+)"$')
+    for model in apps.get_models(include_auto_created=True):
+        meta = model._meta
+        if not meta.managed or meta.proxy:
+            continue
+        m = quoted.match(meta.db_table)
+        schema, table = (m.group(1), m.group(2)) if m else (default_schema, meta.db_table)
+        for f in meta.local_concrete_fields:
+            if not f.column or getattr(f, "generated", False):
+                continue
+            if getattr(f, "db_default", NOT_PROVIDED) is not NOT_PROVIDED:
+                continue  # a database default (Django 5+): the schema has it already
+            entry = _field_default(f, editor)
+            if entry:
+                result[f"{schema}.{table}.{f.column}"] = entry
+    return {"defaults": result}
+
+
+def _dotted(fn) -> str:
+    module = getattr(fn, "__module__", None) or type(fn).__module__
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+    return f"{module}.{name}"
+
+
+def _field_default(f, editor):
+    """One field's default: {"sql", "callable"} or None when Django would add it NULL."""
+    if f.has_default():
+        default = f.default
+        if callable(default):
+            name = _dotted(default)
+            if default in (dict, list, tuple, set, str, int, float, bool):
+                try:
+                    value = f.get_db_prep_save(default(), editor.connection)
+                    return {"sql": editor.quote_value(value), "callable": name}
+                except Exception as exc:  # noqa: BLE001 - reported, not fatal
+                    return {"sql": None, "callable": name, "error": str(exc)}
+            return {"sql": None, "callable": name}
+        if default is None:
+            return None
+    elif getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
+        # Django fills existing rows with "now" when it adds such a column.
+        now = {"DateTimeField": "django.utils.timezone.now", "DateField": "datetime.date.today",
+               "TimeField": "datetime.datetime.now"}.get(f.get_internal_type())
+        return {"sql": None, "callable": now} if now else None
+    elif f.null or not (f.blank and f.empty_strings_allowed):
+        return None
+    try:
+        value = editor.effective_default(f)
+    except Exception as exc:  # noqa: BLE001 - reported, not fatal
+        return {"sql": None, "callable": None, "error": f"{type(exc).__name__}: {exc}"}
+    if value is None:
+        return None
+    try:
+        return {"sql": editor.quote_value(value), "callable": None}
+    except Exception as exc:  # noqa: BLE001
+        return {"sql": None, "callable": None, "error": f"{type(exc).__name__}: {exc}"}
+
+
 def migrate_to() -> dict:
     """Migrate to exactly the given targets (the migration state live claims to be in)."""
     import os
@@ -148,5 +231,6 @@ def preflight() -> dict:
 
 if __name__ == "__main__":
     action = sys.argv[1]
-    result = {"state": state, "preflight": preflight, "migrate_to": migrate_to}[action]()
+    result = {"state": state, "preflight": preflight, "migrate_to": migrate_to,
+              "field_defaults": field_defaults}[action]()
     sys.stdout.write("\n@@PGRECONCILE-JSON@@" + json.dumps(result) + "\n")

@@ -81,6 +81,31 @@ def build_reference(source: ReferenceSource, live: ConnectionSpec, *,
     return schema
 
 
+def build_field_defaults(source: ReferenceSource, live: ConnectionSpec, *,
+                         targets: list[str] | None = None, cache_key: str | None = None,
+                         scratch_server: ConnectionSpec | None = None) -> dict:
+    """The Django field defaults of the same migration state as `build_reference` (empty
+    for a DSN or SQL reference), cached beside the reference schema: same key inputs."""
+    from pgreconcile.django import defaults
+    if source.kind != "django":
+        return {}
+    cached = _cache_path(source, scratch_server or live,
+                         f"field-defaults:{cache_key}" if cache_key else None, targets,
+                         None, None)
+    if cached is not None and cached.exists():
+        try:
+            return defaults.loads(cached.read_text())
+        except (ValueError, KeyError, TypeError, AttributeError):
+            cached.unlink(missing_ok=True)
+    found = defaults.field_defaults(source.project, live, targets)
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(defaults.dumps(found))
+        os.replace(tmp, cached)
+    return found
+
+
 def _cache_path(source: ReferenceSource, server: ConnectionSpec, cache_key: str | None,
                 targets, schemas, exclude_schemas) -> Path | None:
     """Reference schemas built from migrations are cached by the digest of every migration

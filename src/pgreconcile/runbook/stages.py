@@ -122,10 +122,25 @@ def plan_changes(target: Target, *, strategy: str = "keep", backfill: str = "sta
                  lint: bool = True, reporter: Reporter = NULL) -> tuple[Plan, Diagnosis]:
     diagnosis = diagnose(target, "applied", reporter)
     plan = make_plan(diagnosis.live, diagnosis.expected, diagnosis.diff, strategy=strategy,
-                     backfill=backfill).with_scope(target.schemas, target.exclude_schemas)
+                     backfill=backfill, field_defaults=_field_defaults(target, diagnosis),
+                     ).with_scope(target.schemas, target.exclude_schemas)
     if lint:
         plan = plan.with_lint(squawk_findings(plan.sql_script()))
     return plan, diagnosis
+
+
+def _field_defaults(target: Target, diagnosis: Diagnosis) -> dict:
+    """Django's field defaults at the state the reference was built for (applied), only
+    when the diff has a missing column they could fill."""
+    if target.project is None or not any(c.kind == "column" and c.bucket == "missing"
+                                         for c in diagnosis.diff.significant):
+        return {}
+    from pgreconcile.runbook.reference import build_field_defaults
+    state = diagnosis.migrations or {}
+    return build_field_defaults(target.reference, target.live,
+                                targets=state.get("applied_targets"),
+                                cache_key=state.get("migrations_digest") or None,
+                                scratch_server=target.scratch)
 
 
 def load_plan(path: str | Path) -> Plan:

@@ -9,6 +9,7 @@ import re
 
 from pgreconcile.plan import probes
 from pgreconcile.plan.context import PlanContext, Planned, est_seconds, rows
+from pgreconcile.plan.kinds import fill
 from pgreconcile.plan.sqltext import ident, qualified_name
 from pgreconcile.plan.steps import ObjectRef, StepKind
 from pgreconcile.schema.diff import Change
@@ -31,6 +32,9 @@ def missing(change: Change, ctx: PlanContext) -> Planned:
     if table is None:
         out.refuse(change, "table is missing too")
         return out
+    filled = fill.plan(change, ctx)  # a NOT NULL column with a Django field default
+    if filled is not None:
+        return filled
     t = qualified_name(change.table)
     ref = ObjectRef.in_table("column", change.table, col.name)
     # A volatile default would rewrite the table: those columns are added without it.
