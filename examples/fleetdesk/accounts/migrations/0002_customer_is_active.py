@@ -1,0 +1,10 @@
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("accounts", "0001_initial")]
+
+    operations = [
+        migrations.AddField(model_name="customer", name="is_active",
+                            field=models.BooleanField(default=True)),
+    ]

@@ -1,0 +1,2 @@
+"""URL configuration for fleetdesk_site (the example has no views of its own)."""
+urlpatterns = []
