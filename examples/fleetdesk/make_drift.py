@@ -286,9 +286,15 @@ def build_drifted_database(conninfo: str, names: list[str] | None = None, *,
 
 
 def not_fixed(conninfo: str, names: list[str]) -> list[str]:
-    """The drifts among `names` whose `fixed` query is not true."""
+    """The drifts among `names` whose `fixed` query is not true (or fails: a column it
+    reads is missing)."""
+    def fixed(conn: psycopg.Connection, name: str) -> bool:
+        try:
+            return _one(conn, BY_NAME[name].fixed) is True
+        except psycopg.Error:
+            return False
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        return [n for n in names if _one(conn, BY_NAME[n].fixed) is not True]
+        return [n for n in names if not fixed(conn, n)]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -388,7 +388,8 @@ def cmd_preflight(args, reporter) -> dict:
 def cmd_plan(args, reporter) -> dict:
     from pgreconcile.files import atomic_write_text, write_json
     from pgreconcile.runbook.stages import plan_changes
-    plan, diagnosis = plan_changes(target_from(args), strategy=args.pk_strategy,
+    target = target_from(args)
+    plan, diagnosis = plan_changes(target, strategy=args.pk_strategy,
                                    backfill=args.backfill, reporter=reporter)
     wrote = {}
     if args.out:
@@ -397,16 +398,44 @@ def cmd_plan(args, reporter) -> dict:
     if args.sql:
         atomic_write_text(args.sql, plan.sql_script())
         wrote["SQL script"] = args.sql
-    if args.migration_draft:
-        from pgreconcile.plan.draft import django_migration_draft
-        applied = (diagnosis.migrations or {}).get("applied_targets", [])
-        app = next((t for t in applied if t.startswith("treasury.")), applied[-1] if applied
-                   else "app.0001_initial")
-        label, after = app.split(".", 1)
-        atomic_write_text(args.migration_draft, django_migration_draft(plan, label, after))
-        wrote["Django migration draft"] = args.migration_draft
+    drafts = _migration_drafts(args.migration_draft, target, plan, diagnosis, wrote) \
+        if args.migration_draft else None
     return {**plan.to_dict(), "drift": diagnosis.diff.counts(),
+            **({"migration_drafts": drafts} if drafts is not None else {}),
             "_exit_code": 3 if plan.steps else 0, "_human": {"wrote": wrote}}
+
+
+def _migration_drafts(where: str, target, plan, diagnosis, wrote: dict) -> dict[str, str]:
+    """One Django migration draft per app owning drifted tables: WHERE/<app>/<next>_
+    pgreconcile_reconcile.py; WHERE ending in .py with one app: that file (with several:
+    <stem>_<app>.py beside it). Returns {app: path}."""
+    from pathlib import Path
+
+    from pgreconcile.django.project import migration_state
+    from pgreconcile.files import atomic_write_text
+    from pgreconcile.plan.draft import django_migration_draft, django_migration_drafts
+    applied = (diagnosis.migrations or {}).get("applied_targets", [])
+    if target.project is None or not plan.steps:
+        if not plan.steps:
+            return {}
+        label, after = (applied[-1] if applied else "app.0001_initial").split(".", 1)
+        atomic_write_text(where, django_migration_draft(plan, label, after))
+        wrote["Django migration draft"] = where
+        return {label: where}
+    state = migration_state(target.project, target.live)
+    drafts = django_migration_drafts(plan, state.tables_by_migration, state.applied_targets)
+    base = Path(where)
+    single = base.suffix == ".py"
+    paths = {}
+    for d in drafts:
+        if single:
+            path = base if len(drafts) == 1 else base.with_name(f"{base.stem}_{d.app}.py")
+        else:
+            path = base / d.app / d.filename
+        atomic_write_text(path, d.text)
+        paths[d.app] = str(path)
+        wrote[f"Django migration draft ({d.app})"] = str(path)
+    return paths
 
 
 def _apply_opts(args):
