@@ -87,10 +87,19 @@ def test_a_database_default_in_the_reference_is_not_a_fill():
     assert "DEFAULT false" in out.steps[0].sql[0] and "NOT NULL" not in out.steps[0].sql[0]
 
 
-def test_nullable_column_is_added_plain():
+def test_nullable_column_with_a_constant_gets_it_for_existing_rows_like_django():
     out = planned(Column("flag", "boolean"), {KEY: FieldDefault("true")})
     (step,) = out.steps
-    assert step.sql == (f'ALTER TABLE {T} ADD COLUMN IF NOT EXISTS "flag" boolean',)
+    assert step.sql == (f'ALTER TABLE {T} ADD COLUMN IF NOT EXISTS "flag" boolean DEFAULT true',
+                        f'ALTER TABLE {T} ALTER COLUMN "flag" DROP DEFAULT')
+    assert "attnotnull" not in step.probe
+
+
+def test_nullable_column_with_a_callable_is_added_plain():
+    out = planned(Column("flag", "uuid"), {KEY: FieldDefault(None, "uuid.uuid4",
+                                                             "gen_random_uuid()")})
+    (step,) = out.steps
+    assert step.sql == (f'ALTER TABLE {T} ADD COLUMN IF NOT EXISTS "flag" uuid',)
 
 
 # -- callable default: backfill --------------------------------------------------------------

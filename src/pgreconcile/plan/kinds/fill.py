@@ -10,8 +10,12 @@ added nullable with the SQL as its DEFAULT for new rows, existing rows are fille
 batches, then NOT NULL (CHECK NOT VALID, VALIDATE, SET NOT NULL) and the default dropped.
 A callable without an SQL equivalent is refused, naming it.
 
+A nullable column with a constant default gets the same one step without NOT NULL: Django's
+AddField fills existing rows with the default there too.
+
 Called by column.missing(); `plan` returns None when the column is not one for it (no
-field default known, nullable, or a database default the expected schema already has).
+field default known, a database default the expected schema already has, a generated or
+identity column, or a nullable one whose default is a callable: its rows stay NULL).
 """
 from __future__ import annotations
 
@@ -31,11 +35,12 @@ def plan(change: Change, ctx: PlanContext) -> Planned | None:
     col = Column.from_dict(change.expected)
     found = field_default(change, ctx)
     table = ctx.live_table(change.table)
-    if found is None or table is None or not col.not_null or col.default \
-            or col.generated or col.identity:
+    if found is None or table is None or col.default or col.generated or col.identity:
         return None
     if found.sql:
         return constant(change, col, found)
+    if not col.not_null:
+        return None  # added NULL for existing rows: nothing to backfill
     if found.volatile_sql:
         return backfilled(change, ctx, table, col, found)
     out = Planned()
@@ -50,19 +55,18 @@ def constant(change: Change, col: Column, found: FieldDefault) -> Planned:
     t, c = qualified_name(change.table), ident(col.name)
     base = change.table.partition(".")[2]
     ref = ObjectRef.in_table("column", change.table, col.name)
-    sql = [f"ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {c} {col.type} DEFAULT {found.sql} "
-           "NOT NULL"]
-    if not col.default:
-        sql.append(f"ALTER TABLE {t} ALTER COLUMN {c} DROP DEFAULT")
+    not_null = " NOT NULL" if col.not_null else ""
+    sql = (f"ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {c} {col.type} DEFAULT {found.sql}"
+           f"{not_null}", f"ALTER TABLE {t} ALTER COLUMN {c} DROP DEFAULT")
     out.add(f"add-column-{base}-{col.name}",
-            title=f"add {change.object} {col.type} NOT NULL, existing rows {found.sql} "
+            title=f"add {change.object} {col.type}{not_null}, existing rows {found.sql} "
                   "(Django default; no rewrite)",
             reason=f"missing column {change.object}; the migration state's default fills "
                    "existing rows, as Django's AddField does",
-            kind=StepKind.DDL, table=change.table, target=ref, creates=(ref,), sql=tuple(sql),
+            kind=StepKind.DDL, table=change.table, target=ref, creates=(ref,), sql=sql,
             probe=(f"SELECT {probes.has_column(t, col.name)} AND "
-                   f"{probes.column_not_null(t, col.name)} AND "
-                   f"{probes.default_is(t, col.name, col.default)}"),
+                   + (f"{probes.column_not_null(t, col.name)} AND " if col.not_null else "")
+                   + f"{probes.default_is(t, col.name, None)}"),
             reverse=(f"ALTER TABLE {t} DROP COLUMN IF EXISTS {c}",),
             lock="ACCESS EXCLUSIVE", lock_duration="instant")
     return out
