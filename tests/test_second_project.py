@@ -24,6 +24,7 @@ from pgreconcile.django.project import DjangoProject, manage
 from pgreconcile.pg.connection import ConnectionSpec
 from pgreconcile.pg.scratch import drop_database
 from pgreconcile.plan.context import FieldDefault
+from pgreconcile.runbook.reference import ReferenceSource, build_field_defaults
 
 from .support import REPO, TEST_DB_PREFIX, ansible, as_json, cli, load_module, recap
 
@@ -135,6 +136,19 @@ def test_field_defaults_come_from_the_migration_state(base):
     # db_default is the database's own default: nothing to fill from Python.
     assert "public.billing_invoice.created_at" not in found
     assert "public.billing_invoice.issued_on" not in found  # no default at all
+
+
+def test_field_defaults_are_cached_beside_the_reference(base, tmp_path, monkeypatch):
+    monkeypatch.setenv("PGRECONCILE_CACHE_DIR", str(tmp_path))
+    source = ReferenceSource("django", project=DjangoProject(FLEETDESK, SETTINGS,
+                                                             sys.executable))
+    first = build_field_defaults(source, base[0], targets=None, cache_key="digest")
+    assert first["public.accounts_customer.is_active"] == FieldDefault("true")
+    assert len(list((tmp_path / "reference").glob("*.json"))) == 1
+    # Same migrations (digest), targets and settings: read back, the project is not run.
+    gone = ReferenceSource("django", project=DjangoProject(FLEETDESK, SETTINGS,
+                                                           "/nonexistent/python"))
+    assert build_field_defaults(gone, base[0], targets=None, cache_key="digest") == first
 
 
 def test_every_drift_is_seen_by_diff(databases, fleet, base):

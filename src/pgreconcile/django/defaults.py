@@ -17,7 +17,7 @@ from pgreconcile.plan.context import FieldDefault
 VOLATILE_SQL: Mapping[str, str] = {
     "uuid.uuid4": "gen_random_uuid()",
     "django.utils.timezone.now": "now()",
-    "datetime.datetime.now": "localtimestamp",
+    "datetime.datetime.now": "now()",  # cast to the column type: local time for timestamp
     "datetime.datetime.utcnow": "(now() AT TIME ZONE 'UTC')",
     "datetime.date.today": "current_date",
 }
