@@ -16,14 +16,20 @@ from collections.abc import Callable
 
 from pgreconcile.plan.context import PlanContext, Planned
 from pgreconcile.plan.kinds import (
+    collation,
     column,
+    comment,
+    composite,
     constraint,
+    domain,
     enum,
     extension,
     extra,
     index,
     primary_key,
+    privilege,
     rls,
+    sequence,
 )
 from pgreconcile.plan.kinds import table as new_table
 from pgreconcile.schema.diff import Change
@@ -35,7 +41,8 @@ FIRST: tuple = (primary_key, new_table)
 
 HANDLERS: dict[tuple[str, str], Handler] = {
     key: module.plan
-    for module in (column, index, constraint, extension, enum, new_table, rls, extra)
+    for module in (column, index, constraint, extension, enum, new_table, rls, extra,
+                   sequence, domain, composite, collation, comment, privilege)
     for key in module.HANDLES
 }
 
