@@ -71,6 +71,11 @@ CASES = {
         ADDRESS, ADDRESS + "ALTER TYPE public.address ADD ATTRIBUTE city text;", False),
     "composite type attribute dropped": (
         ADDRESS, ADDRESS + "ALTER TYPE public.address DROP ATTRIBUTE zip;", True),
+    "domain check not validated live": (
+        CODE + "ALTER DOMAIN public.code ADD CONSTRAINT code_short CHECK (length(VALUE) < 10) "
+               "NOT VALID;",
+        CODE + "ALTER DOMAIN public.code ADD CONSTRAINT code_short CHECK (length(VALUE) < 10);",
+        False),
     "domain set not null": (CODE, CODE + "ALTER DOMAIN public.code SET NOT NULL;", False),
     "composite type attribute retyped while nothing stores it": (
         "CREATE TYPE public.pair AS (a integer, b text);",

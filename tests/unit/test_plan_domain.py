@@ -94,3 +94,11 @@ def test_another_base_type_is_refused():
     out = different(AMOUNT, replace(AMOUNT, base_type="numeric(14,2)"), "base_type")
     assert out.steps == [] and "base type differs" in out.unsupported[0].why
     assert "rewrite" in out.unsupported[0].why
+
+
+def test_check_not_valid_live_is_validated_in_place():
+    unchecked = replace(POSITIVE, name="amount_check", validated=False,
+                        definition=POSITIVE.definition + " NOT VALID")
+    (step,) = different(replace(AMOUNT, checks=(unchecked,)), AMOUNT, "checks").steps
+    assert step.sql == (f'ALTER DOMAIN {D} VALIDATE CONSTRAINT "amount_check"',)
+    assert step.lock_duration == "scan"

@@ -50,6 +50,11 @@ def check_body(check: DomainCheck) -> str:
     return check.definition.removesuffix(" NOT VALID")
 
 
+def _same(check: DomainCheck) -> str:
+    """What a check does, whatever its name, validation and white space."""
+    return " ".join(check_body(check).split())
+
+
 def create_domain_sql(domain: Domain) -> str:
     parts = [f"CREATE DOMAIN {qualified(domain.schema, domain.name)} AS {domain.base_type}"]
     if domain.collation:
@@ -116,11 +121,11 @@ def different(change: Change) -> Planned:
                 lock_duration="scan" if exp.not_null else "instant")
     live_checks = {c.name: c for c in live.checks}
     exp_checks = {c.name: c for c in exp.checks}
-    live_bodies = {check_body(c) for c in live.checks}
-    exp_bodies = {check_body(c) for c in exp.checks}
+    live_bodies = {_same(c): c for c in live.checks}
+    exp_bodies = {_same(c): c for c in exp.checks}
     for c in live.checks:
         same = exp_checks.get(c.name)
-        if check_body(c) in exp_bodies and (same is None or check_body(same) == check_body(c)):
+        if _same(c) in exp_bodies and (same is None or _same(same) == _same(c)):
             continue  # the same check (perhaps under another name): left alone
         out.add(f"domain-drop-check-{base}-{c.name}", title=f"drop check {c.name} of domain "
                 f"{exp.qualified_name}", reason=f"check {c.name} ({check_body(c)}) is not in "
@@ -132,7 +137,13 @@ def different(change: Change) -> Planned:
                          "NOT VALID",), lock="none", lock_duration="instant")
     for c in exp.checks:
         same = live_checks.get(c.name)
-        if check_body(c) in live_bodies and (same is None or check_body(same) == check_body(c)):
+        twin = live_bodies.get(_same(c))
+        if twin is not None and (same is None or _same(same) == _same(c)):
+            if c.validated and not twin.validated:  # there, but NOT VALID live
+                validate_step(out, exp, twin.name)
+            elif twin.validated and not c.validated:
+                out.notes.append(f"check {twin.name} of domain {exp.qualified_name} is "
+                                 "validated live, NOT VALID in the reference: left validated")
             continue
         cref = ObjectRef("constraint", exp.schema, None, c.name)
         out.add(f"domain-check-{base}-{c.name}", title=f"add check {c.name} NOT VALID to "
@@ -144,13 +155,19 @@ def different(change: Change) -> Planned:
                 reverse=(f"ALTER DOMAIN {d} DROP CONSTRAINT IF EXISTS {ident(c.name)}",),
                 lock="none", lock_duration="instant")
         if c.validated:
-            out.add(f"domain-validate-{base}-{c.name}", title=f"VALIDATE CONSTRAINT {c.name} "
-                    f"of domain {exp.qualified_name}", reason=f"check {c.name} must hold for "
-                    "existing values", kind=StepKind.DDL, table=None, target=cref,
-                    sql=(f"ALTER DOMAIN {d} VALIDATE CONSTRAINT {ident(c.name)}",),
-                    probe=f"SELECT {has_check(exp.schema, exp.name, c.name, validated=True)}",
-                    lock="SHARE UPDATE EXCLUSIVE", lock_duration="scan")
+            validate_step(out, exp, c.name)
     return out
+
+
+def validate_step(out: Planned, domain: Domain, check: str) -> None:
+    d = qualified(domain.schema, domain.name)
+    out.add(f"domain-validate-{domain.schema}-{domain.name}-{check}",
+            title=f"VALIDATE CONSTRAINT {check} of domain {domain.qualified_name}",
+            reason=f"check {check} must hold for existing values", kind=StepKind.DDL,
+            table=None, target=ObjectRef("constraint", domain.schema, None, check),
+            sql=(f"ALTER DOMAIN {d} VALIDATE CONSTRAINT {ident(check)}",),
+            probe=f"SELECT {has_check(domain.schema, domain.name, check, validated=True)}",
+            lock="SHARE UPDATE EXCLUSIVE", lock_duration="scan")
 
 
 def _attr(what: str) -> str:
