@@ -41,7 +41,7 @@ EVENT = ("CREATE TABLE event (id bigint NOT NULL, day date NOT NULL, kind text, 
          "FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');")
 EVENT_ROWS = ("INSERT INTO event SELECT g, DATE '2024-01-01' + g, 'k' || (g % 3) "
               "FROM generate_series(1, 200) g;")
-NOTE = ("CREATE TABLE base_note (id int NOT NULL, body text, "
+NOTE = ("CREATE TABLE base_note (id int PRIMARY KEY, body text, "
         "CONSTRAINT base_note_body_check CHECK (body <> ''));")
 
 # name: (live, expected, allow_destructive), each run after BASE.

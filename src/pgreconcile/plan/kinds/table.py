@@ -144,7 +144,7 @@ def tables_steps(ctx: PlanContext, tables: list[Table]) -> Planned:
                                       owned_sequences(ctx, table)} & missing_keys(ctx),
                                      parents=parent_tables(ctx, table)))
     for table in tables:
-        for con in own(foreign_keys(table), parent_tables(ctx, table)):
+        for con in own(foreign_keys(table), parent_tables(ctx, table), table):
             out.extend(foreign_key_step(table, con))
     return out
 
@@ -159,9 +159,11 @@ def parent_tables(ctx: PlanContext, table: Table) -> list[Table]:
     return found
 
 
-def own(constraints, parents: list[Table]) -> list[Constraint]:
-    """The constraints a child has that none of its parents gives it."""
-    inherited = {constraint_signature(c) for p in parents for c in p.constraints}
+def own(constraints, parents: list[Table], child: Table) -> list[Constraint]:
+    """The constraints a child has that none of its parents gives it: a partition gets
+    every constraint of its parent, an inheritance child only the CHECK constraints."""
+    inherited = ({constraint_signature(c) for p in parents for c in p.constraints}
+                 if child.partition_of else set())
     inherited_checks = {c.name for p in parents for c in p.constraints if c.kind == "check"}
     return [c for c in constraints if constraint_signature(c) not in inherited
             and not (c.kind == "check" and c.name in inherited_checks)]
@@ -225,7 +227,7 @@ def create_table_sql(table: Table, parents: list[Table] | None = None) -> str:
     inherited = {c.name for p in parents or () for c in p.columns}
     elements = [column_sql(c) for c in table.columns if c.name not in inherited]
     elements += [f"CONSTRAINT {ident(c.name)} {c.definition.removesuffix(' NOT VALID')}"
-                 for c in own(inline_constraints(table), parents or [])]
+                 for c in own(inline_constraints(table), parents or [], table)]
     body = ",\n    ".join(elements)
     inherits = (f" INHERITS ({', '.join(qualified_name(p) for p in table.inherits)})"
                 if table.inherits else "")
@@ -250,10 +252,10 @@ def create_table_step(table: Table, sequences: list[Sequence],
     if table.partition_of:
         # Only what the parent does not give the partition: added after it exists.
         sql += [f"ALTER TABLE {t} ADD CONSTRAINT {ident(c.name)} {c.definition}"
-                for c in own(table.constraints, parents) if c.kind != "fk"]
+                for c in own(table.constraints, parents, table) if c.kind != "fk"]
     else:
         sql += [f"ALTER TABLE {t} ADD CONSTRAINT {ident(c.name)} {c.definition}"
-                for c in own(table.constraints, parents)
+                for c in own(table.constraints, parents, table)
                 if c.kind == "check" and not c.validated]
     # A partition gets its parent's indexes (under names of its own) when it is created.
     from_parent = ({_index_shape(i) for p in parents for i in p.indexes}
