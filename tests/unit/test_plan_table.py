@@ -266,3 +266,21 @@ def test_inherit_is_refused_when_the_child_lacks_a_parent_column():
     t = Table("public", "kid", columns=(Column("id", "integer"),))
     out = _different(t, replace(t, inherits=("public.base",)), "inherits", live_tables=(base,))
     assert out.steps == [] and "lacks column y" in out.unsupported[0].why
+
+
+def test_missing_domain_type_and_collation_come_before_the_new_table_that_uses_them():
+    from pgreconcile.schema.model import Collation, CompositeType, Domain, Schema, TypeAttribute
+    t = Table("public", "shelf", columns=(Column("id", "public.positive_int"),
+                                          Column("p", "public.pair"),
+                                          Column("label", "text", collation="public.posix2")))
+    live = Schema(namespaces=("public",))
+    expected = Schema(namespaces=("public",), tables=(t,),
+                      domains=(Domain("public", "positive_int", "integer"),),
+                      composite_types=(CompositeType("public", "pair",
+                                                     (TypeAttribute("a", "integer"),)),),
+                      collations=(Collation("public", "posix2", "c", None, "C", "C"),))
+    plan = make_plan(live, expected, diff_schemas(live, expected))
+    assert [s.title for s in plan.steps] == [
+        "CREATE COLLATION public.posix2", "CREATE DOMAIN public.positive_int",
+        "CREATE TYPE public.pair", "CREATE TABLE public.shelf"]
+    assert plan.unsupported == ()
