@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -17,7 +16,6 @@ from pgreconcile.schema.catalog import inspect_schema
 from pgreconcile.schema.diff import KINDS, Diff, describe_side, diff_schemas
 from pgreconcile.schema.model import (
     Collation,
-    Comment,
     CompositeType,
     Domain,
     DomainCheck,
@@ -393,3 +391,360 @@ def test_privileges_per_grantee_without_the_owners(schema, role):
         Privilege("view", "app.event_counts", role, ("SELECT",)),
         Privilege("sequence", "app.ticket_seq", role, ("SELECT", "USAGE")),
     )
+
+
+# -- the diff of each kind -------------------------------------------------------------
+
+@pytest.fixture
+def drift(make_db):
+    """drift(base, live=, expected=): base SQL in two new databases, then each side's own
+    statements; the diff of live against expected."""
+    def run(base: str, live: str = "", expected: str = "") -> Diff:
+        sides = []
+        for label, extra in (("live", live), ("expected", expected)):
+            spec = make_db(label)
+            run_sql(spec, base)
+            if extra:
+                run_sql(spec, extra)
+            sides.append(inspect_schema(spec))
+        return diff_schemas(*sides)
+    return run
+
+
+def _summary(diff: Diff) -> set[tuple]:
+    """(bucket, kind, object, attributes) of every significant change."""
+    return {(c.bucket, c.kind, c.object, c.attributes) for c in diff.significant}
+
+
+FUNCTIONS = """
+CREATE FUNCTION f(a integer) RETURNS integer LANGUAGE sql AS 'SELECT a';
+CREATE FUNCTION f(a text) RETURNS text LANGUAGE sql AS 'SELECT a';
+"""
+
+
+def test_function_overloads_missing_extra_and_different(drift):
+    diff = drift(FUNCTIONS,
+                 live="DROP FUNCTION f(text);"
+                      "CREATE FUNCTION g() RETURNS integer LANGUAGE sql AS 'SELECT 1';"
+                      "CREATE OR REPLACE FUNCTION f(a integer) RETURNS integer "
+                      "LANGUAGE sql AS 'SELECT a + 1'")
+    assert _summary(diff) == {
+        ("missing", "function", "public.f(a text)", ()),
+        ("extra", "function", "public.g()", ()),
+        ("different", "function", "public.f(a integer)", ("definition",)),
+    }
+    change = next(c for c in diff.changes if c.bucket == "missing")
+    assert change.table is None and change.expected["returns"] == "text"
+    assert describe_side("function", change.expected) == \
+        "FUNCTION public.f(a text) RETURNS text LANGUAGE sql"
+
+
+def test_function_result_and_language_are_attributes(drift):
+    diff = drift("",
+                 live="CREATE FUNCTION h(a integer) RETURNS bigint LANGUAGE plpgsql "
+                      "AS $$BEGIN RETURN a; END$$",
+                 expected="CREATE FUNCTION h(a integer) RETURNS integer LANGUAGE sql "
+                          "AS 'SELECT a'")
+    [change] = diff.significant
+    assert (change.kind, change.object) == ("function", "public.h(a integer)")
+    assert change.attributes == ("definition", "returns", "language")
+
+
+DOMAINS = """
+CREATE DOMAIN amount AS numeric(12,2) NOT NULL DEFAULT 0 CONSTRAINT amount_positive
+    CHECK (VALUE >= 0);
+CREATE DOMAIN label AS text;
+"""
+
+
+def test_domain_missing_extra_and_each_attribute(drift):
+    diff = drift(DOMAINS,
+                 live="DROP DOMAIN label; CREATE DOMAIN extra_d AS integer;"
+                      "ALTER DOMAIN amount DROP NOT NULL; ALTER DOMAIN amount SET DEFAULT 1;"
+                      "ALTER DOMAIN amount DROP CONSTRAINT amount_positive;"
+                      "ALTER DOMAIN amount ADD CONSTRAINT amount_positive CHECK (VALUE > 0)")
+    assert _summary(diff) == {
+        ("missing", "domain", "public.label", ()),
+        ("extra", "domain", "public.extra_d", ()),
+        ("different", "domain", "public.amount", ("not_null", "default", "checks")),
+    }
+    change = next(c for c in diff.changes if c.bucket == "different")
+    assert describe_side("domain", change.expected) == \
+        "numeric(12,2) DEFAULT 0 NOT NULL CHECK ((VALUE >= (0)::numeric))"
+
+
+def test_domain_check_under_another_name_is_cosmetic(drift):
+    diff = drift("", live="CREATE DOMAIN d AS integer CONSTRAINT d_one CHECK (VALUE > 0)",
+                 expected="CREATE DOMAIN d AS integer CONSTRAINT d_two CHECK (VALUE > 0)")
+    assert diff.is_empty
+    [change] = diff.cosmetic
+    assert (change.kind, change.attributes) == ("domain", ("checks",))
+
+
+def test_domain_base_type_and_not_valid_check(drift):
+    diff = drift("", live="CREATE DOMAIN d AS integer; CREATE TABLE t (v d);"
+                          "INSERT INTO t VALUES (-1);"
+                          "ALTER DOMAIN d ADD CONSTRAINT d_check CHECK (VALUE > 0) NOT VALID;"
+                          "CREATE DOMAIN e AS varchar(10)",
+                 expected="CREATE DOMAIN d AS integer CONSTRAINT d_check CHECK (VALUE > 0);"
+                          "CREATE TABLE t (v d); CREATE DOMAIN e AS varchar(20)")
+    assert _summary(diff) == {("different", "domain", "public.d", ("checks",)),
+                              ("different", "domain", "public.e", ("base_type",))}
+
+
+def test_composite_type_missing_extra_and_attributes(drift):
+    diff = drift("CREATE TYPE pair AS (a integer, b text)",
+                 live="ALTER TYPE pair ADD ATTRIBUTE c date; CREATE TYPE other AS (x int)",
+                 expected="CREATE TYPE triple AS (a int, b int, c int)")
+    assert _summary(diff) == {
+        ("different", "type", "public.pair", ("attributes",)),
+        ("extra", "type", "public.other", ()),
+        ("missing", "type", "public.triple", ()),
+    }
+    change = next(c for c in diff.changes if c.bucket == "different")
+    assert describe_side("type", change.live) == "(a integer, b text, c date)"
+
+
+def test_collation_missing_extra_and_different(drift):
+    diff = drift("CREATE COLLATION c1 (provider = libc, locale = 'C')",
+                 live="CREATE COLLATION c2 (provider = libc, locale = 'C');"
+                      "DROP COLLATION c1; CREATE COLLATION c1 (provider = libc, "
+                      "lc_collate = 'C', lc_ctype = 'POSIX')",
+                 expected="CREATE COLLATION c3 (provider = libc, locale = 'POSIX')")
+    assert _summary(diff) == {
+        ("different", "collation", "public.c1", ("lc_ctype",)),
+        ("extra", "collation", "public.c2", ()),
+        ("missing", "collation", "public.c3", ()),
+    }
+    change = next(c for c in diff.changes if c.bucket == "missing")
+    assert describe_side("collation", change.expected) == "provider libc, lc_collate POSIX"
+
+
+COMMENTED = """
+CREATE TABLE t (id integer PRIMARY KEY, name text);
+CREATE VIEW v AS SELECT id FROM t;
+COMMENT ON TABLE t IS 'the table';
+COMMENT ON COLUMN t.name IS 'a name';
+"""
+
+
+def test_comments_missing_extra_and_different(drift):
+    diff = drift(COMMENTED,
+                 live="COMMENT ON COLUMN t.name IS 'the name'; COMMENT ON TABLE t IS NULL;"
+                      "COMMENT ON VIEW v IS 'live only';"
+                      "CREATE TABLE x (id int); COMMENT ON TABLE x IS 'extra table'")
+    assert _summary(diff) == {
+        ("missing", "comment", "table:public.t", ()),
+        ("different", "comment", "column:public.t.name", ("text",)),
+        ("extra", "comment", "view:public.v", ()),
+        ("extra", "table", "public.x", ()),  # its comment goes with it
+    }
+    tables = {c.object: c.table for c in diff.changes if c.kind == "comment"}
+    assert tables == {"table:public.t": "public.t", "column:public.t.name": "public.t",
+                      "view:public.v": None}
+    change = next(c for c in diff.changes if c.object == "column:public.t.name")
+    assert describe_side("comment", change.live) == "'the name'"
+
+
+def test_privileges_missing_extra_and_different(drift, role):
+    r = sql.Identifier(role).as_string(None)
+    base = f"""CREATE TABLE t (id int); CREATE VIEW v AS SELECT id FROM t;
+               CREATE SEQUENCE s; GRANT SELECT, INSERT ON t TO {r};"""
+    diff = drift(base,
+                 live=f"REVOKE INSERT ON t FROM {r}; GRANT SELECT ON v TO {r};"
+                      f"GRANT USAGE ON SEQUENCE s TO PUBLIC;"
+                      f"CREATE TABLE x (id int); GRANT SELECT ON x TO {r}",
+                 expected=f"GRANT UPDATE ON SEQUENCE s TO {r} WITH GRANT OPTION")
+    assert _summary(diff) == {
+        ("different", "privilege", f"public.t:{role}", ("privileges",)),
+        ("extra", "privilege", "public.v:" + role, ()),
+        ("extra", "privilege", "public.s:PUBLIC", ()),
+        ("missing", "privilege", f"public.s:{role}", ()),
+        ("extra", "table", "public.x", ()),  # its grant goes with it
+    }
+    tables = {c.object: c.table for c in diff.changes if c.kind == "privilege"}
+    assert tables[f"public.t:{role}"] == "public.t" and tables[f"public.s:{role}"] is None
+    change = next(c for c in diff.changes if c.object == f"public.s:{role}")
+    assert describe_side("privilege", change.expected) == \
+        f"UPDATE to {role} (WITH GRANT OPTION: UPDATE)"
+
+
+def test_grant_option_alone_is_an_attribute(drift, role):
+    r = sql.Identifier(role).as_string(None)
+    diff = drift("CREATE TABLE t (id int)", live=f"GRANT SELECT ON t TO {r}",
+                 expected=f"GRANT SELECT ON t TO {r} WITH GRANT OPTION")
+    assert _summary(diff) == {("different", "privilege", f"public.t:{role}", ("grantable",))}
+
+
+def test_sequence_behind_its_column_is_reported(drift):
+    base = "CREATE TABLE t (id serial PRIMARY KEY, v int)"
+    diff = drift(base, live="INSERT INTO t (id, v) VALUES (1, 1), (2, 2)")
+    [change] = diff.significant
+    assert (change.bucket, change.kind, change.object, change.table, change.attributes) == (
+        "different", "sequence", "public.t_id_seq", "public.t", ("behind",))
+    assert (change.live["last_value"], change.live["column_max"]) == (None, 2)
+    assert "max(public.t.id) = 2" in change.risk
+    # the other way round (the reference is the one behind) is no drift
+    assert drift(base, expected="INSERT INTO t (id, v) VALUES (1, 1)").changes == ()
+
+
+def test_sequence_options_and_behind_together(drift):
+    diff = drift("CREATE TABLE t (id serial PRIMARY KEY)",
+                 live="ALTER SEQUENCE t_id_seq INCREMENT 10 CACHE 5;"
+                      "INSERT INTO t VALUES (7)")
+    assert _summary(diff) == {
+        ("different", "sequence", "public.t_id_seq", ("increment", "cache", "behind"))}
+
+
+def test_extension_version_is_significant(drift, make_db):
+    versions = query(make_db("probe"),
+                     "SELECT version FROM pg_available_extension_versions "
+                     "WHERE name = 'citext' ORDER BY version")
+    if len(versions) < 2:
+        pytest.skip("citext with two installable versions is not available")
+    old, new = versions[-2][0], versions[-1][0]
+    try:
+        diff = drift("", live=f"CREATE EXTENSION citext VERSION '{old}'",
+                     expected=f"CREATE EXTENSION citext VERSION '{new}'")
+    except psycopg.Error as e:
+        pytest.skip(f"citext {old} cannot be installed here: {e}")
+    assert _summary(diff) == {("different", "extension", "citext", ("version",))}
+
+
+# -- tables: partitions, inheritance, unlogged ---------------------------------------
+
+PARTITIONED = """
+CREATE TABLE ev (id bigint NOT NULL, day date NOT NULL, note text,
+                 CONSTRAINT ev_pkey PRIMARY KEY (id, day)) PARTITION BY RANGE (day);
+CREATE TABLE ev_2024 PARTITION OF ev FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+CREATE TABLE ev_2025 PARTITION OF ev FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+CREATE INDEX ev_day_idx ON ev (day);
+INSERT INTO ev VALUES (1, '2024-05-01', 'a'), (2, '2025-05-01', 'b');
+"""
+
+
+def test_missing_partition_is_one_table_change(drift):
+    diff = drift(PARTITIONED, live="DROP TABLE ev_2025")
+    [change] = diff.significant
+    assert (change.bucket, change.kind, change.object, change.table) == (
+        "missing", "table", "public.ev_2025", "public.ev_2025")
+    assert change.expected["partition_of"] == "public.ev"
+    assert change.expected["partition_bound"] == \
+        "FOR VALUES FROM ('2025-01-01') TO ('2026-01-01')"
+    assert "PARTITION OF public.ev" in change.risk
+    assert describe_side("table", change.expected) == (
+        "table public.ev_2025 PARTITION OF public.ev FOR VALUES FROM ('2025-01-01') TO "
+        "('2026-01-01') (3 columns)")
+
+
+def test_parent_drift_is_reported_on_the_parent_only(drift):
+    diff = drift(PARTITIONED, live="ALTER TABLE ev DROP COLUMN note; DROP INDEX ev_day_idx;"
+                                   "ALTER TABLE ev ALTER COLUMN id TYPE integer;"
+                                   "ALTER TABLE ev ADD CONSTRAINT ev_id_check CHECK (id > 0)")
+    assert _summary(diff) == {
+        ("missing", "column", "public.ev.note", ()),
+        ("missing", "index", "public.ev.ev_day_idx", ()),
+        ("different", "column", "public.ev.id", ("type",)),
+        ("extra", "constraint", "public.ev.ev_id_check", ()),
+    }
+
+
+def test_partition_own_index_and_column_default_are_its_own(drift):
+    diff = drift(PARTITIONED, live="CREATE INDEX ev_2024_note_idx ON ev_2024 (note);"
+                                   "ALTER TABLE ev_2025 ALTER COLUMN note SET DEFAULT 'x'")
+    assert _summary(diff) == {
+        ("extra", "index", "public.ev_2024.ev_2024_note_idx", ()),
+        ("different", "column", "public.ev_2025.note", ("default",)),
+    }
+
+
+def test_detached_partition_and_other_bound(drift):
+    diff = drift(PARTITIONED, live="ALTER TABLE ev DETACH PARTITION ev_2025;"
+                                   "ALTER TABLE ev DETACH PARTITION ev_2024;"
+                                   "ALTER TABLE ev ATTACH PARTITION ev_2024 "
+                                   "FOR VALUES FROM ('2023-01-01') TO ('2025-01-01')")
+    assert _summary(diff) == {
+        ("different", "table", "public.ev_2025", ("partition_of", "partition_bound")),
+        ("different", "table", "public.ev_2024", ("partition_bound",)),
+    }
+
+
+def test_unlogged_and_partition_key_are_table_attributes(drift):
+    diff = drift("CREATE TABLE c (k text PRIMARY KEY);"
+                 "CREATE TABLE p (a int, b int)",
+                 live="ALTER TABLE c SET UNLOGGED; DROP TABLE p;"
+                      "CREATE TABLE p (a int, b int) PARTITION BY LIST (a)",
+                 expected="DROP TABLE p; CREATE TABLE p (a int, b int) PARTITION BY RANGE (b)")
+    assert _summary(diff) == {
+        ("different", "table", "public.c", ("unlogged",)),
+        ("different", "table", "public.p", ("partition_key",)),
+    }
+    change = next(c for c in diff.changes if c.object == "public.c")
+    assert describe_side("table", change.live).startswith("UNLOGGED table public.c")
+
+
+INHERITED = """
+CREATE TABLE animal (id integer PRIMARY KEY, name text NOT NULL,
+                     CONSTRAINT animal_name_check CHECK (name <> ''));
+CREATE TABLE tag (tag text);
+CREATE TABLE dog (bark text, CONSTRAINT dog_pkey PRIMARY KEY (id)) INHERITS (animal);
+"""
+
+
+def test_inheritance_child_missing_and_no_inherit(drift):
+    diff = drift(INHERITED + "CREATE TABLE cat (lives int) INHERITS (animal, tag);",
+                 live="DROP TABLE cat; ALTER TABLE dog NO INHERIT animal")
+    assert _summary(diff) == {
+        ("missing", "table", "public.cat", ()),
+        ("different", "table", "public.dog", ("inherits",)),
+        # without the parent, dog's check is its own: the local copy stays behind
+    }
+    change = next(c for c in diff.changes if c.object == "public.cat")
+    assert change.expected["inherits"] == ["public.animal", "public.tag"]
+
+
+def test_inheritance_parent_check_and_column_reported_once(drift):
+    diff = drift(INHERITED, live="ALTER TABLE animal DROP CONSTRAINT animal_name_check;"
+                                 "ALTER TABLE animal ADD COLUMN age int;"
+                                 "CREATE INDEX dog_name_idx ON dog (name)")
+    assert _summary(diff) == {
+        ("missing", "constraint", "public.animal.animal_name_check", ()),
+        ("extra", "column", "public.animal.age", ()),
+        # indexes are not inherited: the child's own index is the child's drift
+        ("extra", "index", "public.dog.dog_name_idx", ()),
+    }
+
+
+def test_views_carry_what_they_depend_on(drift):
+    diff = drift("CREATE TABLE t (id int); CREATE TABLE u (id int)",
+                 expected="CREATE VIEW v AS SELECT t.id FROM t JOIN u USING (id)")
+    [change] = diff.significant
+    assert change.expected["depends_on"] == ["public.t", "public.u"]
+
+
+# -- every kind renders ----------------------------------------------------------------
+
+def test_every_kind_has_a_readable_one_liner_and_renders(all_kinds, schema, make_db, role):
+    from io import StringIO
+
+    from rich.console import Console
+
+    from pgreconcile.cli.render import render
+
+    empty = make_db("empty")
+    diff = diff_schemas(inspect_schema(empty), schema)
+    kinds = {c.kind for c in diff.changes}
+    assert kinds >= {"schema", "collation", "enum", "domain", "type", "sequence", "function",
+                     "table", "view", "comment", "privilege"}
+    assert kinds <= set(KINDS)
+    for change in diff.changes:
+        line = describe_side(change.kind, change.expected)
+        assert line and "\n" not in line and not line.startswith("{"), (change.kind, line)
+    console = Console(file=StringIO(), width=120)
+    result = {**diff.to_dict(), "database": empty.dbname, "reference": "all kinds"}
+    render("diff", result, console=console)
+    out = console.file.getvalue()
+    assert "app.add(a integer, b integer)" in out and "SELECT to PUBLIC" in out
+    reverse = diff_schemas(schema, inspect_schema(empty))
+    assert {c.bucket for c in reverse.significant} == {"extra"}
+    assert not [c for c in reverse.changes if c.kind in ("comment", "privilege")]

@@ -141,6 +141,8 @@ def describe_side(kind: str, value: Any) -> str:
         if value.get(key):
             v = value[key]
             text = ", ".join(map(str, v)) if isinstance(v, list) else str(v)
+            if key == "definition":
+                text = _squash(text)  # a view's definition comes on several lines
             if key == "definition" and value.get("validated") is False:
                 text += " NOT VALID"
             return text
