@@ -258,6 +258,15 @@ def test_extension_update_to_the_reference_version(make_db):
     converge(live_db, ref_db, allow_destructive=True)
     assert query(live_db, "SELECT extversion FROM pg_extension WHERE extname = %s",
                  (name,)) == [(new,)]
+    # Back to the old version: no downgrade script, refused before anything changes.
+    old_db = make_db("old")
+    run_sql(old_db, BASE + f"CREATE EXTENSION {name} VERSION '{old}'")
+    live, expected = inspect_schema(live_db), inspect_schema(old_db)
+    down = make_plan(live, expected, diff_schemas(live, expected))
+    with pytest.raises(Exception, match="no update path"):
+        Executor(live_db, down, ApplyOptions(allow_destructive=True)).run()
+    assert query(live_db, "SELECT extversion FROM pg_extension WHERE extname = %s",
+                 (name,)) == [(new,)]
 
 
 def test_extension_moved_back_to_its_schema(make_db):

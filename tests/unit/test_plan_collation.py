@@ -51,6 +51,8 @@ def test_extension_version_update_is_destructive_without_reverse():
     assert step.sql == ("ALTER EXTENSION \"citext\" UPDATE TO '1.6'",)
     assert step.destructive and step.reverse == ()
     assert "extversion = '1.6'" in step.probe and "no downgrade" in step.reason
+    assert "pg_extension_update_paths(x.extname)" in step.precheck
+    assert step.precheck.startswith("SELECT count(*), string_agg(")  # always one row
 
 
 def test_extension_in_another_schema_is_moved_back_reversibly():

@@ -4,7 +4,9 @@
 * another version: ALTER EXTENSION … UPDATE TO '<version>'. Destructive: extensions
   usually ship no downgrade script, so there is no way back (the step has no reverse),
   and a new version may change the functions and types the application uses. It runs
-  only with --allow-destructive;
+  only with --allow-destructive. Its precheck refuses the whole apply, before any change,
+  when the server has no update path from the installed version to that one (a
+  downgrade, or a version whose scripts are not installed);
 * another schema: ALTER EXTENSION … SET SCHEMA (a relocatable extension only; PostgreSQL
   refuses the others, and the step fails without changing anything). Reverse: back.
 """
@@ -59,5 +61,15 @@ def different(change: Change) -> Planned:
                 probe=(f"SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = "
                        f"{literal(name)} AND extversion = {literal(exp['version'])})"),
                 reverse=(), lock="ACCESS EXCLUSIVE", lock_duration="instant",
-                destructive=True)
+                destructive=True, precheck=update_path_precheck(name, exp["version"]))
     return out
+
+
+def update_path_precheck(name: str, version: str) -> str:
+    """Counts the extension when no update script chain leads from its installed version
+    to `version`."""
+    return (f"SELECT count(*), string_agg('no update path for extension ' || x.extname || "
+            f"' from ' || x.extversion || ' to ' || {literal(version)}, ', ') FROM "
+            f"pg_extension x WHERE x.extname = {literal(name)} AND NOT EXISTS (SELECT 1 FROM "
+            f"pg_extension_update_paths(x.extname) p WHERE p.source = x.extversion AND "
+            f"p.target = {literal(version)} AND p.path IS NOT NULL)")

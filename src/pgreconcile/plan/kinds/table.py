@@ -370,7 +370,7 @@ def inherit_steps(out: Planned, change: Change, live: Table, exp: Table,
         return
     child = ctx.live_table(name) or live
     for p in added:
-        parent = ctx.live_table(p)
+        parent = ctx.live_table(p) or ctx.expected_table(p)  # a missing one is made first
         problem = _cannot_inherit(child, parent, p)
         if problem:
             out.refuse(change, problem)
@@ -400,7 +400,7 @@ def _inherits_probe(t: str, parent: str) -> str:
 def _cannot_inherit(child: Table, parent: Table | None, parent_name: str) -> str:
     """Why ALTER TABLE child INHERIT parent would fail ("" when it would not)."""
     if parent is None:
-        return f"parent {parent_name} does not exist live"
+        return f"parent {parent_name} exists neither live nor in the reference"
     for col in parent.columns:
         mine = child.column(col.name)
         if mine is None:
