@@ -69,10 +69,7 @@ def plan(change: Change, ctx: PlanContext) -> Planned:
                 f"{exp.object} TO {exp.grantee}", reason=f"{exp.grantee} lacks "
                 f"{', '.join(plain + option)} on {exp.kind} {exp.object}",
                 kind=StepKind.DDL, table=table, target=ref, sql=tuple(sql),
-                probe=("SELECT " + " AND ".join(
-                    [acl_count(exp.object, exp.grantee, plain) + f" = {len(plain)}"] * bool(plain)
-                    + [acl_count(exp.object, exp.grantee, option, grantable=True)
-                       + f" = {len(option)}"] * bool(option))),
+                probe=granted_probe(exp, plain, option),
                 reverse=tuple(reverse), lock="none", lock_duration="instant",
                 precheck=precheck)
     revoke = sorted(set(live.privileges) - set(exp.privileges))
@@ -108,6 +105,17 @@ def plan(change: Change, ctx: PlanContext) -> Planned:
                 probe="SELECT " + " AND ".join(tests), reverse=tuple(reverse), lock="none",
                 lock_duration="instant", destructive=True, precheck=precheck)
     return out
+
+
+def granted_probe(exp: Privilege, plain: list[str], option: list[str]) -> str:
+    """The grantee holds every privilege of `plain`, and every one of `option` grantable."""
+    tests = []
+    if plain:
+        tests.append(f"{acl_count(exp.object, exp.grantee, plain)} = {len(plain)}")
+    if option:
+        tests.append(f"{acl_count(exp.object, exp.grantee, option, grantable=True)} = "
+                     f"{len(option)}")
+    return "SELECT " + " AND ".join(tests)
 
 
 def grantee_sql(grantee: str) -> str:
