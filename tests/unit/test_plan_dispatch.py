@@ -22,7 +22,7 @@ def test_every_kind_and_bucket_has_one_handler_or_is_unsupported():
     assert all(HANDLERS[(kind, "extra")] is extra.plan for kind in KINDS)
     assert handler_for(change("table", "missing")) is table_kind.plan
     assert handler_for(change("schema", "missing")) is table_kind.plan
-    for kind in ("trigger", "view", "sequence"):
+    for kind in ("trigger", "view"):
         assert handler_for(change(kind, "missing")) is unsupported
     assert handler_for(change("constraint", "different")) is unsupported
 

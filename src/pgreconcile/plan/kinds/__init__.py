@@ -6,8 +6,9 @@
 `primary_key` also has `applies(change)`: a moved primary key is planned first, before
 any other change, because its steps also take care of the key's new column (and, with
 pk_strategy=keep, of the old one). `table` comes next: missing schemas and tables (with
-the extensions a new table may need) exist before any other change refers to them, such
-as a foreign key of an existing table to a missing one. Every other change is looked up
+the extensions, collations, domains, composite types and sequences a new table may need)
+exist before any other change refers to them, such as a foreign key of an existing table
+to a missing one. Every other change is looked up
 in HANDLERS; what is not there has no safe automatic fix and is reported as unsupported.
 """
 from __future__ import annotations
@@ -16,14 +17,20 @@ from collections.abc import Callable
 
 from pgreconcile.plan.context import PlanContext, Planned
 from pgreconcile.plan.kinds import (
+    collation,
     column,
+    comment,
+    composite,
     constraint,
+    domain,
     enum,
     extension,
     extra,
     index,
     primary_key,
+    privilege,
     rls,
+    sequence,
 )
 from pgreconcile.plan.kinds import table as new_table
 from pgreconcile.schema.diff import Change
@@ -35,7 +42,8 @@ FIRST: tuple = (primary_key, new_table)
 
 HANDLERS: dict[tuple[str, str], Handler] = {
     key: module.plan
-    for module in (column, index, constraint, extension, enum, new_table, rls, extra)
+    for module in (column, index, constraint, extension, enum, new_table, rls, extra,
+                   sequence, domain, composite, collation, comment, privilege)
     for key in module.HANDLES
 }
 
