@@ -21,9 +21,12 @@ from pgreconcile.plan.kinds import (
     enum,
     extension,
     extra,
+    function,
     index,
     primary_key,
     rls,
+    trigger,
+    view,
 )
 from pgreconcile.plan.kinds import table as new_table
 from pgreconcile.schema.diff import Change
@@ -35,7 +38,8 @@ FIRST: tuple = (primary_key, new_table)
 
 HANDLERS: dict[tuple[str, str], Handler] = {
     key: module.plan
-    for module in (column, index, constraint, extension, enum, new_table, rls, extra)
+    for module in (column, index, constraint, extension, enum, new_table, rls, extra,
+                   view, function, trigger)
     for key in module.HANDLES
 }
 
