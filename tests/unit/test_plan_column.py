@@ -91,7 +91,8 @@ def test_varchar_widening_is_instant_and_int_to_bigint_is_a_destructive_rewrite(
     assert step.sql == (f'ALTER TABLE {T} ALTER COLUMN "name" TYPE character varying(40)',)
     assert step.reverse == (f'ALTER TABLE {T} ALTER COLUMN "name" TYPE character varying(20)',)
     assert (step.lock_duration, step.destructive) == ("instant", False)
-    assert "format_type(atttypid, atttypmod) = 'character varying(40)'" in step.probe
+    assert "format_type(atttypid, atttypmod)" in step.probe
+    assert "'character varying(40)'" in step.probe
     out, _ = planned(child(), child(with_columns(changed=Column("qty", "bigint", True, "0"))),
                      bucket="different")
     (step,) = out.steps

@@ -252,11 +252,20 @@ def _type_step(out: Planned, change: Change, ctx: PlanContext, live: Column,
     out.add(f"type-{table.name}-{exp.name}", title=title,
             reason=change.risk or "type differs", kind=StepKind.DDL, table=change.table,
             target=ref, sql=tuple(sql), precheck=precheck,
-            probe=f"SELECT {probes.column_type_is(t, exp.name, exp.type)}",
+            probe=f"SELECT {type_is(t, exp.name, exp.type)}",
             reverse=tuple(reverse), lock="ACCESS EXCLUSIVE",
             lock_duration="instant" if safe else "rewrite",
             destructive=not safe, estimated_rows=rows(table))
     return default_done
+
+
+def type_is(t: str, column: str, type_: str) -> str:
+    """The column has this type, as format_type prints it under any search_path (a type of
+    a schema on the path prints unqualified, so qualifiers are taken out of both sides)."""
+    from pgreconcile.plan.kinds.view import normalized
+
+    return (f"{normalized('format_type(atttypid, atttypmod)')} = {normalized(literal(type_))} "
+            f"FROM pg_attribute WHERE attrelid = {regclass(t)} AND attname = {literal(column)}")
 
 
 def _primary_key_first(out: Planned, change: Change, ctx: PlanContext,

@@ -105,7 +105,11 @@ def _different(change: Change, live: View, view: View, ctx: PlanContext, out: Pl
             target=ref, sql=tuple(sql), probe=f"SELECT {view_is(view)}",
             reverse=tuple(reverse), lock="ACCESS EXCLUSIVE (the view and its dependants)",
             lock_duration=duration)
-    mark_recreated(out, ctx, recreated)
+    if live.materialized or view.materialized:
+        # Dropped and created for sure: the dependants' own changes are done by this step.
+        # (After CREATE OR REPLACE they are recreated only if the fallback runs, so they
+        # keep their own steps.)
+        mark_recreated(out, ctx, recreated)
     if view.materialized:
         _indexes_handled(out, ctx, view.qualified_name)
 
