@@ -52,6 +52,11 @@ CASES = {
     "text to integer with USING": (item(), item(code="integer"), True),
     "type change under dependent views and a materialized view": (
         item() + VIEWS, item(qty="bigint NOT NULL DEFAULT 0") + VIEWS, True),
+    "type change under a view whose definition changes too": (
+        item() + VIEWS, item(qty="bigint NOT NULL DEFAULT 0")
+        + VIEWS.replace("qty > 10;", "qty > 20;"), True),
+    "missing view reading missing views with later names": (
+        item(), item() + VIEWS + "CREATE VIEW a_top AS SELECT id FROM item_bigger;", False),
     "DROP NOT NULL on an identity column": (
         item(n="int GENERATED ALWAYS AS IDENTITY"), item(), False),
     "identity added to a filled column": (
@@ -142,6 +147,19 @@ def test_recreated_views_keep_their_data_and_grants(make_db):
     assert query(live_db, "SELECT total FROM item_totals") == [(20100,)]
     assert query(live_db, "SELECT has_table_privilege('pg_monitor', 'item_big', 'SELECT')") \
         == [(True,)]
+
+
+def test_incompatible_view_change_gives_back_grants_and_comment(make_db):
+    grants = ("GRANT SELECT ON item_big TO pg_monitor; GRANT SELECT ON item_bigger TO "
+              "pg_read_all_stats; COMMENT ON VIEW item_big IS 'big items';")
+    live_db, expected_db = make_db("live"), make_db("expected")
+    run_sql(live_db, item() + VIEWS + ROWS + grants)
+    run_sql(expected_db, item() + VIEWS.replace("SELECT id, qty, code FROM item",
+                                                "SELECT id, qty FROM item") + grants)
+    converge(live_db, expected_db, destructive=False)
+    assert query(live_db, "SELECT has_table_privilege('pg_monitor', 'item_big', 'SELECT'), "
+                          "has_table_privilege('pg_read_all_stats', 'item_bigger', 'SELECT'), "
+                          "obj_description('item_big'::regclass)") == [(True, True, "big items")]
 
 
 def test_text_to_integer_refuses_values_that_are_not_numbers(make_db, server_major):

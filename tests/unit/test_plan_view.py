@@ -132,3 +132,16 @@ def test_dependants_are_found_transitively_in_creation_order():
         ["big_child", "a_bigger", "qty_totals"]
     assert [v.name for v in view.dependants(live, {"public.big_child"})] == ["a_bigger"]
     assert view.dependants(live, {"public.parent"}) == []
+
+
+def test_a_chain_of_missing_views_is_created_readers_last_whatever_their_names():
+    base = View("public", "b_base", " SELECT child.id FROM public.child;",
+                depends_on=("public.child",))
+    mid = View("public", "c_mid", " SELECT b_base.id FROM public.b_base;",
+               depends_on=("public.b_base",))
+    top = View("public", "a_top", " SELECT c_mid.id FROM public.c_mid;",
+               depends_on=("public.c_mid",))
+    live, expected, diff = models(expected_views=(base, mid, top))
+    plan = make_plan(live, expected, diff)
+    assert [s.id for s in plan.steps] == ["01-create-view-b_base", "02-create-view-c_mid",
+                                          "03-create-view-a_top"]

@@ -40,32 +40,33 @@ _PRIVILEGES = {"SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES",
 
 def plan(change: Change, ctx: PlanContext) -> Planned:
     out = Planned()
-    _plan(change, ctx, out, {change.object})
+    _plan(change, ctx, out, change.object, {change.object})
     return out
 
 
-def _plan(change: Change, ctx: PlanContext, out: Planned, seen: set[str]) -> None:
+def _plan(change: Change, ctx: PlanContext, out: Planned, root: str, seen: set[str]) -> None:
     expected = View.from_dict(change.expected)
-    _views_it_reads_first(change, expected, ctx, out, seen)
+    _views_it_reads_first(expected, ctx, out, root, seen)
     if change.bucket == "missing":
         _missing(change, expected, out)
     else:
         _different(change, View.from_dict(change.live), expected, ctx, out)
 
 
-def _views_it_reads_first(change: Change, view: View, ctx: PlanContext, out: Planned,
+def _views_it_reads_first(view: View, ctx: PlanContext, out: Planned, root: str,
                           seen: set[str]) -> None:
     """Plan the pending changes of the views `view` reads that the planner would reach only
-    later (the diff orders views by name, not by dependency), and mark them taken care of."""
+    after `root`, the change it is planning (the diff orders views by name, not by
+    dependency), and mark them taken care of."""
     for dep in view.depends_on:
-        if dep in seen or dep <= change.object:
-            continue  # an earlier view: already planned
+        if dep in seen or dep < root:
+            continue  # the planner reached it before `root`: already planned
         other = next((c for c in ctx.diff.significant if c.kind == "view" and c.object == dep
                       and c.bucket in ("missing", "different")), None)
         if other is None:
             continue
         seen.add(dep)
-        _plan(other, ctx, out, seen)
+        _plan(other, ctx, out, root, seen)
         out.handled.add(change_key(other))
 
 
