@@ -216,3 +216,18 @@ def test_missing_function_and_trigger_through_the_cli(db, tmp_path):
     run_sql(db, "INSERT INTO item (id, qty) VALUES (1000, 1)")
     assert query(db, "SELECT note FROM item WHERE id = 1000") == [("stamped",)]
     assert query(db, "SELECT public.item_total('happy')") == [(20100,)]
+
+
+def test_drop_not_null_under_a_key_the_reference_lacks_drops_the_key_with_drop_extra(make_db):
+    live_db, expected_db = make_db("live"), make_db("expected")
+    run_sql(live_db, KEYED.format(a="PRIMARY KEY", b="") + KEY_ROWS)
+    run_sql(expected_db, KEYED.format(a="", b=""))
+    live, expected = inspect_schema(live_db), inspect_schema(expected_db)
+    kept = make_plan(live, expected, diff_schemas(live, expected))
+    assert [u.object for u in kept.unsupported] == ["public.k.a"]
+    assert "--drop-extra" in kept.unsupported[0].why
+    plan = make_plan(live, expected, diff_schemas(live, expected), drop_extra=True)
+    assert [s.id for s in plan.steps] == ["01-drop-primary-key-k", "02-drop-not-null-k-a"]
+    Executor(live_db, plan, ApplyOptions(allow_destructive=True)).run()
+    assert diff_schemas(inspect_schema(live_db), expected).is_empty
+    assert query(live_db, "SELECT count(*) FROM k") == [(150,)]

@@ -7,7 +7,7 @@ from pgreconcile.plan.kinds import column
 from pgreconcile.plan.planner import make_plan
 from pgreconcile.plan.steps import ObjectRef, StepKind
 from pgreconcile.schema.diff import diff_schemas
-from pgreconcile.schema.model import Column, Enum, Schema, Table, View
+from pgreconcile.schema.model import Column, Constraint, Enum, Schema, Table, View
 
 from .builders import child, child_columns, only, pair, pk
 from .conftest import context
@@ -303,3 +303,17 @@ def test_drop_not_null_in_a_primary_key_that_stays_is_refused_not_left_to_fail()
     plan = make_plan(*key_models(("a",), None), drop_extra=True)
     assert [s.id for s in plan.steps][:2] == ["01-drop-primary-key-k", "02-drop-not-null-k-a"]
     assert plan.steps[0].destructive
+
+
+def test_key_moved_to_an_existing_column_is_refused_while_foreign_keys_use_the_old_one():
+    live, expected, _ = key_models(("a",), ("b",))
+    ref = Table("public", "r", (Column("k_a", "integer"),), (Constraint(
+        "r_k_a_fkey", "fk", ("k_a",), "FOREIGN KEY (k_a) REFERENCES public.k(a)",
+        ref_table="public.k", ref_columns=("a",)),))
+    live = replace(live, tables=(live.tables[0], ref))
+    expected = replace(expected, tables=(expected.tables[0], ref))
+    plan = make_plan(live, expected, diff_schemas(live, expected), strategy="swap")
+    assert plan.steps == ()
+    why = {u.object: u.why for u in plan.unsupported}
+    assert "foreign keys reference the old key (public.r.r_k_a_fkey)" in why["public.k.k_pkey"]
+    assert "whose move cannot be planned" in why["public.k.a"]
