@@ -231,3 +231,33 @@ def test_drop_not_null_under_a_key_the_reference_lacks_drops_the_key_with_drop_e
     Executor(live_db, plan, ApplyOptions(allow_destructive=True)).run()
     assert diff_schemas(inspect_schema(live_db), expected).is_empty
     assert query(live_db, "SELECT count(*) FROM k") == [(150,)]
+
+
+COMBINED = (item() + VIEWS + FUNCTION + TRIGGER + "ALTER TABLE item DISABLE TRIGGER item_stamp;",
+            item(code="integer", qty="bigint NOT NULL DEFAULT 0")
+            + VIEWS.replace("qty > 10;", "qty > 20;").replace("sum(qty)", "max(qty)")
+            + FUNCTION.replace("sum(qty)", "max(qty)")
+            + TRIGGER.replace("BEFORE INSERT", "BEFORE INSERT OR UPDATE"))
+
+
+def test_reconcile_converges_and_a_failed_verify_reverses_every_step(make_db, tmp_path):
+    """The whole runbook through the CLI: once with a rollback drill (the reverses put the
+    live definitions back), once for real."""
+    live_db, original_db = make_db("live"), make_db("original")
+    live_sql, expected_sql = COMBINED
+    run_sql(live_db, live_sql + ROWS)
+    run_sql(original_db, live_sql)
+    ref = tmp_path / "expected.sql"
+    ref.write_text(expected_sql)
+    args = ("reconcile", "--reference-sql", str(ref), "--no-backup", "--allow-destructive",
+            "--no-migrate", "--report-dir", str(tmp_path / "report"), "--json")
+    drill = cli(*args, "--fail-verify", spec=live_db)
+    assert drill.returncode != 0
+    reverted = diff_schemas(inspect_schema(live_db), inspect_schema(original_db))
+    assert reverted.is_empty, [(c.kind, c.object, c.attributes) for c in reverted.significant]
+    assert _ids(live_db) == [(200, 20100)]
+    done = cli(*args, spec=live_db)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    after = cli("diff", "--reference-sql", str(ref), "--json", spec=live_db)
+    assert after.returncode == 0, [c["object"] for c in as_json(after)["changes"]]
+    assert _ids(live_db) == [(200, 20100)]
