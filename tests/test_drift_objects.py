@@ -89,6 +89,16 @@ CASES = {
                         False),
     "trigger disabled live": (item() + TRIGGER + "ALTER TABLE item DISABLE TRIGGER item_stamp;",
                               item() + TRIGGER, False),
+    "quoted names in another schema": (
+        item() + 'CREATE SCHEMA "Rep";',
+        item() + 'CREATE SCHEMA "Rep";'
+        'CREATE VIEW "Rep"."Big Items" AS SELECT id AS "Item Id" FROM public.item WHERE qty > 5;'
+        'CREATE MATERIALIZED VIEW "Rep"."Item\'s ""totals""" AS SELECT count(*) AS n '
+        'FROM "Rep"."Big Items";'
+        'CREATE FUNCTION "Rep"."Stamp It"() RETURNS trigger LANGUAGE plpgsql AS '
+        "$$BEGIN NEW.note := 'it''s'; RETURN NEW; END$$;"
+        'CREATE TRIGGER "Stamp ""it""" BEFORE UPDATE ON item FOR EACH ROW '
+        'EXECUTE FUNCTION "Rep"."Stamp It"();', False),
     "trigger with a missing function": (
         item(), item() + "CREATE FUNCTION stamp2() RETURNS trigger LANGUAGE plpgsql AS "
                          "$$BEGIN RETURN NEW; END$$;\n"

@@ -228,8 +228,11 @@ def recreation(live: View, ctx: PlanContext) -> Recreated:
     live_views = {v.qualified_name for v in ctx.live.views}
     missing_columns = {c.table for c in ctx.diff.significant
                        if c.kind == "column" and c.bucket == "missing"}
+    # Missing tables are created first (a FIRST handler), with all their columns.
+    new_tables = {c.object for c in ctx.diff.significant
+                  if c.kind == "table" and c.bucket == "missing"}
     ready = all((ctx.live.table(dep) is not None and dep not in missing_columns)
-                or dep in live_views for dep in expected.depends_on)
+                or dep in live_views or dep in new_tables for dep in expected.depends_on)
     return Recreated(live, expected if ready else live, restore)
 
 
