@@ -45,6 +45,10 @@ TRIGGER = ("CREATE TRIGGER item_stamp BEFORE INSERT ON item FOR EACH ROW "
            "EXECUTE FUNCTION stamp();\n")
 FUNCTION = ("CREATE FUNCTION item_total(f mood) RETURNS bigint LANGUAGE sql STABLE AS "
             "$$SELECT sum(qty) FROM public.item WHERE feeling = f$$;\n")
+USERS = ("CREATE POLICY item_coded ON item USING (code IS NOT NULL);"
+         "ALTER TABLE item ENABLE ROW LEVEL SECURITY;"
+         "CREATE TRIGGER item_positive BEFORE UPDATE ON item FOR EACH ROW "
+         "WHEN (NEW.qty > 0) EXECUTE FUNCTION stamp();")
 
 # name: (live, expected, destructive); live gets ROWS after its script.
 CASES = {
@@ -57,6 +61,8 @@ CASES = {
         + VIEWS.replace("qty > 10;", "qty > 20;"), True),
     "missing view reading missing views with later names": (
         item(), item() + VIEWS + "CREATE VIEW a_top AS SELECT id FROM item_bigger;", False),
+    "type changes of columns a policy and a trigger's WHEN use": (
+        item() + USERS, item(code="integer", qty="bigint NOT NULL DEFAULT 0") + USERS, True),
     "DROP NOT NULL on an identity column": (
         item(n="int GENERATED ALWAYS AS IDENTITY"), item(), False),
     "identity added to a filled column": (

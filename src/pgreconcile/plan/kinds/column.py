@@ -228,9 +228,12 @@ def _type_step(out: Planned, change: Change, ctx: PlanContext, live: Column,
                 f"ALTER TABLE {t} {_set_default(c, live.default)}"]
     deps = view.dependants(ctx.live, {change.table})
     recreated = [view.recreation(d, ctx) for d in deps]
-    drops = [view.drop_sql(r.live) for r in reversed(recreated)]
-    sql = [*drops, *alter]
-    reverse = [*drops, *undo]
+    # Policies and WHEN clauses of triggers may use the column too ("cannot alter type of a
+    # column used in a policy definition"): dropped and recreated as live has them.
+    drop_more, create_more = _policies_and_triggers(ctx, change.table)
+    drops = [view.drop_sql(r.live) for r in reversed(recreated)] + drop_more
+    sql = [*drops, *alter, *create_more]
+    reverse = [*drops, *undo, *create_more]
     for r in recreated:
         sql += [*view.create_sql(r.view), *r.restore]
     for r in view.as_live(deps, ctx.live):
@@ -257,6 +260,24 @@ def _type_step(out: Planned, change: Change, ctx: PlanContext, live: Column,
             lock_duration="instant" if safe else "rewrite",
             destructive=not safe, estimated_rows=rows(table))
     return default_done
+
+
+def _policies_and_triggers(ctx: PlanContext, table: str) -> tuple[list[str], list[str]]:
+    """(drop, create) statements for the table's policies and its triggers with a WHEN
+    clause, as live has them."""
+    from pgreconcile.plan.kinds import rls, trigger
+
+    live_t = ctx.live_table(table)
+    drops: list[str] = []
+    creates: list[str] = []
+    for policy in live_t.policies if live_t else ():
+        drops.append(rls.drop_policy_sql(policy.name, table))
+        creates.append(rls.create_policy_sql(policy, table))
+    for trg in ctx.live.triggers:
+        if trg.table_name == table and " WHEN (" in trg.definition:
+            drops.append(trigger.drop_sql(trg))
+            creates += trigger.create_sql(trg)
+    return drops, creates
 
 
 def type_is(t: str, column: str, type_: str) -> str:
