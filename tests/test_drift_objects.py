@@ -178,6 +178,22 @@ def test_incompatible_view_change_gives_back_grants_and_comment(make_db):
                           "obj_description('item_big'::regclass)") == [(True, True, "big items")]
 
 
+def test_recreated_materialized_view_keeps_its_comment_and_grant(make_db):
+    extras = ("COMMENT ON MATERIALIZED VIEW item_totals IS 'totals';"
+              "GRANT SELECT ON item_totals TO pg_monitor;"
+              "COMMENT ON VIEW item_big IS 'big';")
+    live_db, expected_db = make_db("live"), make_db("expected")
+    run_sql(live_db, item() + VIEWS + ROWS + extras)
+    run_sql(expected_db, item() + VIEWS.replace("sum(qty)", "max(qty)").replace(
+        "CREATE VIEW item_big", "CREATE MATERIALIZED VIEW item_big") + extras.replace(
+        "COMMENT ON VIEW", "COMMENT ON MATERIALIZED VIEW"))
+    converge(live_db, expected_db, destructive=False)
+    assert query(live_db, "SELECT obj_description('item_totals'::regclass), "
+                          "obj_description('item_big'::regclass), "
+                          "has_table_privilege('pg_monitor', 'item_totals', 'SELECT')") == \
+        [("totals", "big", True)]
+
+
 def test_text_to_integer_refuses_values_that_are_not_numbers(make_db, server_major):
     live_db, expected_db = make_db("live"), make_db("expected")
     run_sql(live_db, item() + ROWS + "UPDATE item SET code = 'x' || id WHERE id <= 3;")

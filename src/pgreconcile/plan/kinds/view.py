@@ -85,16 +85,17 @@ def _different(change: Change, live: View, view: View, ctx: PlanContext, out: Pl
     ref = ObjectRef.of("view", view.qualified_name)
     deps = dependants(ctx.live, {live.qualified_name})
     recreated = [recreation(d, ctx) for d in deps]
-    restore = restore_sql(ctx.live, live.qualified_name)
+    restore = restore_sql(ctx.live, live.qualified_name, view.materialized)
+    restore_live = restore_sql(ctx.live, live.qualified_name, live.materialized)
     what = ", ".join(change.attributes) or "definition"
     if not live.materialized and not view.materialized:
         sql = replace_view_sql(view, live, recreated, restore)
-        reverse = replace_view_sql(live, view, as_live(deps, ctx.live), restore)
+        reverse = replace_view_sql(live, view, as_live(deps, ctx.live), restore_live)
         title = f"CREATE OR REPLACE VIEW {view.qualified_name}"
         duration = "instant"
     else:
         sql = recreate_sql(live, view, recreated, restore)
-        reverse = recreate_sql(view, live, as_live(deps, ctx.live), restore)
+        reverse = recreate_sql(view, live, as_live(deps, ctx.live), restore_live)
         title = (f"recreate {'materialized view' if view.materialized else 'view'} "
                  f"{view.qualified_name} (DROP + CREATE in one transaction)")
         duration = "scan" if view.materialized or any(r.view.materialized for r in recreated) \
@@ -220,11 +221,11 @@ class Recreated:
 def recreation(live: View, ctx: PlanContext) -> Recreated:
     """The expected definition when the reference has the view and everything it reads
     exists by then, else the live one."""
-    restore = tuple(restore_sql(ctx.live, live.qualified_name))
     expected = next((v for v in ctx.expected.views if v.qualified_name == live.qualified_name),
                     None)
     if expected is None:
-        return Recreated(live, live, restore)
+        return Recreated(live, live, tuple(restore_sql(ctx.live, live.qualified_name,
+                                                       live.materialized)))
     live_views = {v.qualified_name for v in ctx.live.views}
     missing_columns = {c.table for c in ctx.diff.significant
                        if c.kind == "column" and c.bucket == "missing"}
@@ -233,12 +234,15 @@ def recreation(live: View, ctx: PlanContext) -> Recreated:
                   if c.kind == "table" and c.bucket == "missing"}
     ready = all((ctx.live.table(dep) is not None and dep not in missing_columns)
                 or dep in live_views or dep in new_tables for dep in expected.depends_on)
-    return Recreated(live, expected if ready else live, restore)
+    view = expected if ready else live
+    return Recreated(live, view, tuple(restore_sql(ctx.live, live.qualified_name,
+                                                   view.materialized)))
 
 
 def as_live(views: Iterable[View], schema: Schema) -> list[Recreated]:
     """Dependants created again exactly as live has them (a reverse)."""
-    return [Recreated(v, v, tuple(restore_sql(schema, v.qualified_name))) for v in views]
+    return [Recreated(v, v, tuple(restore_sql(schema, v.qualified_name, v.materialized)))
+            for v in views]
 
 
 def mark_recreated(out: Planned, ctx: PlanContext, recreated: list[Recreated]) -> None:
@@ -257,8 +261,9 @@ def _indexes_handled(out: Planned, ctx: PlanContext, view_name: str) -> None:
             out.handled.add(change_key(c))
 
 
-def restore_sql(schema: Schema, name: str) -> list[str]:
-    """GRANTs and COMMENT a dropped view had (live), to give back when it is created again."""
+def restore_sql(schema: Schema, name: str, materialized: bool) -> list[str]:
+    """GRANTs and COMMENT a dropped view had (live), to give back when it is created again
+    (`materialized`: as a materialized view)."""
     sql = []
     for p in schema.privileges:
         if p.object != name or not set(p.privileges) <= _PRIVILEGES:
@@ -270,9 +275,9 @@ def restore_sql(schema: Schema, name: str) -> list[str]:
         if p.grantable:
             sql.append(f"GRANT {', '.join(p.grantable)} ON TABLE {qualified_name(name)} TO "
                        f"{grantee} WITH GRANT OPTION")
+    word = "MATERIALIZED VIEW" if materialized else "VIEW"
     for c in schema.comments:
         if c.object == name and c.kind in ("view", "materialized view"):
-            word = "MATERIALIZED VIEW" if c.kind == "materialized view" else "VIEW"
             sql.append(f"COMMENT ON {word} {qualified_name(name)} IS {literal(c.text)}")
     return sql
 
