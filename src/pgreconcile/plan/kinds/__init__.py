@@ -26,11 +26,14 @@ from pgreconcile.plan.kinds import (
     enum,
     extension,
     extra,
+    function,
     index,
     primary_key,
     privilege,
     rls,
     sequence,
+    trigger,
+    view,
 )
 from pgreconcile.plan.kinds import table as new_table
 from pgreconcile.schema.diff import Change
@@ -43,7 +46,8 @@ FIRST: tuple = (primary_key, new_table)
 HANDLERS: dict[tuple[str, str], Handler] = {
     key: module.plan
     for module in (column, index, constraint, extension, enum, new_table, rls, extra,
-                   sequence, domain, composite, collation, comment, privilege)
+                   sequence, domain, composite, collation, comment, privilege,
+                   view, function, trigger)
     for key in module.HANDLES
 }
 

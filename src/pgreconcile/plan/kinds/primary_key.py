@@ -69,6 +69,9 @@ def plan(change: Change, ctx: PlanContext) -> Planned:
     new_col = exp_t.column(exp_pk.columns[0])
     old_key = live_pk.columns[0]
     existed = live_t.column(new_col.name) is not None
+    if existed and new_col.type != "uuid":
+        _existing_key(out, change, ctx, live_t, live_pk, exp_pk, new_col)
+        return out
     if not existed and new_col.type != "uuid":
         out.refuse(change, f"the new key {new_col.name} is {new_col.type}; only uuid keys "
                            "can be derived safely")
@@ -286,3 +289,79 @@ def _prepare_fk_move(out: Planned, tb: Table, con: Constraint, parent: Table, ol
     column = tb.column(col)
     return FkMove(tb, con, col, tmp, expr, " ".join(clauses),
                   bool(column and column.not_null))
+
+
+def _existing_key(out: Planned, change: Change, ctx: PlanContext, live_t: Table,
+                  live_pk: Constraint, exp_pk: Constraint, new_col: Column) -> None:
+    """The key moved to a column live already has, with its values (not a uuid to derive):
+    a unique index on it CONCURRENTLY (duplicates refused before anything runs), NOT NULL
+    through a validated CHECK, then, with pk_strategy=swap, one short transaction drops the
+    old key and makes the index the primary key. With keep, the index becomes a UNIQUE
+    constraint and the old key stays (its columns then stay NOT NULL)."""
+    from pgreconcile.plan.kinds.constraint import duplicates_sql
+
+    table_name = change.table
+    t, c = qualified_name(table_name), ident(new_col.name)
+    base, old_key = live_t.name, live_pk.columns[0]
+    idx = f"{base}_{new_col.name}_uniq"[:63]
+    index_ref = ObjectRef.in_table("index", table_name, idx)
+    swapped = probes.primary_key_is(t, new_col.name)
+    referencing = [f"{tb.qualified_name}.{con.name}" for tb in ctx.live.tables
+                   for con in tb.constraints
+                   if con.kind == "fk" and con.ref_table == table_name
+                   and set(con.ref_columns) <= set(live_pk.columns)]
+    if ctx.strategy == "swap" and referencing:
+        out.refuse(change, f"foreign keys reference the old key ({', '.join(referencing)}); "
+                           f"moving them to the existing column {new_col.name} is not "
+                           "automated")
+        out.handled.add(change_key(change))
+        return
+    out.handled.add(f"column:{table_name}.{new_col.name}")
+    out.add(f"unique-index-{base}-{new_col.name}", title=f"build unique index {idx} CONCURRENTLY",
+            reason=f"{change.object}: the expected primary key ({new_col.name}) needs a "
+                   "unique index first", kind=StepKind.CONCURRENT, table=table_name,
+            target=index_ref, creates=(index_ref,), precheck=duplicates_sql(t, (new_col.name,)),
+            sql=(f"CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {ident(idx)} ON {t} ({c})",),
+            probe=f"SELECT {probes.has_valid_index(t, idx)} OR {swapped}",
+            reverse=(f"DROP INDEX CONCURRENTLY IF EXISTS {qualified(live_t.schema, idx)}",),
+            lock="SHARE UPDATE EXCLUSIVE", lock_duration="scan", estimated_rows=rows(live_t),
+            estimated_seconds=est_seconds(rows(live_t), 1_000_000))
+    live_col = live_t.column(new_col.name)
+    if live_col is not None and not live_col.not_null:
+        not_null_steps(out, table_name, new_col.name, rows(live_t))
+    if ctx.strategy == "keep":
+        key_con = f"{base}_{new_col.name}_key"[:63]
+        con_ref = ObjectRef.in_table("constraint", table_name, key_con)
+        out.add(f"unique-constraint-{base}-{new_col.name}",
+                title=f"attach {idx} as UNIQUE constraint {key_con}",
+                reason="pk_strategy=keep: the old key stays the primary key",
+                kind=StepKind.DDL, table=table_name, target=con_ref, creates=(con_ref,),
+                sql=(f"ALTER TABLE {t} ADD CONSTRAINT {ident(key_con)} UNIQUE USING INDEX "
+                     f"{ident(idx)}",),
+                probe=f"SELECT {probes.has_constraint(t, key_con)}",
+                reverse=(f"ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {ident(key_con)}",),
+                lock="ACCESS EXCLUSIVE", lock_duration="instant")
+        out.keep(change, f"pk_strategy=keep: {live_pk.name} ({', '.join(live_pk.columns)}) "
+                         f"stays the primary key; {new_col.name} is unique and NOT NULL")
+        out.residual += [DriftNote("extra", "constraint", f"{table_name}.{key_con}"),
+                         DriftNote("extra", "index", f"{table_name}.{idx}")]
+        return
+    out.steps[:] = [replace(st, done_if=probes.either(st.done_if, swapped))
+                    if st.table == table_name else st for st in out.steps]
+    cols = ", ".join(ident(x) for x in live_pk.columns)
+    out.add(f"swap-primary-key-{base}",
+            title=f"make {new_col.name} the primary key USING INDEX {idx} (drop "
+                  f"{live_pk.name} on {', '.join(live_pk.columns)})",
+            reason=f"{change.object}: expected primary key ({new_col.name})",
+            kind=StepKind.DDL, table=table_name,
+            target=ObjectRef.in_table("constraint", table_name, exp_pk.name),
+            sql=(f"ALTER TABLE {t} DROP CONSTRAINT {ident(live_pk.name)}",
+                 f"ALTER TABLE {t} ADD CONSTRAINT {ident(exp_pk.name)} PRIMARY KEY USING "
+                 f"INDEX {ident(idx)}"),
+            probe=f"SELECT {swapped}",
+            reverse=(f"ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {ident(exp_pk.name)}",
+                     f"ALTER TABLE {t} ADD CONSTRAINT {ident(live_pk.name)} PRIMARY KEY "
+                     f"({cols})"),
+            lock="ACCESS EXCLUSIVE", lock_duration="instant")
+    out.handled.add(change_key(change))
+    out.notes.append(f"{table_name}: primary key moved from {old_key} to {new_col.name}")
