@@ -38,3 +38,25 @@ def test_first_label_goes_before_and_several_labels_each_get_a_step():
 def test_reordered_or_removed_labels_are_unsupported(labels):
     out = planned(*labels)
     assert out.steps == [] and out.unsupported[0].why == "enum labels removed or reordered"
+
+
+def test_missing_enum_is_created_with_its_labels_in_order_before_a_new_table_using_it():
+    from dataclasses import replace
+
+    from pgreconcile.plan.planner import make_plan
+    from pgreconcile.schema.diff import diff_schemas
+    from pgreconcile.schema.model import Column, Table
+
+    live, expected, _ = pair(child(), child())
+    tone = Enum("public", "tone", ("low", "it's high"))
+    voice = Table("public", "voice", columns=(Column("id", "integer", not_null=True),
+                                              Column("tone", "public.tone")))
+    expected = replace(expected, enums=(*expected.enums, tone),
+                       tables=(*expected.tables, voice))
+    plan = make_plan(live, expected, diff_schemas(live, expected))
+    assert [s.id for s in plan.steps] == ["01-enum-tone", "02-table-public-voice"]
+    step = plan.steps[0]
+    assert step.sql == ("CREATE TYPE \"public\".\"tone\" AS ENUM ('low', 'it''s high')",)
+    assert step.kind == StepKind.DDL and step.reverse == ('DROP TYPE IF EXISTS "public"."tone"',)
+    assert step.probe == "SELECT to_regtype('\"public\".\"tone\"') IS NOT NULL"
+    assert plan.unsupported == ()

@@ -43,7 +43,9 @@ from pgreconcile.plan.context import PlanContext, Planned, change_key, est_secon
 from pgreconcile.plan.kinds import collation as collation_kind
 from pgreconcile.plan.kinds import composite as composite_kind
 from pgreconcile.plan.kinds import domain as domain_kind
+from pgreconcile.plan.kinds import enum as enum_kind
 from pgreconcile.plan.kinds import extension as extension_kind
+from pgreconcile.plan.kinds import function as function_kind
 from pgreconcile.plan.kinds import rls
 from pgreconcile.plan.kinds import sequence as sequence_kind
 from pgreconcile.plan.kinds.index import index_body
@@ -57,7 +59,8 @@ HANDLES = (("table", "missing"), ("schema", "missing"), ("table", "different"))
 
 #: What the new tables' columns may use, planned by their own module before the tables.
 _BEFORE_TABLES = {"extension": extension_kind, "collation": collation_kind,
-                  "domain": domain_kind, "type": composite_kind, "sequence": sequence_kind}
+                  "enum": enum_kind, "domain": domain_kind, "type": composite_kind,
+                  "sequence": sequence_kind, "function": function_kind}
 
 #: Rows per second of an ALTER TABLE SET LOGGED / UNLOGGED rewrite (a rough estimate).
 _REWRITE_ROWS_PER_SEC = 200_000.0
@@ -67,10 +70,9 @@ _INLINE_ORDER = {"pk": 0, "unique": 1, "exclude": 2, "check": 3}
 
 
 def applies(change: Change) -> bool:
-    """Missing schemas, tables, extensions and sequences: `plan` decides which it takes."""
-    return change.bucket == "missing" and change.kind in ("schema", "table", "extension",
-                                                          "sequence", "collation", "domain",
-                                                          "type")
+    """Missing schemas and tables, and what their columns may use: `plan` decides which
+    it takes."""
+    return change.bucket == "missing" and change.kind in ("schema", "table", *_BEFORE_TABLES)
 
 
 def plan(change: Change, ctx: PlanContext) -> Planned:
