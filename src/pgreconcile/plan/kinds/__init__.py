@@ -8,7 +8,8 @@ any other change, because its steps also take care of the key's new column (and,
 pk_strategy=keep, of the old one). `table` comes next: missing schemas and tables (with
 the extensions a new table may need) exist before any other change refers to them, such
 as a foreign key of an existing table to a missing one. Every other change is looked up
-in HANDLERS (a changed constraint that is not a moved primary key goes to `constraint`); what is not there has no safe automatic fix and is reported as unsupported.
+in HANDLERS (a changed constraint that is not a moved primary key goes to `constraint`);
+what is not there has no safe automatic fix and is reported as unsupported.
 """
 from __future__ import annotations
 

@@ -129,8 +129,14 @@ def changed(change: Change, ctx: PlanContext) -> Planned:
         _validation(out, change, table, live, expected)
     elif expected.kind == "fk" and _deferrability_only(live, expected):
         _alter_deferrability(out, change, live, expected)
+    elif expected.kind == "fk" and table.partition_key and ctx.live.server_version < 180000:
+        out.refuse(change, "PostgreSQL before 18 cannot add a NOT VALID foreign key to a "
+                           "partitioned table: replacing it would block writes for a scan")
     elif expected.kind in ("fk", "check"):
         _replace_not_valid(out, change, table, live, expected)
+    elif expected.kind in ("unique", "pk") and table.partition_key:
+        out.refuse(change, "the index of a partitioned table cannot be built CONCURRENTLY: "
+                           "replacing the constraint would block writes for the build")
     elif expected.kind in ("unique", "pk"):
         _rebuild_unique(out, change, ctx, table, live, expected)
     elif expected.kind == "exclude":
