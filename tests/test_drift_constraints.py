@@ -5,6 +5,8 @@ every row is kept. Violating rows are refused before anything changes; a primary
 foreign keys depend on is not replaced."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from pgreconcile.pg import census
@@ -181,3 +183,28 @@ def test_primary_key_that_foreign_keys_use_is_refused(db, make_db):
     assert "foreign keys depend on the index of parent_pkey (public.child.child_parent_fk)" \
         in refused["public.parent.parent_pkey"]
     assert not [s for s in plan.steps if s.table == "public.parent"]
+
+
+def test_rollback_restores_the_live_constraints(db, tmp_path):
+    """The reverses put the old rules back (checks and foreign keys NOT VALID: instant, and
+    never failing on rows written under the new rule); nothing of the new ones stays."""
+    from pgreconcile.apply.revert import revert_plan
+    from pgreconcile.plan.steps import Plan
+
+    run_sql(db, TABLES + ROWS + FK + ";" + CHECK + "(qty >= 0);" + UNIQUE + "(name);")
+    original = _constraints(db)
+    ref = _reference(tmp_path, FK + " ON DELETE CASCADE;" + CHECK + "(qty >= 1);"
+                     + UNIQUE + "(name, qty);")
+    plan_path = tmp_path / "plan.json"
+    as_json(cli("plan", "--reference-sql", str(ref), "--out", str(plan_path), "--json", spec=db))
+    applied = cli("apply", str(plan_path), "--no-backup", "--json", spec=db)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert _constraints(db) != original
+    plan = Plan.from_dict(json.loads(plan_path.read_text()))
+    assert revert_plan(db, plan) == [s.id for s in reversed(plan.steps)]
+    not_valid = ("child_parent_fk", "child_qty_check")
+    assert _constraints(db) == [
+        (name, definition + " NOT VALID", False) if name in not_valid else (name, definition, valid)
+        for name, definition, valid in original]
+    assert not query(db, "SELECT 1 FROM pg_class WHERE relname LIKE '%pgrc_new'")
+    assert _counts(db) == [(50, 500)]
