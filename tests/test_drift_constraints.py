@@ -208,3 +208,27 @@ def test_rollback_restores_the_live_constraints(db, tmp_path):
         for name, definition, valid in original]
     assert not query(db, "SELECT 1 FROM pg_class WHERE relname LIKE '%pgrc_new'")
     assert _counts(db) == [(50, 500)]
+
+
+def test_foreign_key_to_a_column_the_drift_makes_unique(db, tmp_path):
+    """parent.code is not unique live; the reference makes it unique and points the
+    foreign key at it. The key is built first, though parent sorts after child."""
+    tables = TABLES.replace("code varchar(10) NOT NULL UNIQUE", "code varchar(10) NOT NULL")
+    run_sql(db, tables + ROWS + FK + ";")
+    ref = tmp_path / "expected.sql"
+    ref.write_text(tables + "ALTER TABLE parent ADD CONSTRAINT parent_code_key UNIQUE (code);"
+                   "ALTER TABLE child ADD CONSTRAINT child_parent_fk FOREIGN KEY (parent_code) "
+                   "REFERENCES parent(code);\n")
+    plan_path = tmp_path / "plan.json"
+    plan = as_json(cli("plan", "--reference-sql", str(ref), "--out", str(plan_path), "--json",
+                       spec=db))
+    assert [s["id"] for s in plan["steps"]] == [
+        "01-index-parent_code_key", "02-constraint-parent_code_key",
+        "03-constraint-child_parent_fk", "04-validate-child_parent_fk"]
+    applied = cli("apply", str(plan_path), "--no-backup", "--json", spec=db)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    after = cli("diff", "--reference-sql", str(ref), "--json", spec=db)
+    assert after.returncode == 0, [c["object"] for c in as_json(after)["changes"]]
+    assert _counts(db) == [(50, 500)]
+    assert as_json(cli("apply", str(plan_path), "--no-backup", "--json", spec=db))[
+        "changed"] is False

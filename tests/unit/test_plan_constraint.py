@@ -8,6 +8,7 @@ from dataclasses import replace as dc_replace
 from pgreconcile.plan.kinds import constraint, handler_for, primary_key
 from pgreconcile.plan.planner import make_plan
 from pgreconcile.plan.steps import ObjectRef, StepKind
+from pgreconcile.schema.diff import diff_schemas
 from pgreconcile.schema.model import Column, Constraint, Table
 
 from .builders import child, child_columns, only, pair
@@ -322,3 +323,53 @@ def test_changed_constraints_come_in_diff_order_in_the_plan():
     assert [s.id for s in plan.steps] == [
         "01-index-child_name_key_pgrc_new", "02-constraint-child_name_key",
         "03-constraint-child_qty_check", "04-validate-child_qty_check"]
+
+
+def _parent_with_code_key():
+    return Constraint("parent_code_key", "unique", ("code",), "UNIQUE (code)",
+                      index="parent_code_key")
+
+
+def _with_parent_key(models):
+    live, expected, _ = models
+    tables = tuple(dc_replace(t, constraints=t.constraints + (_parent_with_code_key(),))
+                   if t.name == "parent" else t for t in expected.tables)
+    expected = dc_replace(expected, tables=tables)
+    return live, expected, diff_schemas(live, expected)
+
+
+CODE_FK = Constraint("child_parent_fk", "fk", ("name",),
+                     "FOREIGN KEY (name) REFERENCES public.parent(code)",
+                     ref_table="public.parent", ref_columns=("code",))
+
+
+def test_the_key_a_changed_foreign_key_references_is_made_first():
+    """parent sorts after child: its new unique key would come too late for the foreign
+    key; the foreign key's handler plans it first and marks it handled."""
+    models = _with_parent_key(pair(child(constraints=[FK]), child(constraints=[CODE_FK])))
+    assert [c.object for c in models[2].significant] == [
+        "public.child.child_parent_fk", "public.parent.parent_code_key"]
+    plan = make_plan(*models)
+    assert [s.id for s in plan.steps] == [
+        "01-index-parent_code_key", "02-constraint-parent_code_key",
+        "03-constraint-child_parent_fk", "04-validate-child_parent_fk"]
+    assert plan.unsupported == ()
+
+
+def test_the_key_a_missing_foreign_key_references_is_made_first():
+    models = _with_parent_key(pair(child(), child(constraints=[CODE_FK])))
+    plan = make_plan(*models)
+    assert [s.id for s in plan.steps] == [
+        "01-index-parent_code_key", "02-constraint-parent_code_key",
+        "03-constraint-child_parent_fk", "04-validate-child_parent_fk"]
+
+
+def test_an_existing_referenced_key_plans_nothing_more():
+    live, expected, _ = _with_parent_key(pair(child(constraints=[FK]),
+                                              child(constraints=[CODE_FK])))
+    live = dc_replace(live, tables=tuple(
+        dc_replace(t, constraints=t.constraints + (_parent_with_code_key(),))
+        if t.name == "parent" else t for t in live.tables))
+    plan = make_plan(live, expected, diff_schemas(live, expected))
+    assert [s.id for s in plan.steps] == ["01-constraint-child_parent_fk",
+                                          "02-validate-child_parent_fk"]

@@ -24,11 +24,11 @@ from __future__ import annotations
 import re
 
 from pgreconcile.plan import probes
-from pgreconcile.plan.context import PlanContext, Planned, rows
+from pgreconcile.plan.context import PlanContext, Planned, change_key, rows
 from pgreconcile.plan.sqltext import ident, idents, literal, qualified, qualified_name, regclass
 from pgreconcile.plan.steps import ObjectRef, StepKind
 from pgreconcile.schema.diff import Change
-from pgreconcile.schema.model import Constraint, Table
+from pgreconcile.schema.model import Constraint, Index, Table
 
 HANDLES = (("constraint", "missing"), ("constraint", "different"))
 
@@ -49,6 +49,8 @@ def missing(change: Change, ctx: PlanContext) -> Planned:
     t = qualified_name(change.table)
     ref = ObjectRef.in_table("constraint", change.table, con.name)
     reverse = (f"ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {ident(con.name)}",)
+    if con.kind == "fk":
+        referenced_key_first(out, change, ctx, con)
     if con.kind in ("fk", "check"):
         # The whole clause as PostgreSQL prints it (a CHECK's expression is only there);
         # NOT VALID is the `validated` field, added here and validated by the next step.
@@ -100,6 +102,46 @@ def missing(change: Change, ctx: PlanContext) -> Planned:
     return out
 
 
+def referenced_key_first(out: Planned, change: Change, ctx: PlanContext,
+                         fk: Constraint) -> None:
+    """A foreign key needs a unique key on the columns it references. When live has none
+    and that key is itself drift the diff lists later (e.g. the referenced table sorts
+    after this one), its steps are planned here, before the foreign key's."""
+    target = ctx.live_table(fk.ref_table)
+    if target is None or has_unique_key(target, fk.ref_columns):
+        return
+    significant = ctx.diff.significant
+    later = significant[significant.index(change) + 1:] if change in significant else ()
+    for other in later:
+        if other.table != fk.ref_table or other.bucket not in ("missing", "different") \
+                or change_key(other) in out.handled:
+            continue
+        if other.kind == "constraint" and other.expected["kind"] in ("unique", "pk") \
+                and set(other.expected["columns"]) == set(fk.ref_columns):
+            out.extend(plan(other, ctx))
+        elif other.kind == "index" and other.bucket == "missing" and _unique_on(
+                Index.from_dict(other.expected), fk.ref_columns):
+            from pgreconcile.plan.kinds import index  # a sibling that imports no kind
+            out.extend(index.plan(other, ctx))
+        else:
+            continue
+        out.handled.add(change_key(other))
+        return
+
+
+def _unique_on(index: Index, columns: tuple[str, ...]) -> bool:
+    return (index.unique and index.valid and index.predicate is None
+            and set(index.columns) == set(columns))
+
+
+def has_unique_key(table: Table, columns: tuple[str, ...]) -> bool:
+    """Live has a primary key, unique constraint or plain unique index on exactly
+    `columns` (in any order): a foreign key can reference them."""
+    return (any(c.kind in ("pk", "unique") and set(c.columns) == set(columns)
+                for c in table.constraints)
+            or any(_unique_on(i, columns) for i in table.indexes))
+
+
 # -- a changed constraint ------------------------------------------------------------------
 
 #: A unique or primary key as pg_get_constraintdef prints it, every part this module rebuilds.
@@ -133,6 +175,8 @@ def changed(change: Change, ctx: PlanContext) -> Planned:
         out.refuse(change, "PostgreSQL before 18 cannot add a NOT VALID foreign key to a "
                            "partitioned table: replacing it would block writes for a scan")
     elif expected.kind in ("fk", "check"):
+        if expected.kind == "fk":
+            referenced_key_first(out, change, ctx, expected)
         _replace_not_valid(out, change, table, live, expected)
     elif expected.kind in ("unique", "pk") and table.partition_key:
         out.refuse(change, "the index of a partitioned table cannot be built CONCURRENTLY: "
