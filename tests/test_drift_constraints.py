@@ -52,6 +52,9 @@ CASES = {
     "unique made deferrable": (
         UNIQUE + "(name);", UNIQUE + "(name) DEFERRABLE INITIALLY DEFERRED;",
         ["build", "replace"]),
+    "unique made NULLS NOT DISTINCT with an INCLUDE list (PostgreSQL 15+)": (
+        UNIQUE + "(name);", UNIQUE + "NULLS NOT DISTINCT (name) INCLUDE (qty);",
+        ["build", "replace"]),
     "exclusion on other columns": (
         EXCLUDE + "(name WITH =);", EXCLUDE + "(name WITH =, qty WITH =);", ["replace"]),
     "primary key made deferrable (nothing references it)": (
@@ -232,3 +235,16 @@ def test_foreign_key_to_a_column_the_drift_makes_unique(db, tmp_path):
     assert _counts(db) == [(50, 500)]
     assert as_json(cli("apply", str(plan_path), "--no-backup", "--json", spec=db))[
         "changed"] is False
+
+
+def test_missing_unique_keeps_include_and_nulls_not_distinct(db, tmp_path):
+    run_sql(db, TABLES + ROWS)
+    ref = _reference(tmp_path, UNIQUE + "NULLS NOT DISTINCT (name) INCLUDE (qty);")
+    plan_path = tmp_path / "plan.json"
+    plan = as_json(cli("plan", "--reference-sql", str(ref), "--out", str(plan_path), "--json",
+                       spec=db))
+    assert plan["steps"][0]["sql"][0].endswith('("name") INCLUDE (qty) NULLS NOT DISTINCT')
+    applied = cli("apply", str(plan_path), "--no-backup", "--json", spec=db)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    after = cli("diff", "--reference-sql", str(ref), "--json", spec=db)
+    assert after.returncode == 0, [c["object"] for c in as_json(after)["changes"]]

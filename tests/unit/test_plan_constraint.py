@@ -84,6 +84,14 @@ def test_deferrable_unique_stays_deferrable():
     assert attach.sql[0].endswith('USING INDEX "child_name_key" DEFERRABLE INITIALLY DEFERRED')
 
 
+def test_missing_unique_keeps_include_and_nulls_not_distinct():
+    index_step, _ = planned(Constraint("child_name_key", "unique", ("name",),
+                                       "UNIQUE NULLS NOT DISTINCT (name) INCLUDE (qty)")).steps
+    assert index_step.sql == ('CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS "child_name_key" '
+                              f'ON {T} ("name") INCLUDE (qty) NULLS NOT DISTINCT',)
+    assert "IS NOT NULL" not in index_step.precheck
+
+
 def test_exclusion_constraints_are_unsupported():
     out = planned(Constraint("child_ex", "exclude", ("qty",), "EXCLUDE USING gist (qty WITH =)"))
     assert out.steps == []

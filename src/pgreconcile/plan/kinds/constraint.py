@@ -79,9 +79,10 @@ def missing(change: Change, ctx: PlanContext) -> Planned:
         out.add(f"index-{idx}", title=f"build unique index {idx} CONCURRENTLY",
                 reason=f"missing constraint {change.object}", kind=StepKind.CONCURRENT,
                 table=change.table, target=index_ref, creates=(index_ref,),
-                precheck=duplicates_sql(t, con.columns),
-                sql=(f"CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {ident(idx)} ON {t} "
-                     f"({idents(con.columns)})",),
+                precheck=duplicates_sql(t, con.columns,
+                                        nulls_distinct=" NULLS NOT DISTINCT " not in
+                                        con.definition),
+                sql=(unique_index_sql(t, idx, con),),
                 probe=(f"SELECT {probes.has_constraint(t, con.name)} OR "
                        f"{probes.has_valid_index(t, idx)}"),
                 reverse=(f"DROP INDEX CONCURRENTLY IF EXISTS {qualified(schema, idx)}",),
@@ -306,10 +307,7 @@ def _rebuild_unique(out: Planned, change: Change, ctx: PlanContext, table: Table
             kind=StepKind.CONCURRENT, table=change.table, target=index_ref,
             creates=(index_ref,),
             precheck=duplicates_sql(t, expected.columns, nulls_distinct=nulls_distinct),
-            sql=(f"CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {ident(temp)} ON {t} "
-                 f"({idents(expected.columns)})"
-                 + (f" INCLUDE ({shape['include']})" if shape["include"] else "")
-                 + ("" if nulls_distinct else " NULLS NOT DISTINCT"),),
+            sql=(unique_index_sql(t, temp, expected),),
             probe=f"SELECT {done} OR {probes.has_valid_index(t, temp)}",
             reverse=(f"DROP INDEX CONCURRENTLY IF EXISTS {qualified(schema, temp)}",),
             lock="SHARE UPDATE EXCLUSIVE", lock_duration="scan", estimated_rows=rows(table))
@@ -327,6 +325,17 @@ def _rebuild_unique(out: Planned, change: Change, ctx: PlanContext, table: Table
             # Putting the old one back builds its index under the lock (a scan).
             reverse=_restore(t, live, expected),
             lock="ACCESS EXCLUSIVE", lock_duration="instant")
+
+
+def unique_index_sql(t: str, name: str, con: Constraint) -> str:
+    """CREATE UNIQUE INDEX CONCURRENTLY for the unique or primary key `con`: its columns,
+    and the INCLUDE list and NULLS NOT DISTINCT its definition has."""
+    shape = _UNIQUE.fullmatch(_squash(con.definition))
+    include = shape["include"] if shape else None
+    nulls_not_distinct = bool(shape and shape["nnd"])
+    return (f"CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {ident(name)} ON {t} "
+            f"({idents(con.columns)})" + (f" INCLUDE ({include})" if include else "")
+            + (" NULLS NOT DISTINCT" if nulls_not_distinct else ""))
 
 
 def _replace_exclusion(out: Planned, change: Change, table: Table, live: Constraint,
