@@ -290,9 +290,10 @@ def _rebuild_unique(out: Planned, change: Change, ctx: PlanContext, table: Table
                         and c.ref_table == change.table
                         and set(c.ref_columns) == set(live.columns))
     if dependents:
-        out.refuse(change, f"{change.risk}; foreign keys depend on the index of "
-                           f"{live.name} ({', '.join(dependents)}): replacing it means "
-                           "dropping them; write a migration")
+        out.refuse(change, f"{expected.kind} constraint differs "
+                           f"({', '.join(change.attributes)}); foreign keys depend on the "
+                           f"index of {live.name} ({', '.join(dependents)}): replacing it "
+                           "means dropping them; write a migration")
         return
     t = qualified_name(change.table)
     schema = change.table.partition(".")[0]
