@@ -1,7 +1,15 @@
 """make_plan's dispatch: one handler per (kind, bucket); extensions, extras, the rest."""
 from __future__ import annotations
 
-from pgreconcile.plan.kinds import HANDLERS, column, extension, extra, handler_for, unsupported
+from pgreconcile.plan.kinds import (
+    HANDLERS,
+    column,
+    constraint,
+    extension,
+    extra,
+    handler_for,
+    unsupported,
+)
 from pgreconcile.plan.kinds import table as table_kind
 from pgreconcile.plan.planner import make_plan
 from pgreconcile.plan.steps import ObjectRef
@@ -22,9 +30,9 @@ def test_every_kind_and_bucket_has_one_handler_or_is_unsupported():
     assert all(HANDLERS[(kind, "extra")] is extra.plan for kind in KINDS)
     assert handler_for(change("table", "missing")) is table_kind.plan
     assert handler_for(change("schema", "missing")) is table_kind.plan
-    for kind in ("trigger", "view", "function", "sequence"):
+    for kind in ("trigger", "view", "function", "sequence", "enum"):
         assert handler_for(change(kind, "missing")) is not unsupported
-    assert handler_for(change("constraint", "different")) is unsupported
+    assert handler_for(change("constraint", "different")) is constraint.plan
 
 
 def test_missing_extension_is_created_and_reversible():

@@ -6,10 +6,11 @@
 `primary_key` also has `applies(change)`: a moved primary key is planned first, before
 any other change, because its steps also take care of the key's new column (and, with
 pk_strategy=keep, of the old one). `table` comes next: missing schemas and tables (with
-the extensions, collations, domains, composite types and sequences a new table may need)
-exist before any other change refers to them, such as a foreign key of an existing table
-to a missing one. Every other change is looked up
-in HANDLERS; what is not there has no safe automatic fix and is reported as unsupported.
+the extensions, collations, enums, domains, composite types, sequences and functions a new
+table may need) exist before any other change refers to them, such as a foreign key of an
+existing table to a missing one. Every other change is looked up in HANDLERS (a changed
+constraint that is not a moved primary key goes to `constraint`); what is not there has no
+safe automatic fix and is reported as unsupported.
 """
 from __future__ import annotations
 
