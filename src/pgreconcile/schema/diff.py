@@ -681,12 +681,28 @@ class _Differ:
 
     # -- sequences, views, triggers ----------------------------------------------------
     def sequences(self) -> None:
-        unmatched_live = list(self.live.sequences)
+        # by owning column (the name may be generated differently), else by name
+        by_owner: dict[str, list[Sequence]] = {}
+        by_name: dict[str, Sequence] = {}
+        for seq in self.live.sequences:
+            by_name[seq.qualified_name] = seq
+            if seq.owned_by:
+                by_owner.setdefault(seq.owned_by, []).append(seq)
+        taken: set[str] = set()
+
+        def take(candidates: list[Sequence], prefer: str) -> Sequence | None:
+            free = [c for c in candidates if c.qualified_name not in taken]
+            if not free:
+                return None
+            found = next((c for c in free if c.name == prefer), free[0])
+            taken.add(found.qualified_name)
+            return found
+
         unmatched_expected: list[Sequence] = []
         for ex in self.expected.sequences:
-            lv = (_take(unmatched_live, attrgetter("owned_by"), ex.owned_by,
-                        prefer_name=ex.name) if ex.owned_by else None) or _take(
-                unmatched_live, attrgetter("qualified_name"), ex.qualified_name)
+            lv = (take(by_owner.get(ex.owned_by, []), ex.name) if ex.owned_by else None) or (
+                take([by_name[ex.qualified_name]], ex.name)
+                if ex.qualified_name in by_name else None)
             if lv is None:
                 unmatched_expected.append(ex)
                 continue
@@ -719,6 +735,7 @@ class _Differ:
         for ex in unmatched_expected:
             self.add("missing", "sequence", ex.qualified_name, ex.owner_table, expected=ex,
                      **self._identity_twin(ex, self.live_tables, "missing"))
+        unmatched_live = [s for s in self.live.sequences if s.qualified_name not in taken]
         for lv in unmatched_live:
             if self._goes_with_extra_owner(lv):
                 continue
