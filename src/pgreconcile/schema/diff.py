@@ -719,11 +719,7 @@ class _Differ:
                     notes.append("ALTER SEQUENCE is instant; a narrower type or maximum "
                                  "fails if the current value is beyond it")
                 if lv.behind:
-                    notes.append(f"the sequence is behind its column: last value "
-                                 f"{lv.last_value if lv.last_value is not None else 'unused'}"
-                                 f", max({lv.owned_by}) = {lv.column_max}, so the next "
-                                 "insert fails with a duplicate key; setval() past the "
-                                 "maximum is instant")
+                    notes.append(_behind_note(lv))
                 self.add("different", "sequence", obj, table, lv, ex, attributes=attributes,
                          risk="; ".join(notes))
             elif attributes or lv.name != ex.name:
@@ -741,6 +737,20 @@ class _Differ:
                 continue
             self.add("extra", "sequence", lv.qualified_name, lv.owner_table, live=lv,
                      **self._identity_twin(lv, self.expected_tables, "extra"))
+        self.identity_sequences_behind()
+
+    def identity_sequences_behind(self) -> None:
+        """An identity column's sequence behind the column's maximum (rows loaded with
+        explicit ids): the same drift as a serial's, reported on the sequence."""
+        twins = {s.owned_by: s for s in (*self.expected.sequences,
+                                         *self.expected.identity_sequences) if s.owned_by}
+        for lv in self.live.identity_sequences:
+            if not lv.behind or self._goes_with_extra_owner(lv):
+                continue
+            ex = twins.get(lv.owned_by) or replace(lv, last_value=None, column_max=None)
+            self.add("different", "sequence", lv.qualified_name, lv.owner_table, lv, ex,
+                     attributes=("behind",),
+                     risk=_behind_note(lv) + " (the sequence of an identity column)")
 
     def _goes_with_extra_owner(self, seq: Sequence) -> bool:
         """Dropping an extra table or column drops the sequences it owns.
@@ -1146,6 +1156,13 @@ def _commentable(schema: Schema) -> set[tuple[str, str]]:
     objects.update(("type", c.qualified_name) for c in schema.composite_types)
     objects.update(("domain", d.qualified_name) for d in schema.domains)
     return objects
+
+
+def _behind_note(seq: Sequence) -> str:
+    last = seq.last_value if seq.last_value is not None else "unused"
+    return (f"the sequence is behind its column: last value {last}, max({seq.owned_by}) = "
+            f"{seq.column_max}, so the next insert fails with a duplicate key; setval() past "
+            "the maximum is instant")
 
 
 def _rows(table: Table) -> str:

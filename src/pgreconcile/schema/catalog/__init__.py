@@ -123,7 +123,7 @@ def _fetch(conn: psycopg.Connection, kind: str, params: dict) -> list[dict]:
 
 
 #: How many max() subqueries one statement reads (one round trip per batch).
-_MAX_BATCH = 200
+_MAX_BATCH = 50
 
 
 def _column_maxima(conn: psycopg.Connection, sequences: list[dict]) -> dict[tuple, int | None]:
@@ -195,7 +195,7 @@ def _build(rows: dict[str, list[dict]], *, server_version: int, database: str,
               inherits=tuple(r["inherits"]))
         for r in _by_key(rows["tables"], "schema", "name"))
 
-    sequences = tuple(
+    sequences, identity_sequences = (tuple(
         Sequence(schema=r["schema"], name=r["name"], data_type=r["data_type"],
                  start=r["start"], increment=r["increment"], minimum=r["minimum"],
                  maximum=r["maximum"], cache=r["cache"], cycle=r["cycle"],
@@ -203,7 +203,8 @@ def _build(rows: dict[str, list[dict]], *, server_version: int, database: str,
                            if r["owner_column"] else None),
                  last_value=r["last_value"],
                  column_max=column_max.get((r["schema"], r["name"])))
-        for r in _by_key(rows["sequences"], "schema", "name"))
+        for r in _by_key(rows["sequences"], "schema", "name") if r["identity"] is identity)
+        for identity in (False, True))
 
     views = tuple(
         View(schema=r["schema"], name=r["name"], definition=r["definition"],
@@ -216,6 +217,7 @@ def _build(rows: dict[str, list[dict]], *, server_version: int, database: str,
         namespaces=tuple(sorted(r["name"] for r in rows["schemas"])),
         tables=tables,
         sequences=sequences,
+        identity_sequences=identity_sequences,
         enums=tuple(Enum(schema=r["schema"], name=r["name"], labels=tuple(r["labels"]))
                     for r in _by_key(rows["enums"], "schema", "name")),
         extensions=tuple(Extension(name=r["name"], schema=r["schema"], version=r["version"])
