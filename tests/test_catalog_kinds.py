@@ -107,6 +107,8 @@ CREATE FUNCTION app.by_mood(m app.mood) RETURNS SETOF app.account
 CREATE PROCEDURE app.clear_cache(p_key text DEFAULT NULL) LANGUAGE plpgsql
     AS $$BEGIN DELETE FROM app.cache WHERE p_key IS NULL OR k = p_key; END$$;
 CREATE AGGREGATE app.total(integer) (SFUNC = int4pl, STYPE = integer, INITCOND = '0');
+CREATE AGGREGATE app.smallest(integer) (SFUNC = int4smaller, STYPE = integer,
+    COMBINEFUNC = int4smaller, SORTOP = <, PARALLEL = SAFE);
 CREATE TRIGGER account_trim BEFORE INSERT OR UPDATE ON app.account
     FOR EACH ROW EXECUTE FUNCTION app.trim_name();
 CREATE TRIGGER event_noop AFTER INSERT ON app.event FOR EACH ROW EXECUTE FUNCTION app.noop();
@@ -335,7 +337,9 @@ def test_functions_procedures_and_overloads(schema):
     assert "DELETE FROM app.cache" in proc.definition
     assert functions["app.by_mood(m app.mood)"].returns == "SETOF app.account"
     total = functions["app.total(integer)"]
-    assert (total.kind, total.definition) == ("a", "")
+    assert (total.kind, total.returns) == ("a", "integer")
+    assert total.definition == ("CREATE OR REPLACE AGGREGATE app.total(integer) "
+                                "(SFUNC = int4pl, STYPE = integer, INITCOND = '0')")
     # extension functions are left out (pgcrypto's digest, citext's functions)
     assert not [f for f in schema.functions if f.schema == "public"]
 
@@ -774,3 +778,18 @@ def test_identity_sequences_are_read_apart_for_their_state(db):
     assert (seq.last_value, seq.column_max, seq.behind) == (2, 2, False)
     assert "identity_sequences" not in schema.canonical()
     assert Schema.from_dict(schema.to_dict()) == schema
+
+
+def test_aggregate_definition_recreates_it(schema, db):
+    """The definition read for a plain aggregate is the statement that makes it again."""
+    smallest = next(f for f in schema.functions if f.name == "smallest")
+    assert smallest.definition == (
+        "CREATE OR REPLACE AGGREGATE app.smallest(integer) (SFUNC = int4smaller, "
+        "STYPE = integer, COMBINEFUNC = int4smaller, SORTOP = OPERATOR(pg_catalog.<), "
+        "PARALLEL = SAFE)")
+    run_sql(db, "CREATE SCHEMA app")
+    for f in schema.functions:
+        if f.kind == "a":
+            run_sql(db, f.definition)
+    again = {f.qualified_name: f for f in inspect_schema(db).functions}
+    assert again == {f.qualified_name: f for f in schema.functions if f.kind == "a"}
