@@ -8,6 +8,11 @@ Constraints and indexes are matched by what they do (kind + definition without
 the name), not by name: Django and PostgreSQL generate names with hashes and
 suffixes that legitimately differ between databases built at different times, so
 a name that differs on an otherwise identical object is a cosmetic change.
+
+What a partition or an inheritance child has from its parent (columns, CHECK
+constraints, and a partition's clones of its parent's keys, foreign keys and indexes)
+is compared on the parent only: fixing the parent fixes the children. Comments and
+grants of an extra object, like its triggers and owned sequences, go with it.
 """
 from __future__ import annotations
 
@@ -428,8 +433,11 @@ class _Differ:
                                      attrgetter("qualified_name"))
         for table in missing:
             name = table.qualified_name
+            default = next((t.qualified_name for t in self.live.tables
+                            if table.partition_of and t.partition_of == table.partition_of
+                            and t.partition_bound == "DEFAULT"), None)
             self.add("missing", "table", name, name, expected=table,
-                     risk=_missing_table_risk(table))
+                     risk=_missing_table_risk(table, default))
         for table in extra:
             name = table.qualified_name
             rows = _rows(table)
@@ -827,7 +835,6 @@ class _Differ:
                          if attributes == ["enabled"] else
                          "recreate the trigger (DROP + CREATE in one transaction)")
 
-
     # -- collations, domains, composite types, functions ------------------------------
     def collations(self) -> None:
         missing, extra, both = _pair(self.live.collations, self.expected.collations,
@@ -939,7 +946,8 @@ class _Differ:
                                      attrgetter("key"))
         existing = ({t.qualified_name for t in self.expected.tables}
                     | {v.qualified_name for v in self.expected.views}
-                    | {s.qualified_name for s in self.expected.sequences})
+                    | {s.qualified_name for s in (*self.expected.sequences,
+                                                  *self.expected.identity_sequences)})
         for ex in missing:
             self.add("missing", "privilege", ex.key, _privilege_table(ex), expected=ex,
                      risk=f"GRANT {', '.join(ex.privileges)} ON {ex.object} TO {ex.grantee} "
@@ -1053,14 +1061,17 @@ def _own_parts(live: Table, expected: Table, live_parents: list[Table],
     return own(live), own(expected)
 
 
-def _missing_table_risk(table: Table) -> str:
+def _missing_table_risk(table: Table, default_partition: str | None = None) -> str:
     parts = (f"{_count(table.columns, 'column')}, "
              f"{_count(table.constraints, 'constraint')} and "
              f"{_count(_plain_indexes(table), 'other index', 'other indexes')}")
     if table.partition_of:
-        return (f"CREATE TABLE … PARTITION OF {table.partition_of} "
-                f"{table.partition_bound or ''} ({parts}); rows of that range now in a "
-                "DEFAULT partition block it").replace("  ", " ")
+        text = (f"CREATE TABLE … PARTITION OF {table.partition_of} "
+                f"{table.partition_bound or ''} ({parts})").replace("  ", " ")
+        if default_partition:
+            text += (f"; it scans the default partition {default_partition} under an "
+                     "ACCESS EXCLUSIVE lock and fails if rows of its bound are there")
+        return text
     if table.inherits:
         return f"CREATE TABLE … INHERITS ({', '.join(table.inherits)}) ({parts})"
     return f"CREATE TABLE with {parts}"
@@ -1150,7 +1161,8 @@ def _commentable(schema: Schema) -> set[tuple[str, str]]:
         objects.update(("column", qualify(t.qualified_name, c.name)) for c in t.columns)
     for v in schema.views:
         objects.add(("view", v.qualified_name))
-    objects.update(("sequence", s.qualified_name) for s in schema.sequences)
+    objects.update(("sequence", s.qualified_name)
+                   for s in (*schema.sequences, *schema.identity_sequences))
     objects.update(("function", f.qualified_name) for f in schema.functions)
     objects.update(("type", e.qualified_name) for e in schema.enums)
     objects.update(("type", c.qualified_name) for c in schema.composite_types)

@@ -128,8 +128,10 @@ _MAX_BATCH = 50
 
 def _column_maxima(conn: psycopg.Connection, sequences: list[dict]) -> dict[tuple, int | None]:
     """max() of the column that owns each sequence, keyed by (schema, sequence name), for
-    the sequences whose owning integer column leads a btree index (an index-only read of
-    one end of it); the others are left out. In the catalog snapshot's transaction."""
+    the sequences whose owning integer column leads a btree index (a read of one end of
+    it); the others are left out. In the catalog snapshot's transaction. Like the
+    catalog queries (pg_get_indexdef), it waits for a table someone holds ACCESS
+    EXCLUSIVE."""
     owned = [r for r in sequences if r["owner_column"] and r["owner_indexed"]]
     found: dict[tuple, int | None] = {}
     for start in range(0, len(owned), _MAX_BATCH):
