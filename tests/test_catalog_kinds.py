@@ -333,6 +333,11 @@ def test_sequence_column_max_needs_an_index_and_sees_the_behind_drift(db):
     run_sql(db, "SELECT setval('t_id_seq', 9)")
     seq = next(s for s in inspect_schema(db).sequences if s.name == "t_id_seq")
     assert (seq.last_value, seq.column_max, seq.behind) == (9, 9, False)
+    # setval(…, false): nextval hands out that very value next
+    for value, last, behind in ((10, 9, False), (9, 8, True), (1, None, True)):
+        run_sql(db, f"SELECT setval('t_id_seq', {value}, false)")
+        seq = next(s for s in inspect_schema(db).sequences if s.name == "t_id_seq")
+        assert (seq.last_value, seq.column_max, seq.behind) == (last, 9, behind), value
 
 
 def test_views_read_what_they_depend_on(schema):

@@ -204,8 +204,9 @@ class Sequence:
     cycle: bool = False
     owned_by: str | None = None  # "schema.table.column"
     # State, not structure (left out of `canonical()`): pg_sequences.last_value (None when
-    # nextval was never called) and max() of the owning column, read when the column leads
-    # a btree index (None otherwise, or on an empty table).
+    # nextval was never called; after setval(…, false), the value before the one nextval
+    # hands out next) and max() of the owning column, read when the column leads a btree
+    # index (None otherwise, or on an empty table).
     last_value: int | None = None
     column_max: int | None = None
 
