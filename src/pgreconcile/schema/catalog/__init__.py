@@ -137,27 +137,36 @@ def _sequence_state(conn: psycopg.Connection, sequences: list[dict]) -> dict[tup
     used or set. In the catalog snapshot's transaction; like the catalog queries
     (pg_get_indexdef), it waits for a table someone holds ACCESS EXCLUSIVE."""
     owned = [r for r in sequences if r["owner_column"] and r["owner_indexed"]]
+    maxima = dict(zip(((r["schema"], r["name"]) for r in owned), _scalars(conn, [
+        sql.SQL("(SELECT max({}) FROM {})").format(
+            sql.Identifier(r["owner_column"]),
+            sql.Identifier(r["owner_schema"], r["owner_table"])) for r in owned]),
+        strict=True))
+    # only where it can matter: a column with values, a sequence the catalog says is unused
+    unread = [r for r in owned if r["last_value"] is None and r["readable"]
+              and maxima[r["schema"], r["name"]] is not None]
+    current = dict(zip(((r["schema"], r["name"]) for r in unread), _scalars(conn, [
+        sql.SQL("(SELECT ARRAY[last_value, is_called::int] FROM {})").format(
+            sql.Identifier(r["schema"], r["name"])) for r in unread]), strict=True))
     found: dict[tuple, tuple] = {}
-    for start in range(0, len(owned), _MAX_BATCH):
-        batch = owned[start:start + _MAX_BATCH]
-        exprs = []
-        for r in batch:
-            exprs.append(sql.SQL("(SELECT max({}) FROM {})").format(
-                sql.Identifier(r["owner_column"]),
-                sql.Identifier(r["owner_schema"], r["owner_table"])))
-            if r["last_value"] is None and r["readable"]:
-                exprs.append(sql.SQL("(SELECT ARRAY[last_value, is_called::int] FROM {})")
-                             .format(sql.Identifier(r["schema"], r["name"])))
-        values = iter(conn.execute(sql.SQL("SELECT {}").format(
-            sql.SQL(", ").join(exprs))).fetchone())
-        for r in batch:
-            maximum, last_value = next(values), r["last_value"]
-            if r["last_value"] is None and r["readable"]:
-                value, called = next(values)
-                if not called and value != r["start"]:
-                    last_value = value - r["increment"]
-            found[r["schema"], r["name"]] = (maximum, last_value)
+    for r in owned:
+        key = r["schema"], r["name"]
+        last_value = r["last_value"]
+        if key in current:
+            value, called = current[key]
+            if not called and value != r["start"]:
+                last_value = value - r["increment"]
+        found[key] = (maxima[key], last_value)
     return found
+
+
+def _scalars(conn: psycopg.Connection, expressions: list[sql.Composable]) -> list:
+    """The values of scalar subqueries, _MAX_BATCH to a statement."""
+    values: list = []
+    for start in range(0, len(expressions), _MAX_BATCH):
+        values += conn.execute(sql.SQL("SELECT {}").format(
+            sql.SQL(", ").join(expressions[start:start + _MAX_BATCH]))).fetchone()
+    return values
 
 
 def _build(rows: dict[str, list[dict]], *, server_version: int, database: str,
