@@ -730,8 +730,9 @@ def test_inheritance_child_missing_and_no_inherit(drift):
                  live="DROP TABLE cat; ALTER TABLE dog NO INHERIT animal")
     assert _summary(diff) == {
         ("missing", "table", "public.cat", ()),
+        # dog keeps its columns and animal's check as its own after NO INHERIT; INHERIT
+        # again merges them, so they are no drift of their own
         ("different", "table", "public.dog", ("inherits",)),
-        # without the parent, dog's check is its own: the local copy stays behind
     }
     change = next(c for c in diff.changes if c.object == "public.cat")
     assert change.expected["inherits"] == ["public.animal", "public.tag"]
