@@ -174,3 +174,40 @@ def test_every_new_kind_has_a_one_line_description():
         "table public.t INHERITS (public.a) (0 columns)"
     assert describe_side("table", Table("public", "p", partition_key="HASH (id)")
                          .to_dict()) == "table public.p PARTITION BY HASH (id) (0 columns)"
+
+
+def test_reports_show_every_new_kind_as_one_liners():
+    from pgreconcile.report.render import render_html, render_markdown
+
+    expected = _schema(
+        functions=(Function("public", "f", "a integer", returns="integer",
+                            definition="CREATE OR REPLACE FUNCTION public.f(a integer)\n…"),),
+        domains=(Domain("public", "d", "integer",
+                        checks=(DomainCheck("c", "CHECK (VALUE > 0)"),)),),
+        composite_types=(CompositeType("public", "t", (TypeAttribute("a", "integer"),)),),
+        collations=(Collation("public", "c", lc_collate="C", lc_ctype="C"),),
+        comments=(Comment("schema", "public", "the schema"),),
+        privileges=(Privilege("table", "public.t", "ro", ("SELECT",)),),
+        tables=(Table("public", "p", partition_of="public.q", partition_bound="DEFAULT"),))
+    diff = diff_schemas(_schema(), expected).to_dict()
+    assert {c["kind"] for c in diff["changes"]} == {
+        "function", "domain", "type", "collation", "comment", "privilege", "table"}
+    markdown = render_markdown({"diff_before": diff, "diff_after": diff})
+    for line in ("FUNCTION public.f(a integer) RETURNS integer LANGUAGE sql",
+                 "integer CHECK (VALUE > 0)", "(a integer)", "provider libc, lc_collate C",
+                 "'the schema'", "SELECT to ro", "PARTITION OF public.q DEFAULT"):
+        assert line in markdown, line
+    assert "FUNCTION public.f(a integer)" in render_html({"diff_before": diff})
+
+
+def test_grants_and_comments_on_identity_sequences_are_compared():
+    seq = Sequence("public", "t_id_seq", owned_by="public.t.id")
+    table = Table("public", "t", columns=(Column("id", "bigint", not_null=True,
+                                                 identity="d"),))
+    live = _schema(tables=(table,), identity_sequences=(seq,),
+                   privileges=(Privilege("sequence", "public.t_id_seq", "ro", ("USAGE",)),),
+                   comments=(Comment("sequence", "public.t_id_seq", "ids"),))
+    expected = _schema(tables=(table,), identity_sequences=(seq,))
+    assert _summary(diff_schemas(live, expected)) == {
+        ("extra", "privilege", "public.t_id_seq:ro", (), False),
+        ("extra", "comment", "sequence:public.t_id_seq", (), False)}

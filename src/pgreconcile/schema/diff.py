@@ -8,6 +8,11 @@ Constraints and indexes are matched by what they do (kind + definition without
 the name), not by name: Django and PostgreSQL generate names with hashes and
 suffixes that legitimately differ between databases built at different times, so
 a name that differs on an otherwise identical object is a cosmetic change.
+
+What a partition or an inheritance child has from its parent (columns, CHECK
+constraints, and a partition's clones of its parent's keys, foreign keys and indexes)
+is compared on the parent only: fixing the parent fixes the children. Comments and
+grants of an extra object, like its triggers and owned sequences, go with it.
 """
 from __future__ import annotations
 
@@ -428,8 +433,11 @@ class _Differ:
                                      attrgetter("qualified_name"))
         for table in missing:
             name = table.qualified_name
+            default = next((t.qualified_name for t in self.live.tables
+                            if table.partition_of and t.partition_of == table.partition_of
+                            and t.partition_bound == "DEFAULT"), None)
             self.add("missing", "table", name, name, expected=table,
-                     risk=_missing_table_risk(table))
+                     risk=_missing_table_risk(table, default))
         for table in extra:
             name = table.qualified_name
             rows = _rows(table)
@@ -681,12 +689,28 @@ class _Differ:
 
     # -- sequences, views, triggers ----------------------------------------------------
     def sequences(self) -> None:
-        unmatched_live = list(self.live.sequences)
+        # by owning column (the name may be generated differently), else by name
+        by_owner: dict[str, list[Sequence]] = {}
+        by_name: dict[str, Sequence] = {}
+        for seq in self.live.sequences:
+            by_name[seq.qualified_name] = seq
+            if seq.owned_by:
+                by_owner.setdefault(seq.owned_by, []).append(seq)
+        taken: set[str] = set()
+
+        def take(candidates: list[Sequence], prefer: str) -> Sequence | None:
+            free = [c for c in candidates if c.qualified_name not in taken]
+            if not free:
+                return None
+            found = next((c for c in free if c.name == prefer), free[0])
+            taken.add(found.qualified_name)
+            return found
+
         unmatched_expected: list[Sequence] = []
         for ex in self.expected.sequences:
-            lv = (_take(unmatched_live, attrgetter("owned_by"), ex.owned_by,
-                        prefer_name=ex.name) if ex.owned_by else None) or _take(
-                unmatched_live, attrgetter("qualified_name"), ex.qualified_name)
+            lv = (take(by_owner.get(ex.owned_by, []), ex.name) if ex.owned_by else None) or (
+                take([by_name[ex.qualified_name]], ex.name)
+                if ex.qualified_name in by_name else None)
             if lv is None:
                 unmatched_expected.append(ex)
                 continue
@@ -703,11 +727,7 @@ class _Differ:
                     notes.append("ALTER SEQUENCE is instant; a narrower type or maximum "
                                  "fails if the current value is beyond it")
                 if lv.behind:
-                    notes.append(f"the sequence is behind its column: last value "
-                                 f"{lv.last_value if lv.last_value is not None else 'unused'}"
-                                 f", max({lv.owned_by}) = {lv.column_max}, so the next "
-                                 "insert fails with a duplicate key; setval() past the "
-                                 "maximum is instant")
+                    notes.append(_behind_note(lv))
                 self.add("different", "sequence", obj, table, lv, ex, attributes=attributes,
                          risk="; ".join(notes))
             elif attributes or lv.name != ex.name:
@@ -719,11 +739,26 @@ class _Differ:
         for ex in unmatched_expected:
             self.add("missing", "sequence", ex.qualified_name, ex.owner_table, expected=ex,
                      **self._identity_twin(ex, self.live_tables, "missing"))
+        unmatched_live = [s for s in self.live.sequences if s.qualified_name not in taken]
         for lv in unmatched_live:
             if self._goes_with_extra_owner(lv):
                 continue
             self.add("extra", "sequence", lv.qualified_name, lv.owner_table, live=lv,
                      **self._identity_twin(lv, self.expected_tables, "extra"))
+        self.identity_sequences_behind()
+
+    def identity_sequences_behind(self) -> None:
+        """An identity column's sequence behind the column's maximum (rows loaded with
+        explicit ids): the same drift as a serial's, reported on the sequence."""
+        twins = {s.owned_by: s for s in (*self.expected.sequences,
+                                         *self.expected.identity_sequences) if s.owned_by}
+        for lv in self.live.identity_sequences:
+            if not lv.behind or self._goes_with_extra_owner(lv):
+                continue
+            ex = twins.get(lv.owned_by) or replace(lv, last_value=None, column_max=None)
+            self.add("different", "sequence", lv.qualified_name, lv.owner_table, lv, ex,
+                     attributes=("behind",),
+                     risk=_behind_note(lv) + " (the sequence of an identity column)")
 
     def _goes_with_extra_owner(self, seq: Sequence) -> bool:
         """Dropping an extra table or column drops the sequences it owns.
@@ -799,7 +834,6 @@ class _Differ:
                          risk="trigger is disabled or enabled differently"
                          if attributes == ["enabled"] else
                          "recreate the trigger (DROP + CREATE in one transaction)")
-
 
     # -- collations, domains, composite types, functions ------------------------------
     def collations(self) -> None:
@@ -912,7 +946,8 @@ class _Differ:
                                      attrgetter("key"))
         existing = ({t.qualified_name for t in self.expected.tables}
                     | {v.qualified_name for v in self.expected.views}
-                    | {s.qualified_name for s in self.expected.sequences})
+                    | {s.qualified_name for s in (*self.expected.sequences,
+                                                  *self.expected.identity_sequences)})
         for ex in missing:
             self.add("missing", "privilege", ex.key, _privilege_table(ex), expected=ex,
                      risk=f"GRANT {', '.join(ex.privileges)} ON {ex.object} TO {ex.grantee} "
@@ -1026,14 +1061,17 @@ def _own_parts(live: Table, expected: Table, live_parents: list[Table],
     return own(live), own(expected)
 
 
-def _missing_table_risk(table: Table) -> str:
+def _missing_table_risk(table: Table, default_partition: str | None = None) -> str:
     parts = (f"{_count(table.columns, 'column')}, "
              f"{_count(table.constraints, 'constraint')} and "
              f"{_count(_plain_indexes(table), 'other index', 'other indexes')}")
     if table.partition_of:
-        return (f"CREATE TABLE … PARTITION OF {table.partition_of} "
-                f"{table.partition_bound or ''} ({parts}); rows of that range now in a "
-                "DEFAULT partition block it").replace("  ", " ")
+        text = (f"CREATE TABLE … PARTITION OF {table.partition_of} "
+                f"{table.partition_bound or ''} ({parts})").replace("  ", " ")
+        if default_partition:
+            text += (f"; it scans the default partition {default_partition} under an "
+                     "ACCESS EXCLUSIVE lock and fails if rows of its bound are there")
+        return text
     if table.inherits:
         return f"CREATE TABLE … INHERITS ({', '.join(table.inherits)}) ({parts})"
     return f"CREATE TABLE with {parts}"
@@ -1123,12 +1161,20 @@ def _commentable(schema: Schema) -> set[tuple[str, str]]:
         objects.update(("column", qualify(t.qualified_name, c.name)) for c in t.columns)
     for v in schema.views:
         objects.add(("view", v.qualified_name))
-    objects.update(("sequence", s.qualified_name) for s in schema.sequences)
+    objects.update(("sequence", s.qualified_name)
+                   for s in (*schema.sequences, *schema.identity_sequences))
     objects.update(("function", f.qualified_name) for f in schema.functions)
     objects.update(("type", e.qualified_name) for e in schema.enums)
     objects.update(("type", c.qualified_name) for c in schema.composite_types)
     objects.update(("domain", d.qualified_name) for d in schema.domains)
     return objects
+
+
+def _behind_note(seq: Sequence) -> str:
+    last = seq.last_value if seq.last_value is not None else "unused"
+    return (f"the sequence is behind its column: last value {last}, max({seq.owned_by}) = "
+            f"{seq.column_max}, so the next insert fails with a duplicate key; setval() past "
+            "the maximum is instant")
 
 
 def _rows(table: Table) -> str:

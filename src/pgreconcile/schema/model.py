@@ -204,8 +204,9 @@ class Sequence:
     cycle: bool = False
     owned_by: str | None = None  # "schema.table.column"
     # State, not structure (left out of `canonical()`): pg_sequences.last_value (None when
-    # nextval was never called) and max() of the owning column, read when the column leads
-    # a btree index (None otherwise, or on an empty table).
+    # nextval was never called; after setval(…, false), the value before the one nextval
+    # hands out next) and max() of the owning column, read when the column leads a btree
+    # index (None otherwise, or on an empty table).
     last_value: int | None = None
     column_max: int | None = None
 
@@ -516,6 +517,10 @@ class Schema:
     collations: tuple[Collation, ...] = ()
     comments: tuple[Comment, ...] = ()  # by key
     privileges: tuple[Privilege, ...] = ()  # by key
+    # The sequences of identity columns (part of their column, so left out of `sequences`
+    # and of `canonical()`), read for their state only: a sequence behind its column's
+    # maximum is drift whether the column is serial or identity.
+    identity_sequences: tuple[Sequence, ...] = ()
     server_version: int = 0  # server_version_num, e.g. 180000
     database: str = ""
 
@@ -549,7 +554,8 @@ class Schema:
                 "composite_types": [x.to_dict() for x in self.composite_types],
                 "collations": [x.to_dict() for x in self.collations],
                 "comments": [x.to_dict() for x in self.comments],
-                "privileges": [x.to_dict() for x in self.privileges]}
+                "privileges": [x.to_dict() for x in self.privileges],
+                "identity_sequences": [x.to_dict() for x in self.identity_sequences]}
 
     @classmethod
     def from_dict(cls, d: dict) -> Schema:
@@ -571,14 +577,16 @@ class Schema:
                    collations=tuple(Collation.from_dict(x) for x in d.get("collations", ())),
                    comments=tuple(Comment.from_dict(x) for x in d.get("comments", ())),
                    privileges=tuple(Privilege.from_dict(x) for x in d.get("privileges", ())),
+                   identity_sequences=tuple(Sequence.from_dict(x)
+                                            for x in d.get("identity_sequences", ())),
                    server_version=d.get("server_version", 0), database=d.get("database", ""))
 
     def canonical(self) -> dict:
         """The structure only: what survives pg_dump/restore and CREATE DATABASE … TEMPLATE.
 
-        Leaves out the database name, the server version, row estimates and sequences'
-        state (last value, column maximum), and sorts columns by name (restoring
-        inherited tables may reorder them).
+        Leaves out the database name, the server version, row estimates, sequences'
+        state (last value, column maximum) and identity columns' sequences, and sorts
+        columns by name (restoring inherited tables may reorder them).
         Object names stay in, because a restore keeps them.
         """
         return canonical_of(self.to_dict())
@@ -589,7 +597,8 @@ class Schema:
 
 def canonical_of(schema: dict) -> dict:
     """`Schema.canonical()` of a schema already written as `to_dict()` (left unchanged)."""
-    d = {k: v for k, v in schema.items() if k not in ("server_version", "database")}
+    d = {k: v for k, v in schema.items()
+         if k not in ("server_version", "database", "identity_sequences")}
     d["tables"] = [{**{k: v for k, v in t.items() if k != "row_estimate"},
                     "columns": sorted(t["columns"], key=lambda c: c["name"])}
                    for t in schema["tables"]]

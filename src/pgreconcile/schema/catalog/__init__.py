@@ -93,10 +93,10 @@ def inspect_schema(conn, schemas: Iterable[str] | None = None,
     }
     with _catalog_snapshot(conn):
         rows = {kind: _fetch(conn, kind, params) for kind in QUERY_KINDS}
-        column_max = _column_maxima(conn, rows["sequences"])
+        sequence_state = _sequence_state(conn, rows["sequences"])
         database = conn.execute("SELECT current_database()").fetchone()[0]
     return _build(rows, server_version=conn.info.server_version, database=database,
-                  column_max=column_max)
+                  sequence_state=sequence_state)
 
 
 @contextmanager
@@ -123,31 +123,55 @@ def _fetch(conn: psycopg.Connection, kind: str, params: dict) -> list[dict]:
 
 
 #: How many max() subqueries one statement reads (one round trip per batch).
-_MAX_BATCH = 200
+_MAX_BATCH = 50
 
 
-def _column_maxima(conn: psycopg.Connection, sequences: list[dict]) -> dict[tuple, int | None]:
-    """max() of the column that owns each sequence, keyed by (schema, sequence name), for
-    the sequences whose owning integer column leads a btree index (an index-only read of
-    one end of it); the others are left out. In the catalog snapshot's transaction."""
+def _sequence_state(conn: psycopg.Connection, sequences: list[dict]) -> dict[tuple, tuple]:
+    """(max, last value) of each sequence whose owning integer column leads a btree index
+    (a read of one end of it), keyed by (schema, sequence name); the others are left out.
+
+    The max is of the owning column. The last value is the catalog's
+    (pg_sequence_last_value), unless that is NULL because the sequence was set with
+    setval(…, false) since: then the value before the one nextval hands out next (the
+    sequence itself is read), so that `Sequence.behind` is right; None when it was never
+    used or set. In the catalog snapshot's transaction; like the catalog queries
+    (pg_get_indexdef), it waits for a table someone holds ACCESS EXCLUSIVE."""
     owned = [r for r in sequences if r["owner_column"] and r["owner_indexed"]]
-    found: dict[tuple, int | None] = {}
-    for start in range(0, len(owned), _MAX_BATCH):
-        batch = owned[start:start + _MAX_BATCH]
-        statement = sql.SQL("SELECT {}").format(sql.SQL(", ").join(
-            sql.SQL("(SELECT max({}) FROM {})").format(
-                sql.Identifier(r["owner_column"]),
-                sql.Identifier(r["owner_schema"], r["owner_table"]))
-            for r in batch))
-        values = conn.execute(statement).fetchone()
-        for r, value in zip(batch, values, strict=True):
-            found[r["schema"], r["name"]] = value
+    maxima = dict(zip(((r["schema"], r["name"]) for r in owned), _scalars(conn, [
+        sql.SQL("(SELECT max({}) FROM {})").format(
+            sql.Identifier(r["owner_column"]),
+            sql.Identifier(r["owner_schema"], r["owner_table"])) for r in owned]),
+        strict=True))
+    # only where it can matter: a column with values, a sequence the catalog says is unused
+    unread = [r for r in owned if r["last_value"] is None and r["readable"]
+              and maxima[r["schema"], r["name"]] is not None]
+    current = dict(zip(((r["schema"], r["name"]) for r in unread), _scalars(conn, [
+        sql.SQL("(SELECT ARRAY[last_value, is_called::int] FROM {})").format(
+            sql.Identifier(r["schema"], r["name"])) for r in unread]), strict=True))
+    found: dict[tuple, tuple] = {}
+    for r in owned:
+        key = r["schema"], r["name"]
+        last_value = r["last_value"]
+        if key in current:
+            value, called = current[key]
+            if not called and value != r["start"]:
+                last_value = value - r["increment"]
+        found[key] = (maxima[key], last_value)
     return found
 
 
+def _scalars(conn: psycopg.Connection, expressions: list[sql.Composable]) -> list:
+    """The values of scalar subqueries, _MAX_BATCH to a statement."""
+    values: list = []
+    for start in range(0, len(expressions), _MAX_BATCH):
+        values += conn.execute(sql.SQL("SELECT {}").format(
+            sql.SQL(", ").join(expressions[start:start + _MAX_BATCH]))).fetchone()
+    return values
+
+
 def _build(rows: dict[str, list[dict]], *, server_version: int, database: str,
-           column_max: dict[tuple, int | None] | None = None) -> Schema:
-    column_max = column_max or {}
+           sequence_state: dict[tuple, tuple] | None = None) -> Schema:
+    state = sequence_state or {}
     columns: dict[tuple[str, str], list[Column]] = defaultdict(list)
     for r in rows["columns"]:
         columns[r["schema"], r["table_name"]].append(Column(
@@ -195,15 +219,16 @@ def _build(rows: dict[str, list[dict]], *, server_version: int, database: str,
               inherits=tuple(r["inherits"]))
         for r in _by_key(rows["tables"], "schema", "name"))
 
-    sequences = tuple(
+    sequences, identity_sequences = (tuple(
         Sequence(schema=r["schema"], name=r["name"], data_type=r["data_type"],
                  start=r["start"], increment=r["increment"], minimum=r["minimum"],
                  maximum=r["maximum"], cache=r["cache"], cycle=r["cycle"],
                  owned_by=(qualify(r["owner_schema"], r["owner_table"], r["owner_column"])
                            if r["owner_column"] else None),
-                 last_value=r["last_value"],
-                 column_max=column_max.get((r["schema"], r["name"])))
-        for r in _by_key(rows["sequences"], "schema", "name"))
+                 column_max=state.get((r["schema"], r["name"]), (None,))[0],
+                 last_value=state.get((r["schema"], r["name"]), (None, r["last_value"]))[1])
+        for r in _by_key(rows["sequences"], "schema", "name") if r["identity"] is identity)
+        for identity in (False, True))
 
     views = tuple(
         View(schema=r["schema"], name=r["name"], definition=r["definition"],
@@ -216,6 +241,7 @@ def _build(rows: dict[str, list[dict]], *, server_version: int, database: str,
         namespaces=tuple(sorted(r["name"] for r in rows["schemas"])),
         tables=tables,
         sequences=sequences,
+        identity_sequences=identity_sequences,
         enums=tuple(Enum(schema=r["schema"], name=r["name"], labels=tuple(r["labels"]))
                     for r in _by_key(rows["enums"], "schema", "name")),
         extensions=tuple(Extension(name=r["name"], schema=r["schema"], version=r["version"])

@@ -1,9 +1,11 @@
 -- Sequences with their settings and the column that owns them (OWNED BY, deptype 'a').
--- Identity sequences (deptype 'i') are part of their column's identity and are left out.
--- last_value is state, not structure (NULL before the first nextval, or without the
--- privilege to read it, as in pg_sequences). owner_indexed: the owning column is an
--- integer column that leads a btree index and can be read, so max() of it is cheap
--- (catalog/__init__.py reads it).
+-- Identity sequences (deptype 'i') are part of their column's identity: flagged
+-- `identity` (the model keeps them apart, for their state only).
+-- last_value is state, not structure (NULL before the first nextval, after a
+-- setval(…, false), or without the privilege to read it, as in pg_sequences).
+-- owner_indexed: the owning column is an integer column that leads a btree index and can
+-- be read, so max() of it is cheap (catalog/__init__.py reads it, and the sequence itself
+-- when last_value is NULL and it is readable).
 WITH ns AS (/* scope.sql */)
 SELECT ns.nspname AS schema,
        c.relname AS name,
@@ -19,7 +21,9 @@ SELECT ns.nspname AS schema,
        own.owner_column,
        CASE WHEN has_sequence_privilege(c.oid, 'SELECT,USAGE')
             THEN pg_sequence_last_value(c.oid::regclass) END AS last_value,
-       COALESCE(own.owner_indexed, false) AS owner_indexed
+       has_sequence_privilege(c.oid, 'SELECT') AS readable,
+       COALESCE(own.owner_indexed, false) AS owner_indexed,
+       own.deptype IS NOT DISTINCT FROM 'i' AS identity
 FROM pg_sequence s
 JOIN pg_class c ON c.oid = s.seqrelid
 JOIN ns ON ns.oid = c.relnamespace
@@ -41,7 +45,6 @@ LEFT JOIN LATERAL (
       AND d.deptype IN ('a', 'i')
     LIMIT 1
 ) own ON true
-WHERE own.deptype IS DISTINCT FROM 'i'
-  AND NOT EXISTS (SELECT 1 FROM pg_depend d
+WHERE NOT EXISTS (SELECT 1 FROM pg_depend d
                   WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
 ORDER BY 1, 2;
