@@ -79,12 +79,40 @@ def drop_all(changes: list[Change], ctx: PlanContext) -> Planned:
             continue
         for change in group:
             builder = _BUILDERS.get(change.kind)
-            if builder is None or change.live is None:
+            if change.kind not in _BUILDERS or change.live is None:
                 out.keep(change, f"extra {change.kind}: no drop step for this kind; kept")
                 continue
-            builder(change, ctx, out)
+            if change.kind == "schema":
+                _schema(change, out, _in_schema(change.object, changes))
+            else:
+                builder(change, ctx, out)
             out.handled.add(change_key(change))
     return out
+
+
+def _in_schema(schema: str, changes: list[Change]) -> dict[str, list[str]]:
+    """What the drops remove from `schema`, by catalog: relations (tables, views, sequences,
+    and the tables owning sequences), functions ("name(args)"), types, collations, extensions."""
+    found: dict[str, list[str]] = {"relations": [], "functions": [], "types": [],
+                                   "collations": [], "extensions": [], "owners": []}
+    for c in changes:
+        live = c.live or {}
+        if c.kind == "extension":
+            found["extensions"].append(live.get("name", c.object))
+        if live.get("schema") != schema:
+            continue
+        name = live.get("name", "")
+        if c.kind in ("table", "view", "sequence"):
+            found["relations"].append(name)
+        if c.kind == "table":
+            found["owners"].append(c.object)
+        elif c.kind == "function":
+            found["functions"].append(f"{name}({live.get('arguments', '')})")
+        elif c.kind in ("enum", "type", "domain"):
+            found["types"].append(name)
+        elif c.kind == "collation":
+            found["collations"].append(name)
+    return found
 
 
 def _goes_along(change: Change, gone: set[tuple[str, str]], out: Planned) -> bool:
@@ -153,7 +181,7 @@ def _arranged(changes: list[Change], ctx: PlanContext) -> list[list[Change]]:
     references or inherits from."""
     views = [c for c in changes if c.kind == "view"]
     tables = [c for c in changes if c.kind == "table"]
-    by_kind = {"view": _topological(views, lambda c: (c.live or {}).get("depends_on") or ()),
+    by_kind = {"view": _topological(views, _view_reads(views)),
                "table": _topological(tables, _table_references)}
     out, placed = [], set()
     for c in changes:
@@ -164,6 +192,24 @@ def _arranged(changes: list[Change], ctx: PlanContext) -> list[list[Change]]:
         else:
             out.append([c])
     return out
+
+
+def _view_reads(views: list[Change]):
+    """What a view reads: its `depends_on`, and (for a model that lacks it) the other views
+    whose qualified name its definition mentions."""
+    def pattern(dotted: str) -> re.Pattern:
+        schema, name = _split(dotted)
+        part = r'(?:"{0}"|{0}\b)'
+        return re.compile(part.format(re.escape(schema)) + r"\." + part.format(re.escape(name)))
+
+    patterns = {c.object: pattern(c.object) for c in views}
+
+    def reads(change: Change) -> tuple[str, ...]:
+        live = change.live or {}
+        named = [name for name, p in patterns.items()
+                 if name != change.object and p.search(live.get("definition") or "")]
+        return tuple(live.get("depends_on") or ()) + tuple(named)
+    return reads
 
 
 def _table_references(change: Change) -> tuple[str, ...]:
@@ -203,13 +249,15 @@ def _topological(changes: list[Change], uses) -> list[list[Change]]:
 def _drop(out: Planned, change: Change, slug: str, title: str, *, sql: tuple[str, ...],
           probe: str, reverse: tuple[str, ...] = (), kind: StepKind = StepKind.DDL,
           table: str | None = None, target: ObjectRef | None = None,
-          lock: str = "ACCESS EXCLUSIVE", estimated_rows: int = 0) -> None:
+          lock: str = "ACCESS EXCLUSIVE", estimated_rows: int = 0,
+          precheck: str = "") -> None:
     reason = f"extra {change.kind} {change.object} (--drop-extra)"
     if not reverse:
         reason += f"; {NO_RESTORE}"
     out.add(f"drop-{_SLUG.sub('-', slug)}", title=title, reason=reason, kind=kind,
             table=table, target=target, sql=sql, probe=f"SELECT {probe}", reverse=reverse,
-            lock=lock, lock_duration="instant", destructive=True, estimated_rows=estimated_rows)
+            lock=lock, lock_duration="instant", destructive=True, estimated_rows=estimated_rows,
+            precheck=precheck)
 
 
 def _split(dotted: str) -> tuple[str, str]:
@@ -228,13 +276,52 @@ def _relation_is_gone(dotted: str) -> str:
     return f"to_regclass({literal(qualified_name(dotted))}) IS NULL"
 
 
-def _schema(change: Change, ctx: PlanContext, out: Planned) -> None:
+def _text_array(names: list[str]) -> str:
+    return f"ARRAY[{', '.join(literal(n) for n in sorted(set(names)))}]::text[]"
+
+
+def schema_leftovers_sql(schema: str, dropped: dict[str, list[str]]) -> str:
+    """SELECT count, sample of what `schema` holds that the drops do not remove (a DROP
+    SCHEMA without CASCADE would fail on it): a precheck, asked before anything changes."""
+    ns = (f"(SELECT oid FROM pg_namespace WHERE nspname = {literal(schema)})")
+    member = ("NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = {0}::regclass AND "
+              "d.objid = {1} AND d.deptype IN ('e', 'i'))")
+    owned = ("EXISTS (SELECT 1 FROM pg_depend d JOIN pg_class r ON r.oid = d.refobjid JOIN "
+             "pg_namespace rn ON rn.oid = r.relnamespace WHERE d.classid = 'pg_class'::regclass "
+             "AND d.objid = c.oid AND d.refclassid = 'pg_class'::regclass AND d.deptype IN "
+             "('a', 'i') AND rn.nspname || '.' || r.relname = ANY "
+             f"({_text_array(dropped['owners'])}))")
+    parts = [
+        f"SELECT 'relation ' || c.relname FROM pg_class c WHERE c.relnamespace = {ns} AND "
+        f"c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND NOT c.relname = ANY "
+        f"({_text_array(dropped['relations'])}) AND NOT {owned} AND "
+        + member.format("'pg_class'", "c.oid"),
+        f"SELECT 'function ' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) "
+        f"|| ')' FROM pg_proc p WHERE p.pronamespace = {ns} AND NOT (p.proname || '(' || "
+        f"pg_get_function_identity_arguments(p.oid) || ')') = ANY "
+        f"({_text_array(dropped['functions'])}) AND " + member.format("'pg_proc'", "p.oid"),
+        f"SELECT 'type ' || t.typname FROM pg_type t WHERE t.typnamespace = {ns} AND "
+        "(t.typtype IN ('e', 'd', 'r') OR (t.typtype = 'c' AND (SELECT relkind FROM pg_class "
+        f"WHERE oid = t.typrelid) = 'c')) AND NOT t.typname = ANY "
+        f"({_text_array(dropped['types'])}) AND " + member.format("'pg_type'", "t.oid"),
+        f"SELECT 'collation ' || o.collname FROM pg_collation o WHERE o.collnamespace = {ns} "
+        f"AND NOT o.collname = ANY ({_text_array(dropped['collations'])}) AND "
+        + member.format("'pg_collation'", "o.oid"),
+        f"SELECT 'extension ' || x.extname FROM pg_extension x WHERE x.extnamespace = {ns} "
+        f"AND NOT x.extname = ANY ({_text_array(dropped['extensions'])})",
+    ]
+    return ("SELECT count(*), min(what) FROM (" + " UNION ALL ".join(parts)
+            + ") AS leftovers(what)")
+
+
+def _schema(change: Change, out: Planned, dropped: dict[str, list[str]]) -> None:
     name = change.object
     _drop(out, change, f"schema-{name}", f"DROP SCHEMA {name} (without CASCADE)",
           sql=(f"DROP SCHEMA IF EXISTS {ident(name)}",),
           probe=f"NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = {literal(name)})",
           reverse=(f"CREATE SCHEMA IF NOT EXISTS {ident(name)}",),
-          target=ObjectRef("schema", "", None, name), lock="none")
+          target=ObjectRef("schema", "", None, name), lock="none",
+          precheck=schema_leftovers_sql(name, dropped))
 
 
 def _extension(change: Change, ctx: PlanContext, out: Planned) -> None:
@@ -573,7 +660,7 @@ def _privilege(change: Change, ctx: PlanContext, out: Planned) -> None:
           target=ObjectRef("privilege", "", None, change.object), lock="none")
 
 
-_BUILDERS = {"schema": _schema, "extension": _extension, "collation": _collation,
+_BUILDERS = {"schema": None, "extension": _extension, "collation": _collation,
              "enum": _enum, "type": _composite, "domain": _domain, "sequence": _sequence,
              "function": _function, "table": _table, "column": _column,
              "constraint": _constraint, "index": _index, "view": _view, "trigger": _trigger,
