@@ -292,6 +292,20 @@ def test_ansible_plan_module_drop_extra_reaches_the_planner(db, tmp_path):
         (tmp_path / "out" / "plan.json").read_text())["destructive"]
 
 
+@pytest.mark.slow
+def test_ansible_role_refuses_drop_extra_without_allow_destructive(db, tmp_path):
+    _live(db)
+    before = fingerprint_and_counts(db)
+    proc = ansible("ansible-playbook", "reconcile.yml", "-l", "local",
+                   "-e", "reconcile_drop_extra=true", "-e", '{"reconcile_stages": ["plan"]}',
+                   "-e", f"reconcile_report_dir={tmp_path / 'reports'}", spec=db)
+    assert proc.returncode != 0, proc.stdout[-3000:]
+    assert "Refuse to drop what only live has" in proc.stdout
+    assert "reconcile_allow_destructive=true" in " ".join(proc.stdout.split())
+    assert fingerprint_and_counts(db) == before
+    assert not (tmp_path / "reports").exists()
+
+
 # --------------------------------------------------------------------------- pure planner
 def _unit_pair() -> tuple[Schema, Schema]:
     """A live model with one extra object of each kind only a model can hold for sure (the
