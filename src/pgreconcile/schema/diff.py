@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from operator import attrgetter
 from typing import Any, TypeVar
 
 from pgreconcile.schema.model import (
     Column,
     Constraint,
+    Domain,
+    Function,
     Index,
     Policy,
     Schema,
@@ -118,6 +120,10 @@ def describe_side(kind: str, value: Any) -> str:
         return describe_policy(value)
     if kind == "rls":
         return describe_rls(value)
+    describe = _DESCRIBE.get(kind)
+    if describe is not None and "name" in value or kind in ("comment", "privilege") and (
+            "text" in value or "privileges" in value):
+        return describe(value)
     if kind == "column" or ("type" in value and "not_null" in value):
         parts = [str(value.get("type") or "?")]
         if value.get("not_null"):
@@ -135,10 +141,115 @@ def describe_side(kind: str, value: Any) -> str:
         if value.get(key):
             v = value[key]
             text = ", ".join(map(str, v)) if isinstance(v, list) else str(v)
+            if key == "definition":
+                text = _squash(text)  # a view's definition comes on several lines
             if key == "definition" and value.get("validated") is False:
                 text += " NOT VALID"
             return text
     return ", ".join(f"{k} {v}" for k, v in value.items() if v not in (None, "", [], {}))
+
+
+def _describe_table(value: dict) -> str:
+    parts = [f"{'UNLOGGED ' if value.get('unlogged') else ''}table "
+             f"{value.get('schema', '?')}.{value['name']}"]
+    if value.get("partition_key"):
+        parts.append(f"PARTITION BY {value['partition_key']}")
+    if value.get("partition_of"):
+        parts.append(f"PARTITION OF {value['partition_of']} "
+                     f"{value.get('partition_bound') or ''}".strip())
+    if value.get("inherits"):
+        parts.append(f"INHERITS ({', '.join(value['inherits'])})")
+    if "columns" in value:
+        parts.append(f"({len(value['columns'])} columns)")
+    return " ".join(parts)
+
+
+def _describe_sequence(value: dict) -> str:
+    parts = [f"{value.get('data_type', 'bigint')} start {value.get('start')} "
+             f"increment {value.get('increment')}"]
+    if value.get("cycle"):
+        parts.append("cycle")
+    if value.get("owned_by"):
+        parts.append(f"owned by {value['owned_by']}")
+    if value.get("last_value") is not None or value.get("column_max") is not None:
+        last = value.get("last_value")
+        parts.append(f"last value {'unused' if last is None else last}")
+    if value.get("column_max") is not None:
+        parts.append(f"column max {value['column_max']}")
+    return ", ".join(parts)
+
+
+def _describe_extension(value: dict) -> str:
+    return f"{value['name']} {value.get('version') or ''} in schema {value.get('schema')}"
+
+
+def _describe_function(value: dict) -> str:
+    word = {"p": "PROCEDURE", "a": "AGGREGATE", "w": "WINDOW FUNCTION"}.get(
+        value.get("kind"), "FUNCTION")
+    text = f"{word} {value.get('schema')}.{value['name']}({value.get('arguments') or ''})"
+    if value.get("returns"):
+        text += f" RETURNS {value['returns']}"
+    return text + f" LANGUAGE {value.get('language')}"
+
+
+def _describe_domain(value: dict) -> str:
+    parts = [str(value.get("base_type"))]
+    if value.get("collation"):
+        parts.append(f"COLLATE {value['collation']}")
+    if value.get("default"):
+        parts.append(f"DEFAULT {value['default']}")
+    if value.get("not_null"):
+        parts.append("NOT NULL")
+    for check in value.get("checks") or ():
+        text = check.get("definition", "")
+        if check.get("validated") is False and not text.endswith(" NOT VALID"):
+            text += " NOT VALID"
+        parts.append(text)
+    return " ".join(parts)
+
+
+def _describe_type(value: dict) -> str:
+    attributes = [f"{a['name']} {a['type']}" + (f" COLLATE {a['collation']}"
+                                                if a.get("collation") else "")
+                  for a in value.get("attributes") or ()]
+    return f"({', '.join(attributes)})"
+
+
+def _describe_collation(value: dict) -> str:
+    provider = {"c": "libc", "i": "icu", "b": "builtin", "d": "default"}.get(
+        value.get("provider"), str(value.get("provider")))
+    parts = [f"provider {provider}"]
+    if value.get("locale"):
+        parts.append(f"locale {value['locale']}")
+    if value.get("lc_collate"):
+        parts.append(f"lc_collate {value['lc_collate']}")
+    if value.get("lc_ctype") and value.get("lc_ctype") != value.get("lc_collate"):
+        parts.append(f"lc_ctype {value['lc_ctype']}")
+    if value.get("deterministic") is False:
+        parts.append("nondeterministic")
+    return ", ".join(parts)
+
+
+def _describe_comment(value: dict) -> str:
+    text = str(value.get("text", ""))
+    text = _WS.sub(" ", text).strip()
+    return repr(text if len(text) <= 80 else text[:77] + "...")
+
+
+def _describe_privilege(value: dict) -> str:
+    privileges = ", ".join(value.get("privileges") or ()) or "nothing"
+    text = f"{privileges} to {value.get('grantee')}"
+    if value.get("grantable"):
+        text += f" (WITH GRANT OPTION: {', '.join(value['grantable'])})"
+    return text
+
+
+_DESCRIBE: dict[str, Callable[[dict], str]] = {
+    "table": _describe_table, "sequence": _describe_sequence,
+    "extension": _describe_extension, "function": _describe_function,
+    "domain": _describe_domain, "type": _describe_type, "collation": _describe_collation,
+    "comment": _describe_comment, "privilege": _describe_privilege,
+}
 
 
 def describe_policy(value: dict) -> str:
@@ -164,11 +275,17 @@ def diff_schemas(live: Schema, expected: Schema) -> Diff:
     d = _Differ(live, expected)
     d.namespaces()
     d.extensions()
+    d.collations()
     d.enums()
+    d.domains()
+    d.composite_types()
+    d.functions()
     d.tables()
     d.sequences()
     d.views()
     d.triggers()
+    d.comments()
+    d.privileges()
     return Diff(changes=tuple(sorted(d.changes, key=_order)),
                 live_fingerprint=live.fingerprint(),
                 expected_fingerprint=expected.fingerprint())
@@ -283,10 +400,12 @@ class _Differ:
                          risk=f"extension lives in schema {lv.schema}, expected {ex.schema}: "
                               "ALTER EXTENSION … SET SCHEMA moves its objects")
             elif lv.version != ex.version:
-                self.add("different", "extension", name, None, lv, ex, cosmetic=True,
+                self.add("different", "extension", name, None, lv, ex,
                          attributes=("version",),
                          risk=f"extension version {lv.version} live, {ex.version} in the "
-                              "reference (usually just the server's packaged version)")
+                              "reference: ALTER EXTENSION … UPDATE TO changes its objects; "
+                              "going back needs a downgrade script the extension may not "
+                              "ship")
 
     def enums(self) -> None:
         missing, extra, both = _pair(self.live.enums, self.expected.enums,
@@ -310,9 +429,7 @@ class _Differ:
         for table in missing:
             name = table.qualified_name
             self.add("missing", "table", name, name, expected=table,
-                     risk=f"CREATE TABLE with {_count(table.columns, 'column')}, "
-                          f"{_count(table.constraints, 'constraint')} and "
-                          f"{_count(_plain_indexes(table), 'other index', 'other indexes')}")
+                     risk=_missing_table_risk(table))
         for table in extra:
             name = table.qualified_name
             rows = _rows(table)
@@ -320,11 +437,29 @@ class _Differ:
                      risk=f"table not in the reference ({rows}); "
                           "dropping it destroys data — keep it unless you are sure")
         for lv, ex in both:
-            self.columns(lv, ex)
-            self.constraints(lv, ex)
-            self.indexes(lv.qualified_name, _plain_indexes(lv), _plain_indexes(ex), lv)
+            self.table_attributes(lv, ex)
+            lparents = _parents(lv, self.live_tables)
+            eparents = _parents(ex, self.expected_tables)
+            self.columns(lv, ex, lparents, eparents)
+            if lparents or eparents:
+                partition = lv.is_partition or ex.is_partition
+                lv_own, ex_own = _own_parts(lv, ex, lparents, eparents, partition)
+            else:
+                lv_own, ex_own = lv, ex
+            self.constraints(lv_own, ex_own)
+            self.indexes(lv.qualified_name, _plain_indexes(lv_own), _plain_indexes(ex_own), lv)
             self.row_security(lv, ex)
             self.policies(lv, ex)
+
+    def table_attributes(self, live: Table, expected: Table) -> None:
+        """UNLOGGED, the partition key, the parent and bound of a partition, INHERITS:
+        one change per table, kind `table`."""
+        attributes = [a for a in TABLE_ATTRIBUTES
+                      if _table_value(live, a) != _table_value(expected, a)]
+        if attributes:
+            name = live.qualified_name
+            self.add("different", "table", name, name, live, expected,
+                     attributes=attributes, risk=_table_risk(attributes, live, expected))
 
     def row_security(self, live: Table, expected: Table) -> None:
         """ENABLE / FORCE ROW LEVEL SECURITY: one change per table, kind `rls`."""
@@ -377,16 +512,24 @@ class _Differ:
                               "transaction (ALTER POLICY cannot change the command or "
                               "PERMISSIVE/RESTRICTIVE); ACCESS EXCLUSIVE lock, briefly")
 
-    def columns(self, live: Table, expected: Table) -> None:
+    def columns(self, live: Table, expected: Table, live_parents: list[Table] = (),
+                expected_parents: list[Table] = ()) -> None:
+        """Columns matched by name. A child's column that it inherits from its parent (a
+        partition's, an inheritance child's) is compared on the parent only: the parent's
+        change reaches the children."""
         table = live.qualified_name
         lcols = {c.name: c for c in live.columns}
         ecols = {c.name: c for c in expected.columns}
         expected_pk = expected.primary_key
         for name in [c.name for c in expected.columns if c.name not in lcols]:
+            if _parent_column(expected_parents, name) is not None:
+                continue  # comes with the parent's column
             col = ecols[name]
             self.add("missing", "column", qualify(table, name), table, expected=col,
                      risk=_missing_column_risk(col, live, expected_pk))
         for name in [c.name for c in live.columns if c.name not in ecols]:
+            if _parent_column(live_parents, name) is not None:
+                continue  # goes with the parent's column
             col = lcols[name]
             risk = "column not in the reference; Django ignores it"
             if col.not_null and col.default is None and not col.identity and not col.generated:
@@ -394,19 +537,34 @@ class _Differ:
                         "inserts from Django will fail (drop NOT NULL or add a default)")
             self.add("extra", "column", qualify(table, name), table, live=col, risk=risk)
         for name in [c.name for c in expected.columns if c.name in lcols]:
-            self.column(table, lcols[name], ecols[name], live)
+            self.column(table, lcols[name], ecols[name], live,
+                        _parent_column(live_parents, name),
+                        _parent_column(expected_parents, name))
 
-    def column(self, table: str, live: Column, expected: Column, live_table: Table) -> None:
+    def column(self, table: str, live: Column, expected: Column, live_table: Table,
+               live_parent: Column | None = None,
+               expected_parent: Column | None = None) -> None:
         obj = qualify(table, live.name)
         differs = [a for a in ("type", "not_null", "default", "identity", "generated",
                                "generation_expression", "collation")
                    if getattr(live, a) != getattr(expected, a)]
+        if live_parent is not None and expected_parent is not None:
+            # what the child has as its parent has it, on both sides, the parent reports
+            differs = [a for a in differs
+                       if getattr(live, a) != getattr(live_parent, a)
+                       or getattr(expected, a) != getattr(expected_parent, a)]
         if "default" in differs and (self._default(obj, live.default, self.live_owned)
                                      == self._default(obj, expected.default,
                                                       self.expected_owned)):
             differs.remove("default")  # only the owned sequence's name differs
         notes: list[str] = []
         serial_vs_identity = self._serial_vs_identity(obj, live, expected)
+        if serial_vs_identity and live_parent is not None and expected_parent is not None and (
+                (live.default, live.identity) == (live_parent.default, live_parent.identity)
+                and (expected.default, expected.identity)
+                == (expected_parent.default, expected_parent.identity)):
+            serial_vs_identity = ""  # the parent's column says it
+            differs = [a for a in differs if a not in ("default", "identity")]
         if serial_vs_identity:
             differs = [a for a in differs if a not in ("default", "identity")]
             notes.append(serial_vs_identity)
@@ -537,10 +695,21 @@ class _Differ:
                           if getattr(lv, a) != getattr(ex, a)]
             obj = ex.qualified_name
             table = ex.owner_table
+            if lv.behind:
+                attributes.append("behind")
             if [a for a in attributes if a != "start"]:
+                notes = []
+                if [a for a in attributes if a not in ("start", "behind")]:
+                    notes.append("ALTER SEQUENCE is instant; a narrower type or maximum "
+                                 "fails if the current value is beyond it")
+                if lv.behind:
+                    notes.append(f"the sequence is behind its column: last value "
+                                 f"{lv.last_value if lv.last_value is not None else 'unused'}"
+                                 f", max({lv.owned_by}) = {lv.column_max}, so the next "
+                                 "insert fails with a duplicate key; setval() past the "
+                                 "maximum is instant")
                 self.add("different", "sequence", obj, table, lv, ex, attributes=attributes,
-                         risk="ALTER SEQUENCE is instant; a narrower type or maximum fails "
-                              "if the current value is beyond it")
+                         risk="; ".join(notes))
             elif attributes or lv.name != ex.name:
                 self.add("different", "sequence", obj, table, lv, ex, cosmetic=True,
                          attributes=attributes + (["name"] if lv.name != ex.name else []),
@@ -632,6 +801,148 @@ class _Differ:
                          "recreate the trigger (DROP + CREATE in one transaction)")
 
 
+    # -- collations, domains, composite types, functions ------------------------------
+    def collations(self) -> None:
+        missing, extra, both = _pair(self.live.collations, self.expected.collations,
+                                     attrgetter("qualified_name"))
+        for ex in missing:
+            self.add("missing", "collation", ex.qualified_name, None, expected=ex,
+                     risk="CREATE COLLATION is instant; the locale must exist on the server"
+                          + (" (ICU)" if ex.provider == "i" else ""))
+        for lv in extra:
+            self.add("extra", "collation", lv.qualified_name, None, live=lv,
+                     risk="collation not in the reference; columns and indexes may use it")
+        for lv, ex in both:
+            attributes = [a for a in COLLATION_ATTRIBUTES if getattr(lv, a) != getattr(ex, a)]
+            if attributes:
+                self.add("different", "collation", ex.qualified_name, None, lv, ex,
+                         attributes=attributes,
+                         risk="a collation cannot be altered: drop and recreate it, and "
+                              "rebuild the indexes and columns that use it (their order "
+                              "changes)")
+
+    def domains(self) -> None:
+        missing, extra, both = _pair(self.live.domains, self.expected.domains,
+                                     attrgetter("qualified_name"))
+        for ex in missing:
+            self.add("missing", "domain", ex.qualified_name, None, expected=ex,
+                     risk="CREATE DOMAIN is instant")
+        for lv in extra:
+            self.add("extra", "domain", lv.qualified_name, None, live=lv,
+                     risk="domain not in the reference; columns may still use it")
+        for lv, ex in both:
+            attributes = [a for a in ("base_type", "not_null", "default", "collation")
+                          if getattr(lv, a) != getattr(ex, a)]
+            cosmetic_checks = False
+            if _domain_checks(lv) != _domain_checks(ex):
+                attributes.append("checks")
+            elif [c.name for c in lv.checks] != [c.name for c in ex.checks]:
+                cosmetic_checks = True
+            if attributes:
+                self.add("different", "domain", ex.qualified_name, None, lv, ex,
+                         attributes=attributes, risk=_domain_risk(attributes, lv, ex))
+            elif cosmetic_checks:
+                self.add("different", "domain", ex.qualified_name, None, lv, ex,
+                         cosmetic=True, attributes=("checks",),
+                         risk="same checks under other names (generated names differ "
+                              "between databases)")
+
+    def composite_types(self) -> None:
+        missing, extra, both = _pair(self.live.composite_types, self.expected.composite_types,
+                                     attrgetter("qualified_name"))
+        for ex in missing:
+            self.add("missing", "type", ex.qualified_name, None, expected=ex,
+                     risk="CREATE TYPE … AS (…) is instant")
+        for lv in extra:
+            self.add("extra", "type", lv.qualified_name, None, live=lv,
+                     risk="composite type not in the reference; columns or functions may "
+                          "use it")
+        for lv, ex in both:
+            if lv.attributes != ex.attributes:
+                self.add("different", "type", ex.qualified_name, None, lv, ex,
+                         attributes=("attributes",),
+                         risk="ALTER TYPE … ADD/DROP/ALTER ATTRIBUTE; refused while a "
+                              "table column uses the type and a change would rewrite it")
+
+    def functions(self) -> None:
+        missing, extra, both = _pair(self.live.functions, self.expected.functions,
+                                     attrgetter("qualified_name"))
+        for ex in missing:
+            self.add("missing", "function", ex.qualified_name, None, expected=ex,
+                     risk=f"CREATE {_function_word(ex).upper()} is instant; its language "
+                          f"({ex.language}) must be installed")
+        for lv in extra:
+            self.add("extra", "function", lv.qualified_name, None, live=lv,
+                     risk=f"{_function_word(lv)} not in the reference; triggers, views or "
+                          "other code outside Django may call it")
+        for lv, ex in both:
+            attributes = [a for a in ("definition", "returns", "kind", "language")
+                          if _function_value(lv, a) != _function_value(ex, a)]
+            if attributes:
+                self.add("different", "function", ex.qualified_name, None, lv, ex,
+                         attributes=attributes,
+                         risk="CREATE OR REPLACE is instant when the result type stays; "
+                              "another result type or kind means DROP and CREATE (and "
+                              "whatever depends on it)"
+                         if {"returns", "kind"} & set(attributes) else
+                         "CREATE OR REPLACE is instant; callers see the new body at once")
+
+    # -- comments and privileges -------------------------------------------------------
+    def comments(self) -> None:
+        missing, extra, both = _pair(self.live.comments, self.expected.comments,
+                                     attrgetter("key"))
+        existing = _commentable(self.expected)
+        views = {v.qualified_name for v in self.expected.views}
+        for ex in missing:
+            self.add("missing", "comment", ex.key, _comment_table(ex), expected=ex,
+                     risk="COMMENT ON is instant (documentation only)")
+        for lv in extra:
+            if (lv.kind, lv.object) not in existing and not (
+                    lv.kind == "column" and lv.object.rsplit(".", 1)[0] in views):
+                continue  # goes with its extra object
+            self.add("extra", "comment", lv.key, _comment_table(lv), live=lv,
+                     risk="comment not in the reference (documentation only)")
+        for lv, ex in both:
+            if lv.text != ex.text:
+                self.add("different", "comment", ex.key, _comment_table(ex), lv, ex,
+                         attributes=("text",), risk="COMMENT ON is instant (documentation only)")
+
+    def privileges(self) -> None:
+        missing, extra, both = _pair(self.live.privileges, self.expected.privileges,
+                                     attrgetter("key"))
+        existing = ({t.qualified_name for t in self.expected.tables}
+                    | {v.qualified_name for v in self.expected.views}
+                    | {s.qualified_name for s in self.expected.sequences})
+        for ex in missing:
+            self.add("missing", "privilege", ex.key, _privilege_table(ex), expected=ex,
+                     risk=f"GRANT {', '.join(ex.privileges)} ON {ex.object} TO {ex.grantee} "
+                          "is instant; until then that role's queries fail with permission "
+                          "denied")
+        for lv in extra:
+            if lv.object not in existing:
+                continue  # goes with its extra object
+            self.add("extra", "privilege", lv.key, _privilege_table(lv), live=lv,
+                     risk=f"{lv.grantee} holds {', '.join(lv.privileges)} on {lv.object} "
+                          "that the reference does not grant; kept, revoking can break "
+                          "whoever uses it")
+        for lv, ex in both:
+            attributes = [a for a in ("privileges", "grantable")
+                          if getattr(lv, a) != getattr(ex, a)]
+            if attributes:
+                more = sorted(set(ex.privileges) - set(lv.privileges))
+                fewer = sorted(set(lv.privileges) - set(ex.privileges))
+                notes = []
+                if more:
+                    notes.append(f"{lv.grantee} lacks {', '.join(more)} live")
+                if fewer:
+                    notes.append(f"{lv.grantee} also holds {', '.join(fewer)} live")
+                if "grantable" in attributes:
+                    notes.append("WITH GRANT OPTION differs")
+                notes.append("GRANT / REVOKE is instant")
+                self.add("different", "privilege", ex.key, _privilege_table(ex), lv, ex,
+                         attributes=attributes, risk="; ".join(notes))
+
+
 # -- helpers ----------------------------------------------------------------------------
 
 def _pair(live: Iterable[T], expected: Iterable[T], key: Callable[[T], Any]
@@ -663,6 +974,161 @@ def _owned_sequences(schema: Schema) -> dict[str, Sequence]:
 def _plain_indexes(table: Table) -> list[Index]:
     """Indexes that are not the backing index of a constraint (those go with it)."""
     return [i for i in table.indexes if i.constraint is None]
+
+
+TABLE_ATTRIBUTES = ("unlogged", "partition_key", "partition_of", "partition_bound",
+                    "inherits")
+
+
+def _table_value(table: Table, attribute: str):
+    value = getattr(table, attribute)
+    return _squash(value) if attribute in ("partition_key", "partition_bound") else value
+
+
+def _parents(table: Table, tables: dict[str, Table]) -> list[Table]:
+    """The parent of a partition, or the parents of an inheritance child, on its side."""
+    names = (table.partition_of,) if table.partition_of else table.inherits
+    return [tables[name] for name in names if name in tables]
+
+
+def _parent_column(parents: Iterable[Table], name: str) -> Column | None:
+    return next((c for p in parents if (c := p.column(name)) is not None), None)
+
+
+def _index_shape(index: Index) -> tuple:
+    """What an index does, whatever its name and table: a partition's clone of its parent's
+    index has the shape of it."""
+    return (index.unique, index.method, index.columns, _squash(index.predicate))
+
+
+def _own_parts(live: Table, expected: Table, live_parents: list[Table],
+               expected_parents: list[Table], partition: bool) -> tuple[Table, Table]:
+    """`live` and `expected` without the constraints and indexes they have from their
+    parents (either side's: a parent's change reaches its children).
+
+    A partition has every constraint and index of its parent (clones); an inheritance
+    child inherits only CHECK constraints (NOT NULL is a column fact), its keys, foreign
+    keys and indexes are its own."""
+    parents = (*live_parents, *expected_parents)
+    signatures = {constraint_signature(c) for p in parents for c in p.constraints
+                  if partition or c.kind == "check"}
+    shapes = ({_index_shape(i) for p in parents for i in _plain_indexes(p)}
+              if partition else set())
+
+    def own(table: Table) -> Table:
+        return replace(
+            table,
+            constraints=tuple(c for c in table.constraints
+                              if constraint_signature(c) not in signatures),
+            indexes=tuple(i for i in table.indexes
+                          if i.constraint is not None or _index_shape(i) not in shapes))
+
+    return own(live), own(expected)
+
+
+def _missing_table_risk(table: Table) -> str:
+    parts = (f"{_count(table.columns, 'column')}, "
+             f"{_count(table.constraints, 'constraint')} and "
+             f"{_count(_plain_indexes(table), 'other index', 'other indexes')}")
+    if table.partition_of:
+        return (f"CREATE TABLE … PARTITION OF {table.partition_of} "
+                f"{table.partition_bound or ''} ({parts}); rows of that range now in a "
+                "DEFAULT partition block it").replace("  ", " ")
+    if table.inherits:
+        return f"CREATE TABLE … INHERITS ({', '.join(table.inherits)}) ({parts})"
+    return f"CREATE TABLE with {parts}"
+
+
+def _table_risk(attributes: list[str], live: Table, expected: Table) -> str:
+    notes = []
+    if "unlogged" in attributes:
+        notes.append("UNLOGGED live, logged in the reference: its rows are lost on a crash; "
+                     "SET LOGGED rewrites the table and writes it all to the WAL"
+                     if live.unlogged else
+                     "UNLOGGED in the reference: SET UNLOGGED rewrites the table")
+    if "partition_key" in attributes:
+        notes.append(f"partition key {live.partition_key or 'none'} live, "
+                     f"{expected.partition_key or 'none'} expected: a table cannot be "
+                     "(re)partitioned in place; it means a new table and moving the rows")
+    if "partition_of" in attributes or "partition_bound" in attributes:
+        notes.append(f"partition of {live.partition_of or 'nothing'} "
+                     f"{live.partition_bound or ''} live, of "
+                     f"{expected.partition_of or 'nothing'} {expected.partition_bound or ''} "
+                     "expected: DETACH / ATTACH PARTITION (ATTACH scans the table to check "
+                     "the bound unless a matching CHECK constraint proves it)")
+    if "inherits" in attributes:
+        notes.append(f"inherits {', '.join(live.inherits) or 'nothing'} live, "
+                     f"{', '.join(expected.inherits) or 'nothing'} expected: ALTER TABLE … "
+                     "[NO] INHERIT takes an ACCESS EXCLUSIVE lock briefly")
+    return "; ".join(n.replace("  ", " ") for n in notes)
+
+
+COLLATION_ATTRIBUTES = ("provider", "locale", "lc_collate", "lc_ctype", "deterministic")
+
+
+def _domain_checks(domain: Domain) -> list[tuple]:
+    """A domain's checks by what they do (definition, validation), not by name."""
+    return sorted((_squash(c.definition.removesuffix(" NOT VALID")), c.validated)
+                  for c in domain.checks)
+
+
+def _domain_risk(attributes: list[str], live: Domain, expected: Domain) -> str:
+    notes = []
+    if "base_type" in attributes:
+        notes.append(f"base type {live.base_type} live, {expected.base_type} expected: a "
+                     "domain's type cannot be altered; a new domain and every column "
+                     "using it rewritten")
+    if "not_null" in attributes:
+        notes.append("SET NOT NULL checks every column using the domain (fails on NULLs)"
+                     if expected.not_null else "DROP NOT NULL is instant")
+    if "default" in attributes:
+        notes.append("SET DEFAULT is instant (new rows only)")
+    if "collation" in attributes:
+        notes.append("a domain's collation cannot be altered: a new domain")
+    if "checks" in attributes:
+        notes.append("ADD CONSTRAINT … NOT VALID, VALIDATE (scans every column using the "
+                     "domain), DROP CONSTRAINT for the old one")
+    return "; ".join(notes)
+
+
+_FUNCTION_WORDS = {"f": "function", "p": "procedure", "a": "aggregate", "w": "window function"}
+
+
+def _function_word(f: Function) -> str:
+    return _FUNCTION_WORDS.get(f.kind, "function")
+
+
+def _function_value(f: Function, attribute: str):
+    value = getattr(f, attribute)
+    return _squash(value) if attribute == "definition" else value
+
+
+def _comment_table(c) -> str | None:
+    if c.kind == "table":
+        return c.object
+    if c.kind == "column":
+        return c.object.rsplit(".", 1)[0]
+    return None
+
+
+def _privilege_table(p) -> str | None:
+    return p.object if p.kind == "table" else None
+
+
+def _commentable(schema: Schema) -> set[tuple[str, str]]:
+    """(comment kind, object) of everything `schema` has that a comment can be on."""
+    objects = {("schema", n) for n in schema.namespaces}
+    for t in schema.tables:
+        objects.add(("table", t.qualified_name))
+        objects.update(("column", qualify(t.qualified_name, c.name)) for c in t.columns)
+    for v in schema.views:
+        objects.add(("view", v.qualified_name))
+    objects.update(("sequence", s.qualified_name) for s in schema.sequences)
+    objects.update(("function", f.qualified_name) for f in schema.functions)
+    objects.update(("type", e.qualified_name) for e in schema.enums)
+    objects.update(("type", c.qualified_name) for c in schema.composite_types)
+    objects.update(("domain", d.qualified_name) for d in schema.domains)
+    return objects
 
 
 def _rows(table: Table) -> str:

@@ -14,19 +14,28 @@ from functools import cache
 from importlib.resources import files
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
 
 from pgreconcile.schema.model import (
+    Collation,
     Column,
+    Comment,
+    CompositeType,
     Constraint,
+    Domain,
+    DomainCheck,
     Enum,
     Extension,
+    Function,
     Index,
     Policy,
+    Privilege,
     Schema,
     Sequence,
     Table,
     Trigger,
+    TypeAttribute,
     View,
     qualify,
 )
@@ -35,7 +44,8 @@ SYSTEM_SCHEMAS = ("pg_catalog", "information_schema")
 TOOL_SCHEMA = "pgreconcile"
 DEFAULT_EXCLUDED_SCHEMAS = (*SYSTEM_SCHEMAS, TOOL_SCHEMA)
 QUERY_KINDS = ("schemas", "tables", "columns", "constraints", "indexes", "sequences",
-               "enums", "extensions", "views", "triggers", "policies")
+               "enums", "extensions", "views", "triggers", "policies", "functions",
+               "domains", "composite_types", "collations", "comments", "privileges")
 
 _CONTYPE = {"p": "pk", "u": "unique", "f": "fk", "c": "check", "x": "exclude"}
 _POLCMD = {"*": "ALL", "r": "SELECT", "a": "INSERT", "w": "UPDATE", "d": "DELETE"}
@@ -83,8 +93,10 @@ def inspect_schema(conn, schemas: Iterable[str] | None = None,
     }
     with _catalog_snapshot(conn):
         rows = {kind: _fetch(conn, kind, params) for kind in QUERY_KINDS}
+        column_max = _column_maxima(conn, rows["sequences"])
         database = conn.execute("SELECT current_database()").fetchone()[0]
-    return _build(rows, server_version=conn.info.server_version, database=database)
+    return _build(rows, server_version=conn.info.server_version, database=database,
+                  column_max=column_max)
 
 
 @contextmanager
@@ -110,7 +122,32 @@ def _fetch(conn: psycopg.Connection, kind: str, params: dict) -> list[dict]:
         return cur.fetchall()
 
 
-def _build(rows: dict[str, list[dict]], *, server_version: int, database: str) -> Schema:
+#: How many max() subqueries one statement reads (one round trip per batch).
+_MAX_BATCH = 200
+
+
+def _column_maxima(conn: psycopg.Connection, sequences: list[dict]) -> dict[tuple, int | None]:
+    """max() of the column that owns each sequence, keyed by (schema, sequence name), for
+    the sequences whose owning integer column leads a btree index (an index-only read of
+    one end of it); the others are left out. In the catalog snapshot's transaction."""
+    owned = [r for r in sequences if r["owner_column"] and r["owner_indexed"]]
+    found: dict[tuple, int | None] = {}
+    for start in range(0, len(owned), _MAX_BATCH):
+        batch = owned[start:start + _MAX_BATCH]
+        statement = sql.SQL("SELECT {}").format(sql.SQL(", ").join(
+            sql.SQL("(SELECT max({}) FROM {})").format(
+                sql.Identifier(r["owner_column"]),
+                sql.Identifier(r["owner_schema"], r["owner_table"]))
+            for r in batch))
+        values = conn.execute(statement).fetchone()
+        for r, value in zip(batch, values, strict=True):
+            found[r["schema"], r["name"]] = value
+    return found
+
+
+def _build(rows: dict[str, list[dict]], *, server_version: int, database: str,
+           column_max: dict[tuple, int | None] | None = None) -> Schema:
+    column_max = column_max or {}
     columns: dict[tuple[str, str], list[Column]] = defaultdict(list)
     for r in rows["columns"]:
         columns[r["schema"], r["table_name"]].append(Column(
@@ -152,7 +189,10 @@ def _build(rows: dict[str, list[dict]], *, server_version: int, database: str) -
               indexes=_by_name(indexes[r["schema"], r["name"]]),
               row_estimate=r["row_estimate"],
               rls_enabled=r["rls_enabled"], rls_forced=r["rls_forced"],
-              policies=_by_name(policies[r["schema"], r["name"]]))
+              policies=_by_name(policies[r["schema"], r["name"]]),
+              unlogged=r["unlogged"], partition_key=r["partition_key"],
+              partition_of=r["partition_of"], partition_bound=r["partition_bound"],
+              inherits=tuple(r["inherits"]))
         for r in _by_key(rows["tables"], "schema", "name"))
 
     sequences = tuple(
@@ -160,13 +200,16 @@ def _build(rows: dict[str, list[dict]], *, server_version: int, database: str) -
                  start=r["start"], increment=r["increment"], minimum=r["minimum"],
                  maximum=r["maximum"], cache=r["cache"], cycle=r["cycle"],
                  owned_by=(qualify(r["owner_schema"], r["owner_table"], r["owner_column"])
-                           if r["owner_column"] else None))
+                           if r["owner_column"] else None),
+                 last_value=r["last_value"],
+                 column_max=column_max.get((r["schema"], r["name"])))
         for r in _by_key(rows["sequences"], "schema", "name"))
 
     views = tuple(
         View(schema=r["schema"], name=r["name"], definition=r["definition"],
              materialized=r["materialized"],
-             indexes=_by_name(indexes[r["schema"], r["name"]]) if r["materialized"] else ())
+             indexes=_by_name(indexes[r["schema"], r["name"]]) if r["materialized"] else (),
+             depends_on=tuple(sorted(r["depends_on"])))
         for r in _by_key(rows["views"], "schema", "name"))
 
     return Schema(
@@ -182,6 +225,31 @@ def _build(rows: dict[str, list[dict]], *, server_version: int, database: str) -
                                definition=r["definition"], function=r["function"],
                                enabled=r["enabled"])
                        for r in _by_key(rows["triggers"], "schema", "table_name", "name")),
+        functions=tuple(Function(schema=r["schema"], name=r["name"],
+                                 arguments=r["arguments"], kind=r["kind"],
+                                 returns=r["returns"], language=r["language"],
+                                 definition=r["definition"])
+                        for r in _by_key(rows["functions"], "schema", "name", "arguments")),
+        domains=tuple(Domain(schema=r["schema"], name=r["name"], base_type=r["base_type"],
+                             not_null=r["not_null"], default=r["default"],
+                             collation=r["collation"],
+                             checks=_by_name([DomainCheck(**c) for c in r["checks"]]))
+                      for r in _by_key(rows["domains"], "schema", "name")),
+        composite_types=tuple(
+            CompositeType(schema=r["schema"], name=r["name"],
+                          attributes=tuple(TypeAttribute(**a) for a in r["attributes"]))
+            for r in _by_key(rows["composite_types"], "schema", "name")),
+        collations=tuple(Collation(schema=r["schema"], name=r["name"], provider=r["provider"],
+                                   locale=r["locale"], lc_collate=r["lc_collate"],
+                                   lc_ctype=r["lc_ctype"], deterministic=r["deterministic"])
+                         for r in _by_key(rows["collations"], "schema", "name")),
+        comments=tuple(sorted((Comment(kind=r["kind"], object=r["object"], text=r["text"])
+                               for r in rows["comments"]), key=lambda c: c.key)),
+        privileges=tuple(sorted(
+            (Privilege(kind=r["kind"], object=r["object"], grantee=r["grantee"],
+                       privileges=tuple(sorted(r["privileges"])),
+                       grantable=tuple(sorted(r["grantable"] or ())))
+             for r in rows["privileges"]), key=lambda p: p.key)),
         server_version=server_version,
         database=database)
 
