@@ -425,3 +425,16 @@ def test_planner_drops_nothing_that_goes_with_a_dropped_table():
     plan = make_plan(live, expected, diff, drop_extra=True)
     assert [s.sql for s in plan.steps] == [('DROP TABLE IF EXISTS "public"."gone"',)]
     assert plan.kept == () and plan.residual == ()
+
+
+def test_every_kind_but_rls_has_a_drop_in_the_reverse_of_the_planner_order():
+    from pgreconcile.plan.kinds.extra import _BUILDERS, DROP_ORDER
+    from pgreconcile.schema.diff import KINDS
+    assert set(DROP_ORDER) == set(_BUILDERS) == set(KINDS) - {"rls"}
+    # Tables, columns and the database-wide kinds drop in the reverse of the order the
+    # planner creates them; what hangs on a table or other object (grants, comments, views,
+    # triggers, policies, constraints, indexes) drops before any of them.
+    creates = [k for k in KINDS if k != "rls"]
+    moved = {"comment", "privilege", "view", "trigger", "policy", "index", "constraint"}
+    assert [k for k in DROP_ORDER if k not in moved] == \
+        [k for k in reversed(creates) if k not in moved]
