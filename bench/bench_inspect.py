@@ -15,6 +15,21 @@ a varchar, a numeric, a timestamptz with a default, and an index on `parent_id`
 database made with `CREATE DATABASE … TEMPLATE`, so the diff must come out empty (a
 false positive at scale would show here).
 
+Issue 12 added the other object kinds the model reads (`--inspect-kinds all`, the
+default; `plain` builds the tables alone, as before): on top of the 2,000 tables, every
+10th table has a view over it and a trigger (one shared plpgsql trigger function) and
+every 50th a materialized view with an index; there are 200 SQL functions, 20 enums, 20
+domains with a check, 20 composite types (a column of every 100th table uses a domain, an
+enum or a composite type), a collation, 100 free-standing sequences with a value, 20
+partitioned tables with 4 partitions each, 10 inheritance children, 10 unlogged tables, a
+comment on every table and on every 4th table's `name` column, and a grant of SELECT,
+INSERT to `pg_monitor` on every table. The plain side then also reads, per table, its
+grants (`information_schema.table_privileges`), its triggers
+(`information_schema.triggers`) and its comments (`obj_description`/`col_description`),
+and once per database the views, routines with their definitions, domains with their
+checks, user-defined types' attributes, enums and the partition bounds (`pg_inherits`,
+`pg_get_expr`) — the fastest plain form found, as for the tables.
+
 Both sides are timed as a diff of the two databases would run them, each from a fresh
 connection to each database (connecting is included):
 
@@ -123,11 +138,125 @@ WHERE sequence_schema NOT IN ('pg_catalog', 'information_schema')
 ORDER BY 1, 2
 """
 
+_USER = "NOT IN ('pg_catalog', 'information_schema')"
+# The other kinds, plain: per table its grants, triggers and comments; once per database
+# the views, routines, domains, types, enums and partition bounds.
+PLAIN_TABLE_PRIVILEGES = """
+SELECT grantee, privilege_type, is_grantable FROM information_schema.table_privileges
+WHERE table_schema = %s AND table_name = %s ORDER BY 1, 2
+"""
+PLAIN_TRIGGERS = """
+SELECT trigger_name, event_manipulation, action_timing, action_orientation, action_statement
+FROM information_schema.triggers
+WHERE event_object_schema = %s AND event_object_table = %s ORDER BY 1, 2
+"""
+PLAIN_COMMENTS = """
+SELECT obj_description(c.oid, 'pg_class'),
+       array_agg(col_description(c.oid, a.attnum) ORDER BY a.attnum)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+WHERE n.nspname = %s AND c.relname = %s GROUP BY c.oid
+"""
+PLAIN_ONCE = {
+    "views": f"""SELECT table_schema, table_name, view_definition FROM information_schema.views
+                 WHERE table_schema {_USER} ORDER BY 1, 2""",
+    "matviews": f"""SELECT schemaname, matviewname, definition FROM pg_matviews
+                    WHERE schemaname {_USER} ORDER BY 1, 2""",
+    "routines": f"""SELECT routine_schema, specific_name, routine_name, routine_type, data_type,
+                           external_language, routine_definition
+                    FROM information_schema.routines WHERE routine_schema {_USER}
+                    ORDER BY 1, 2""",
+    "parameters": f"""SELECT specific_schema, specific_name, ordinal_position, parameter_mode,
+                             parameter_name, data_type, parameter_default
+                      FROM information_schema.parameters WHERE specific_schema {_USER}
+                      ORDER BY 1, 2, 3""",
+    "domains": f"""SELECT domain_schema, domain_name, data_type, numeric_precision,
+                          numeric_scale, domain_default, collation_name
+                   FROM information_schema.domains WHERE domain_schema {_USER} ORDER BY 1, 2""",
+    "domain_checks": f"""SELECT d.domain_schema, d.domain_name, d.constraint_name,
+                                c.check_clause
+                         FROM information_schema.domain_constraints d
+                         JOIN information_schema.check_constraints c
+                           ON c.constraint_schema = d.constraint_schema
+                          AND c.constraint_name = d.constraint_name
+                         WHERE d.domain_schema {_USER} ORDER BY 1, 2, 3""",
+    "attributes": f"""SELECT udt_schema, udt_name, ordinal_position, attribute_name, data_type,
+                             attribute_udt_name, collation_name
+                      FROM information_schema.attributes WHERE udt_schema {_USER}
+                      ORDER BY 1, 2, 3""",
+    "enums": f"""SELECT n.nspname, t.typname, array_agg(e.enumlabel ORDER BY e.enumsortorder)
+                 FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid
+                 JOIN pg_namespace n ON n.oid = t.typnamespace
+                 WHERE n.nspname {_USER} GROUP BY 1, 2 ORDER BY 1, 2""",
+    "partitions": f"""SELECT n.nspname, c.relname, c.relpersistence, i.inhparent::regclass::text,
+                             pg_get_expr(c.relpartbound, c.oid)
+                      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                      LEFT JOIN pg_inherits i ON i.inhrelid = c.oid
+                      WHERE c.relkind IN ('r', 'p') AND n.nspname {_USER}
+                      ORDER BY 1, 2, 4""",
+}
+
 
 def add_arguments(parser) -> None:
     parser.add_argument("--inspect-tables", type=int, default=GOAL_TABLES,
                         help=f"inspect benchmark: tables in the schema (default {GOAL_TABLES:,};"
                              " the goals apply from there)")
+    parser.add_argument("--inspect-kinds", choices=["all", "plain"], default="all",
+                        help="inspect benchmark: all the object kinds of issue 12 beside the "
+                             "tables (default), or the tables alone (issue 4's schema)")
+
+
+#: Database-wide objects of the `all` schema, made before the tables.
+KINDS_PRELUDE = """
+CREATE COLLATION bench_c (locale = 'C');
+CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;
+""" + "".join(
+    f"CREATE TYPE mood_{k:02d} AS ENUM ('low', 'mid', 'high');\n"
+    f"CREATE DOMAIN positive_{k:02d} AS numeric(12, 2) CHECK (VALUE >= 0);\n"
+    f"CREATE TYPE pair_{k:02d} AS (a integer, b text COLLATE bench_c);\n"
+    for k in range(1, 21))
+
+
+def kinds_ddl(first: int, last: int) -> str:
+    """The other kinds for tables first..last (after those tables exist)."""
+    out = []
+    for i in range(first, last + 1):
+        name = f"t_{i:04d}"
+        out.append(f"COMMENT ON TABLE \"{name}\" IS 'table {i}';\n"
+                   f"GRANT SELECT, INSERT ON \"{name}\" TO pg_monitor;")
+        if i % 4 == 0:
+            out.append(f"COMMENT ON COLUMN \"{name}\".\"name\" IS 'the name of {i}';")
+        if i % 10 == 0:
+            out.append(
+                f"CREATE VIEW \"v_{i:04d}\" AS SELECT id, name FROM \"{name}\" "
+                f"WHERE amount > 0;\n"
+                f"CREATE TRIGGER \"{name}_touch\" BEFORE UPDATE ON \"{name}\" FOR EACH ROW "
+                f"EXECUTE FUNCTION touch();\n"
+                f"CREATE FUNCTION \"f_{i:04d}\"(x integer, y text DEFAULT 'a') RETURNS integer "
+                f"LANGUAGE sql IMMUTABLE AS 'SELECT x * {i}';")
+        if i % 20 == 0:
+            out.append(f"CREATE SEQUENCE \"s_{i:04d}\" INCREMENT 5 CACHE 10;\n"
+                       f"SELECT setval('\"s_{i:04d}\"', {i});")
+        if i % 50 == 0:
+            out.append(f"CREATE MATERIALIZED VIEW \"mv_{i:04d}\" AS SELECT id, parent_id FROM "
+                       f"\"{name}\";\nCREATE INDEX \"mv_{i:04d}_idx\" ON \"mv_{i:04d}\" "
+                       f"(parent_id);")
+        if i % 100 == 0:
+            k = i // 100
+            out.append(
+                f"ALTER TABLE \"{name}\" ADD COLUMN \"mood\" mood_{k:02d}, "
+                f"ADD COLUMN \"price\" positive_{k:02d}, ADD COLUMN \"pair\" pair_{k:02d};\n"
+                f"CREATE TABLE \"p_{k:02d}\" (id bigint NOT NULL, day date NOT NULL, "
+                f"note text, PRIMARY KEY (id, day)) PARTITION BY RANGE (day);\n"
+                + "".join(f"CREATE TABLE \"p_{k:02d}_{q}\" PARTITION OF \"p_{k:02d}\" FOR "
+                          f"VALUES FROM ('2024-{3 * q - 2:02d}-01') TO "
+                          f"('{2024 + q // 4}-{(3 * q) % 12 + 1:02d}-01');\n"
+                          for q in range(1, 5)))
+        if i % 200 == 0:
+            k = i // 200
+            out.append(f"CREATE TABLE \"c_{k:02d}\" (extra text) INHERITS (\"{name}\");\n"
+                       f"CREATE UNLOGGED TABLE \"u_{k:02d}\" (id int PRIMARY KEY, v text);")
+    return "\n".join(out)
 
 
 def schema_ddl(first: int, last: int) -> str:
@@ -148,7 +277,7 @@ def schema_ddl(first: int, last: int) -> str:
     return "\n".join(out)
 
 
-def plain_gather(conninfo: str) -> tuple[dict, int]:
+def plain_gather(conninfo: str, kinds: str = "all") -> tuple[dict, int]:
     """Every table's columns, constraints and indexes, one table at a time; and the
     number of queries sent.
 
@@ -180,8 +309,15 @@ def plain_gather(conninfo: str) -> tuple[dict, int]:
                 entry["referenced"] = q(conn, PLAIN_REFERENCED, (schema, targets))
             if checks:
                 entry["checks"] = q(conn, PLAIN_CHECKS, (schema, checks))
+            if kinds == "all":
+                entry["privileges"] = q(conn, PLAIN_TABLE_PRIVILEGES, key)
+                entry["triggers"] = q(conn, PLAIN_TRIGGERS, key)
+                entry["comments"] = q(conn, PLAIN_COMMENTS, key)
             facts[key] = entry
         facts["sequences"] = q(conn, PLAIN_SEQUENCES)
+        if kinds == "all":
+            for name, text in PLAIN_ONCE.items():
+                facts[name] = q(conn, text)
     return facts, queries
 
 
@@ -224,13 +360,19 @@ def run(server_uri: str, args) -> dict:
     load_before = loadavg()
     try:
         create_database(admin, live_db)
+        kinds = getattr(args, "inspect_kinds", "all")
         print(f"creating {n_tables:,} tables (PK, FK, index each) in {BATCH_TABLES}-table "
-              "batches...", flush=True)
+              "batches" + (", with views, functions, triggers, types, partitions, grants and "
+                           "comments" if kinds == "all" else "") + "...", flush=True)
         t0 = time.perf_counter()
         with live.connect(autocommit=True) as conn:
+            if kinds == "all":
+                conn.execute(KINDS_PRELUDE.encode())
             for first in range(1, n_tables + 1, BATCH_TABLES):
                 last = min(first + BATCH_TABLES - 1, n_tables)
                 conn.execute(schema_ddl(first, last).encode())  # bytes: simple protocol
+                if kinds == "all":
+                    conn.execute(kinds_ddl(first, last).encode())
             conn.execute("ANALYZE")
         build_s = time.perf_counter() - t0
         t0 = time.perf_counter()
@@ -253,18 +395,19 @@ def run(server_uri: str, args) -> dict:
                     "tables": len(a.tables),
                     "constraints": sum(len(t.constraints) for t in a.tables),
                     "indexes": sum(len(t.indexes) for t in a.tables),
-                    "sequences": len(a.sequences)}
+                    "sequences": len(a.sequences), "summary": a.summary()}
 
         def plain() -> dict:
             t0 = time.perf_counter()
-            a, qa = plain_gather(live_ci)
+            a, qa = plain_gather(live_ci, kinds)
             t1 = time.perf_counter()
-            b, qb = plain_gather(copy_ci)
+            b, qb = plain_gather(copy_ci, kinds)
             t2 = time.perf_counter()
             differs = plain_compare(a, b)
             t3 = time.perf_counter()
             return {"total": t3 - t0, "one": t1 - t0, "second": t2 - t1, "diff": t3 - t2,
-                    "changes": len(differs), "tables": len(a) - 1,
+                    "changes": len(differs),
+                    "tables": sum(1 for k in a if isinstance(k, tuple)),
                     "queries": qa + qb}
 
         sides = {"plain": plain, "tool": tool}
@@ -305,10 +448,15 @@ def run(server_uri: str, args) -> dict:
         status = ("PASS" if ok_engine and ok_cli else "FAIL") if applies else "n/a"
         if false_positives or cli["diff_changes"]:
             status = "FAIL"  # at any scale: a copy must diff empty
+        summary = last_tool["summary"]
+        others = ", ".join(f"{summary[k]:,} {k.replace('_', ' ')}" for k in (
+            "views", "functions", "triggers", "enums", "domains", "composite_types",
+            "collations", "comments", "privileges") if summary.get(k))
         table = [
             ["tables", (f"{last_tool['tables']:,} ({last_tool['constraints']:,} constraints, "
                         f"{last_tool['indexes']:,} indexes, {last_tool['sequences']:,} "
                         "free-standing sequences; identity ones are column facts)")],
+            ["other kinds (--inspect-kinds " + kinds + ")", others or "none"],
             ["build (DDL batches) / TEMPLATE copy", f"{build_s:.1f} s / {copy_s:.1f} s"],
             ["tool: inspect x2 + diff, median", f"{tool_s:.3f} s   runs: "
              + ", ".join(f"{r['total']:.3f}" for r in runs["tool"])],
@@ -351,12 +499,14 @@ def run(server_uri: str, args) -> dict:
             "headline": (f"tool {tool_s:.2f} s, plain {plain_s:.2f} s, ratio {ratio:.1f}x; "
                          f"CLI inspect {cli['inspect_s']:.2f} s = {cli_ratio:.2f}x pg_dump "
                          f"--schema-only {cli['pg_dump_s']:.2f} s; CLI diff "
-                         f"{cli['diff_s']:.2f} s ({n_tables:,} tables)"),
+                         f"{cli['diff_s']:.2f} s ({n_tables:,} tables, kinds {kinds})"),
             "goal": (f"< {GOAL_SECONDS} s and >= {GOAL_RATIO}x; CLI inspect <= "
                      f"{GOAL_CLI_RATIO}x pg_dump --schema-only; at {GOAL_TABLES:,} tables"),
             "status": status,
             "table": table,
             "tables": n_tables,
+            "kinds": kinds,
+            "schema_summary": summary,
             "repeat": repeat,
             "build_seconds": round(build_s, 3),
             "tool_seconds": [round(r["total"], 4) for r in runs["tool"]],

@@ -46,6 +46,16 @@ options:
     type: str
     choices: [stable, random]
     default: stable
+  drop_extra:
+    description:
+      - What to do with objects only live has (tables, columns, constraints, indexes, views,
+        triggers, sequences, types, policies, comments, grants, ...). V(false) keeps them and
+        reports them in C(kept). V(true) plans a destructive drop step for each, after every
+        other step and in reverse dependency order, which M(pgreconcile_apply) only runs with
+        O(pgreconcile_apply#module:allow_destructive=true). A dropped table or column has no
+        reverse step (its data is gone); the other drops recreate the object on rollback.
+    type: bool
+    default: false
   prove:
     description:
       - With a Django project and steps to do, apply the plan to a structure-only clone and run
@@ -89,6 +99,13 @@ EXAMPLES = r"""
     project_dir: /srv/pettycash/current
     pk_strategy: swap
     out_dir: /var/lib/pgreconcile/reports
+
+- name: Plan to drop what only live has (applied only with allow_destructive)
+  pgreconcile_plan:
+    db_name: pettycash_staging
+    reference_dsn: "host=db.example.internal dbname=pettycash_prod user=reader"
+    drop_extra: true
+    out_dir: /tmp/plan
 
 - name: Plain database-to-database plan
   pgreconcile_plan:
@@ -194,6 +211,7 @@ OPTIONS = {
     "out_dir": {"type": "path"},
     "pk_strategy": {"type": "str", "choices": ["keep", "swap"], "default": "keep"},
     "backfill": {"type": "str", "choices": ["stable", "random"], "default": "stable"},
+    "drop_extra": {"type": "bool", "default": False},
     "prove": {"type": "bool", "default": True},
     "lint": {"type": "bool", "default": True},
 }
@@ -219,7 +237,8 @@ def make_plan(run) -> None:
     params, result = run.params, run.result
     target = run.target()
     plan, diagnosis = plan_changes(target, strategy=params["pk_strategy"],
-                                   backfill=params["backfill"], lint=params["lint"])
+                                   backfill=params["backfill"], lint=params["lint"],
+                                   drop_extra=params["drop_extra"])
     pending = pending_steps(target.live, plan)
     migrations = diagnosis.migrations or {}
     pending_migrations = list(migrations.get("pending", []))

@@ -65,9 +65,14 @@
     How new uuid values are filled: stable (default, derived from table and id, the same on
     every run) or random.
 
+.PARAMETER DropExtra
+    Drop what only the live database has (tables, columns, indexes, views, triggers, ...)
+    instead of keeping and reporting it (--drop-extra). Destructive: needs -AllowDestructive,
+    except with -Check or -WhatIf, which only show the drops.
+
 .PARAMETER AllowDestructive
-    Allow steps that drop or rewrite (e.g. -PkStrategy swap). A verified backup is taken first.
-    Raises the confirmation impact to High.
+    Allow steps that drop or rewrite (e.g. -PkStrategy swap, -DropExtra). A verified backup is
+    taken first. Raises the confirmation impact to High.
 
 .PARAMETER Check
     Inspect, preflight and plan only (--dry-run), like -WhatIf: no backup, no change. Returns
@@ -178,6 +183,12 @@
     If verification fails, the backup is restored into a new database.
 
 .EXAMPLE
+    PS C:\> .\Invoke-Reconcile.ps1 -Database pettycash -ProjectDir D:\src\pettycash -DropExtra -AllowDestructive -BackupDir D:\backups
+
+    Converges exactly: also drops the tables, columns, indexes and views only the database
+    has (asks first). Without -AllowDestructive pgreconcile refuses with exit code 2.
+
+.EXAMPLE
     PS C:\> .\Invoke-Reconcile.ps1 -Database pettycash -ProjectDir D:\src\pettycash -MaintenanceWindow 'Sat 01:00-03:00 UTC' -BatchSize 5000 -BatchDelay 0.5 -LockTimeout 1s
 
     Reconciles only inside the Saturday window, backfilling in gentle batches; outside the
@@ -232,6 +243,8 @@ param(
 
     [ValidateSet('stable', 'random')]
     [string]$Backfill = 'stable',
+
+    [switch]$DropExtra,
 
     [switch]$AllowDestructive,
 
@@ -331,6 +344,7 @@ try {
         if (Test-Path -LiteralPath $Python -PathType Leaf) { $pythonPath = Resolve-PgReconcilePath -Path $Python }
         $cliArgs += @('--python', $pythonPath)
     }
+    if ($DropExtra) { $cliArgs += '--drop-extra' }
     if ($AllowDestructive) { $cliArgs += '--allow-destructive' }
     if ($PSBoundParameters.ContainsKey('Keep')) { $cliArgs += @('--keep', $Keep) }
     if ($NoBackup) { $cliArgs += '--no-backup' }
@@ -348,6 +362,7 @@ try {
     $target = "database '$Database' on ${SqlInstance}:$Port"
     $action = "Reconcile with the migrations of $projectPath (back up to $backupPath first)"
     if ($NoBackup) { $action = "Reconcile with the migrations of $projectPath WITHOUT a backup" }
+    if ($DropExtra) { $action = "$action, dropping what only the database has" }
     if ($AllowDestructive) { $action = "$action, allowing steps that drop or rewrite" }
 
     if ($Check) {

@@ -106,6 +106,10 @@
 .PARAMETER Backfill
     stable (default) or random uuid values. See Invoke-Reconcile.ps1.
 
+.PARAMETER DropExtra
+    Let the scheduled runs drop what only the database has (see Invoke-Reconcile.ps1);
+    needs -AllowDestructive.
+
 .PARAMETER AllowDestructive
     Allow the scheduled runs to take steps that drop or rewrite (after a verified backup).
 
@@ -265,6 +269,9 @@ param(
     [Parameter(ParameterSetName = 'Register')]
     [ValidateSet('stable', 'random')]
     [string]$Backfill = 'stable',
+
+    [Parameter(ParameterSetName = 'Register')]
+    [switch]$DropExtra,
 
     [Parameter(ParameterSetName = 'Register')]
     [switch]$AllowDestructive,
@@ -452,6 +459,7 @@ if ($PSBoundParameters.ContainsKey('Python')) {
     if (Test-Path -LiteralPath $Python -PathType Leaf) { $pythonPath = Resolve-PgReconcilePath -Path $Python }
     $scriptArgs += @('-Python', $pythonPath)
 }
+if ($DropExtra) { $scriptArgs += '-DropExtra' }
 if ($AllowDestructive) { $scriptArgs += '-AllowDestructive' }
 if ($PSBoundParameters.ContainsKey('Keep')) { $scriptArgs += @('-Keep', $Keep) }
 if ($RunTests) { $scriptArgs += '-RunTests' }

@@ -1341,7 +1341,8 @@ def reconcile_subparser():
 
 @pytest.mark.parametrize("bound, what_if, expect", [
     (RECONCILE_BASE, False,
-     {"dry_run": False, "pk_strategy": "keep", "backfill": "stable", "rollback": "reverse",
+     {"dry_run": False, "pk_strategy": "keep", "backfill": "stable", "drop_extra": False,
+      "rollback": "reverse",
       "allow_destructive": False, "maintenance_window": None, "no_backup": False, "keep": 7,
       "settings": None, "python": None, "run_tests": False, "lock_timeout": "2s",
       "no_test_restore": False}),
@@ -1349,6 +1350,10 @@ def reconcile_subparser():
     (RECONCILE_BASE, True, {"dry_run": True}),
     ({**RECONCILE_BASE, "AllowDestructive": True, "PkStrategy": "swap"}, False,
      {"dry_run": False, "pk_strategy": "swap", "allow_destructive": True}),
+    ({**RECONCILE_BASE, "DropExtra": True, "AllowDestructive": True}, False,
+     {"dry_run": False, "drop_extra": True, "allow_destructive": True}),
+    ({**RECONCILE_BASE, "DropExtra": True, "Check": True}, False,
+     {"dry_run": True, "drop_extra": True, "allow_destructive": False}),
     ({**RECONCILE_BASE, "MaintenanceWindow": ["Sat 01:00-03:00 UTC"]}, False,
      {"maintenance_window": "Sat 01:00-03:00 UTC", "dry_run": False}),
     ({**RECONCILE_BASE, "MaintenanceWindow": ["Sat 01:00-03:00 UTC",
@@ -1364,8 +1369,8 @@ def reconcile_subparser():
       "keep": 3, "no_backup": True, "no_test_restore": True, "run_tests": True,
       "test_settings": "staging_settings", "lock_timeout": "500ms", "batch_size": 500,
       "batch_delay": 0.5, "rollback": "restore", "pg_bin_dir": BIN_DIR, "dry_run": False}),
-], ids=["defaults", "check", "whatif", "destructive-swap", "window", "two-windows",
-        "every-option"])
+], ids=["defaults", "check", "whatif", "destructive-swap", "drop-extra", "drop-extra-check",
+        "window", "two-windows", "every-option"])
 def test_invoke_reconcile_builds_arguments_the_cli_parses(invoke_script, bound, what_if, expect):
     ns = parse_cli(invoke_line(invoke_script, bound, what_if))
     assert ns.command == "reconcile"
@@ -1743,13 +1748,15 @@ Register-ScheduledTask -TaskName t -Action $action -Description $desc -User u -P
     (REGISTER_BASE, {"maintenance_window": "Sat 01:00-03:00 UTC", "allow_destructive": False,
                      "pk_strategy": "keep", "dry_run": False}),
     ({**REGISTER_BASE, "MaintenanceWindow": ["Sat 01:00-03:00 UTC; Wed 22:00-23:00"],
-      "AllowDestructive": True, "PkStrategy": "swap", "SqlInstance": "db01", "Port": 5433,
+      "AllowDestructive": True, "DropExtra": True, "PkStrategy": "swap", "SqlInstance": "db01",
+      "Port": 5433,
       "ReportDir": "D/reports", "Settings": "pettycash_system.settings",
       "Python": sys.executable, "Keep": 4, "RunTests": True, "TestSettings": "staging_settings",
       "LockTimeout": "1s", "BatchSize": 5000, "BatchDelay": "0.5", "Rollback": "restore",
       "PgBinDir": BIN_DIR, "CredentialPath": "<tmp>"},
      {"maintenance_window": "Sat 01:00-03:00 UTC; Wed 22:00-23:00", "allow_destructive": True,
-      "pk_strategy": "swap", "settings": "pettycash_system.settings", "python": sys.executable,
+      "drop_extra": True, "pk_strategy": "swap", "settings": "pettycash_system.settings",
+      "python": sys.executable,
       "keep": 4, "run_tests": True, "test_settings": "staging_settings", "lock_timeout": "1s",
       "batch_size": 5000, "batch_delay": 0.5, "rollback": "restore", "pg_bin_dir": BIN_DIR}),
 ], ids=["defaults", "every-option"])

@@ -219,6 +219,10 @@ def _plan_options(p: argparse.ArgumentParser) -> None:
                         "(destructive: needs --allow-destructive to apply)")
     g.add_argument("--backfill", choices=["stable", "random"], default="stable",
                    help="stable name-based uuid from (table, id) (default) or uuid4")
+    g.add_argument("--drop-extra", action="store_true",
+                   help="drop what only live has (tables, columns, indexes, views, …) instead "
+                        "of keeping and reporting it (destructive: needs --allow-destructive "
+                        "to apply)")
 
 
 def _apply_options(p: argparse.ArgumentParser) -> None:
@@ -390,7 +394,8 @@ def cmd_plan(args, reporter) -> dict:
     from pgreconcile.runbook.stages import plan_changes
     target = target_from(args)
     plan, diagnosis = plan_changes(target, strategy=args.pk_strategy,
-                                   backfill=args.backfill, reporter=reporter)
+                                   backfill=args.backfill, drop_extra=args.drop_extra,
+                                   reporter=reporter)
     wrote = {}
     if args.out:
         write_json(args.out, plan.to_dict())
@@ -486,11 +491,24 @@ def cmd_verify(args, reporter) -> dict:
     return {**v.to_dict(), "diff": diagnosis.to_dict(), "_exit_code": 0 if v.ok else 3}
 
 
+def _drop_extra_allowed(args) -> None:
+    """`reconcile --drop-extra` plans drops it could only run with --allow-destructive:
+    refused as a usage error before anything is read or changed (a dry run may plan them)."""
+    if args.drop_extra and not args.allow_destructive and not args.dry_run:
+        from pgreconcile.errors import UsageError
+        raise UsageError("--drop-extra drops what only live has, which is destructive: "
+                         "reconcile needs --allow-destructive with it",
+                         hint="add --allow-destructive (a verified backup is taken first), "
+                              "or look first with --dry-run or `pgreconcile plan --drop-extra`")
+
+
 @command("reconcile")
 def cmd_reconcile(args, reporter) -> dict:
     from pgreconcile.runbook.stages import ReconcileOptions, reconcile
+    _drop_extra_allowed(args)
     opts = ReconcileOptions(
-        strategy=args.pk_strategy, backfill=args.backfill, apply=_apply_opts(args),
+        strategy=args.pk_strategy, backfill=args.backfill, drop_extra=args.drop_extra,
+        apply=_apply_opts(args),
         backup_dir=args.out_dir, backup_keep=args.keep,
         backup_test_restore=not args.no_test_restore, no_backup=args.no_backup,
         run_migrations=not args.no_migrate, run_tests=args.run_tests,

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 
 from pgreconcile.plan.backfill import STABLE_UUID_NAMESPACE, backfill_batch_sql
 from pgreconcile.plan.context import FieldDefault, PlanContext, Planned
-from pgreconcile.plan.kinds import FIRST, handler_for
+from pgreconcile.plan.kinds import FIRST, extra, handler_for
 from pgreconcile.plan.steps import Plan, Step
 from pgreconcile.schema.diff import Diff
 from pgreconcile.schema.model import Schema
@@ -32,15 +32,25 @@ __all__ = ["STABLE_UUID_NAMESPACE", "Plan", "Step", "backfill_batch_sql", "make_
 
 def plan_changes(ctx: PlanContext) -> Planned:
     """Every significant change through its handler: moved primary keys first, then the
-    rest in diff order, skipping what an earlier handler already took care of or kept."""
+    rest in diff order, skipping what an earlier handler already took care of or kept.
+    With drop_extra, the extras' drops come last, all at once, in reverse dependency order
+    (kinds/extra.py)."""
     total = Planned()
     for module in FIRST:
         for change in ctx.diff.significant:
             if module.applies(change):
                 total.extend(module.plan(change, ctx))
+    drops = []
     for change in ctx.diff.significant:
-        if not total.covers(change):
-            total.extend(handler_for(change)(change, ctx))
+        if total.covers(change):
+            continue
+        handler = handler_for(change)
+        if ctx.drop_extra and handler is extra.plan:
+            drops.append(change)
+        else:
+            total.extend(handler(change, ctx))
+    if drops:
+        total.extend(extra.drop_all(drops, ctx))
     return total
 
 

@@ -119,10 +119,12 @@ def squawk_findings(script: str) -> list[dict]:
 
 
 def plan_changes(target: Target, *, strategy: str = "keep", backfill: str = "stable",
-                 lint: bool = True, reporter: Reporter = NULL) -> tuple[Plan, Diagnosis]:
+                 lint: bool = True, drop_extra: bool = False,
+                 reporter: Reporter = NULL) -> tuple[Plan, Diagnosis]:
     diagnosis = diagnose(target, "applied", reporter)
     plan = make_plan(diagnosis.live, diagnosis.expected, diagnosis.diff, strategy=strategy,
-                     backfill=backfill, field_defaults=_field_defaults(target, diagnosis),
+                     backfill=backfill, drop_extra=drop_extra,
+                     field_defaults=_field_defaults(target, diagnosis),
                      ).with_scope(target.schemas, target.exclude_schemas)
     if lint:
         plan = plan.with_lint(squawk_findings(plan.sql_script()))
@@ -284,6 +286,7 @@ def verify_target(target: Target, *, residual: list[DriftNote | dict] | None = N
 class ReconcileOptions:
     strategy: str = "keep"
     backfill: str = "stable"
+    drop_extra: bool = False           # drop what only live has (destructive)
     apply: ApplyOptions = field(default_factory=ApplyOptions)
     backup_dir: str = "backups"
     backup_keep: int = 7
@@ -336,7 +339,8 @@ def reconcile(target: Target, opts: ReconcileOptions, reporter: Reporter = NULL)
                     reporter=reporter))
                 report["preflight_before"] = {**pre.to_dict(), "summary": pre.summary()}
             plan, diagnosis = stage("plan", lambda: plan_changes(
-                target, strategy=opts.strategy, backfill=opts.backfill, reporter=reporter))
+                target, strategy=opts.strategy, backfill=opts.backfill,
+                drop_extra=opts.drop_extra, reporter=reporter))
             report["diff_before"] = diagnosis.to_dict()
             report["plan"] = plan.to_dict()
             write_json(report_dir / "plan.json", plan.to_dict())
