@@ -1,6 +1,6 @@
-"""Enums. A missing enum: CREATE TYPE … AS ENUM (instant; nothing uses it yet). An enum
-that lacks labels: ALTER TYPE … ADD VALUE, each in its place. Labels removed or reordered
-mean a new type and a rewrite of every column using it: unsupported."""
+"""A missing enum: CREATE TYPE … AS ENUM. An enum that lacks labels: ALTER TYPE … ADD
+VALUE, each in its place. Labels removed or reordered mean a new type and a rewrite of
+every column using it: unsupported."""
 from __future__ import annotations
 
 from pgreconcile.plan import probes
@@ -38,15 +38,17 @@ def plan(change: Change, ctx: PlanContext) -> Planned:
 
 
 def missing(change: Change) -> Planned:
+    """CREATE TYPE … AS ENUM with the reference's labels, in their order (instant: a new
+    type nobody uses yet). Planned in the diff's order, before the columns that use it."""
     out = Planned()
     ref = ObjectRef.of("enum", change.object)
-    labels = ", ".join(literal(label) for label in change.expected.get("labels", []))
-    type_sql = qualified(ref.schema, ref.name)
+    name = qualified(ref.schema, ref.name)
+    labels = ", ".join(literal(label) for label in change.expected.get("labels", ()))
     out.add(f"enum-{ref.name}", title=f"CREATE TYPE {change.object} AS ENUM",
-            reason=f"missing enum {change.object}", kind=StepKind.DDL, table=None,
-            target=ref, creates=(ref,),
-            sql=(f"CREATE TYPE {type_sql} AS ENUM ({labels})",),
-            probe=f"SELECT to_regtype({literal(type_sql)}) IS NOT NULL",
-            reverse=(f"DROP TYPE IF EXISTS {type_sql}",),
-            lock="none", lock_duration="instant")
+            reason=f"missing enum {change.object}", kind=StepKind.DDL, table=None, target=ref,
+            creates=(ref,), sql=(f"CREATE TYPE {name} AS ENUM ({labels})",),
+            probe=(f"SELECT EXISTS (SELECT 1 FROM pg_type t JOIN pg_namespace n ON n.oid = "
+                   f"t.typnamespace WHERE n.nspname = {literal(ref.schema)} AND t.typname = "
+                   f"{literal(ref.name)} AND t.typtype = 'e')"),
+            reverse=(f"DROP TYPE IF EXISTS {name}",), lock="none", lock_duration="instant")
     return out
