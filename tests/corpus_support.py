@@ -311,6 +311,8 @@ def run_case(case: Case, server: ConnectionSpec, server_major: int, tmp_path: Pa
 
 def converge(case: Case, live: ConnectionSpec, expected: ConnectionSpec, dbs: _Databases,
              server_major: int, tmp_path: Path) -> None:
+    """The procedure on a case's two databases. Every failure's first line says what went
+    wrong in one line (pytest's short summary shows it); the diff and plan follow."""
     kept = {(b, k, _rolename(o, dbs.roles)) for b, k, o in case.expect_kept}
     rows_before = row_census(live)
     live_schema, expected_schema = inspect_schema(live), inspect_schema(expected)
@@ -319,46 +321,61 @@ def converge(case: Case, live: ConnectionSpec, expected: ConnectionSpec, dbs: _D
     plan = make_plan(live_schema, expected_schema, diff)
     where = f"{case.id}\ndiff:\n{_show(diff.significant)}\nplan:\n{_plan_text(plan)}"
 
+    def check(ok: bool, summary: str, detail: str = "") -> None:
+        if not ok:
+            raise AssertionError(f"{summary}\n{detail}\n{where}".replace("\n\n", "\n"))
+
     if case.unsupported:
         refused = {(u.kind, u.object) for u in plan.unsupported if u.why}
         want = {(k, _rolename(o, dbs.roles)) for k, o in case.unsupported}
-        assert want <= refused, f"{where}\nexpected refused with a reason: {sorted(want)}"
+        check(want <= refused, f"not refused: {sorted(want - refused)} "
+              f"(refused: {sorted(refused)})")
         with pytest.raises(Refused):
             refuse_unsupported(plan)
-        assert inspect_schema(live).fingerprint() == live_schema.fingerprint(), where
-        assert row_census(live) == rows_before, where
+        check(inspect_schema(live).fingerprint() == live_schema.fingerprint(),
+              "the refused case changed the schema")
+        check(row_census(live) == rows_before, "the refused case changed rows")
         return
 
-    assert not plan.unsupported, f"{where}\nthe plan refuses drift the case says it fixes"
+    check(not plan.unsupported, "the plan refuses: " + "; ".join(
+        f"{u.kind} {u.object}: {u.why}" for u in plan.unsupported)[:400])
     options = ApplyOptions(allow_destructive=case.allow_destructive, lock_timeout="5s",
                            current_fingerprint=live_schema.fingerprint())
     try:
         Executor(live, plan, options).run()
     except Exception as exc:
-        raise AssertionError(f"{where}\napply failed: {type(exc).__name__}: {exc}") from exc
+        check(False, f"apply failed: {type(exc).__name__}: {exc}"[:500])
 
     converged = inspect_schema(live)
     after = diff_schemas(converged, expected_schema)
     left = _keys(after.significant)
-    assert left == kept, (f"{where}\nnot converged; left after apply:\n"
-                          f"{_show(after.significant)}\nexpected kept: {sorted(kept)}")
+    check(left == kept, "not converged, left: " + "; ".join(
+        f"{c.bucket} {c.kind} {c.object} {','.join(c.attributes)}".strip()
+        for c in after.significant if (c.bucket, c.kind, c.object) not in kept)
+        + (f"; kept drift gone: {sorted(kept - left)}" if kept - left else ""),
+        f"left after apply:\n{_show(after.significant)}\nexpected kept: {sorted(kept)}")
 
     again = Executor(live, plan, options).run()
-    assert not again.changed, f"{where}\nthe rerun changed something: {again.to_dict()}"
+    check(not again.changed, "the rerun changed something: " + ", ".join(
+        s.id for s in again.steps if s.outcome == "done"))
     replan = make_plan(converged, expected_schema, after)
-    assert not replan.steps and not replan.unsupported, (
-        f"{where}\nplanning again is not empty:\n{_plan_text(replan)}")
-    assert _keys(replan.kept) == kept, f"{where}\nreplan keeps {_keys(replan.kept)}"
+    check(not replan.steps and not replan.unsupported,
+          "planning again is not empty: " + ", ".join(s.id for s in replan.steps)
+          + ", ".join(f"unsupported {u.object}" for u in replan.unsupported),
+          _plan_text(replan))
+    check(_keys(replan.kept) == kept, f"planning again keeps {sorted(_keys(replan.kept))}")
 
     rows_after = row_census(live, {t: list(v[0]) for t, v in rows_before.items()})
     lost = {t: (rows_before[t][1:], rows_after[t][1:]) for t in rows_before
             if rows_before[t] != rows_after[t]}
-    assert not lost, f"{where}\npre-existing rows changed (count, checksum) before/after: {lost}"
+    check(not lost, f"pre-existing rows changed (count, checksum) before/after: {lost}")
 
     copy = dbs.new("copy")
     restore_copy(live, copy, server_major, tmp_path / f"{case.id}.dump")
     copied = diff_schemas(inspect_schema(copy), converged)
-    assert copied.is_empty, f"{case.id}: a dump/restore copy differs:\n{_show(copied.significant)}"
+    check(copied.is_empty, "a dump/restore copy of the converged database differs: "
+          + "; ".join(f"{c.bucket} {c.kind} {c.object}" for c in copied.significant),
+          _show(copied.significant))
 
 
 def _rolename(text: str, roles: dict[str, str]) -> str:
