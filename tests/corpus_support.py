@@ -17,6 +17,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psycopg
 import pytest
 from psycopg import sql
 
@@ -36,7 +37,7 @@ CASES_DIR = Path(__file__).resolve().parent / "corpus" / "cases"
 SECTIONS = ("live", "expected", "rows")
 #: Directives a case's header may hold (`-- name: value`, or a bare `-- name`).
 DIRECTIVES = ("kinds", "expect-kept", "allow-destructive", "needs", "min-server",
-              "unsupported", "note")
+              "unsupported", "pk-strategy", "note")
 #: What the corpus as a whole must cover (`-- kinds:` of its cases; issue 12's list).
 REQUIRED_KINDS = frozenset({
     "schema", "table", "partition", "inheritance", "unlogged", "column", "type", "identity",
@@ -65,6 +66,7 @@ class Case:
     needs: tuple[tuple[str, str], ...] = ()               # (what, name)
     min_server: int | None = None
     unsupported: tuple[tuple[str, str], ...] = ()        # (kind, object)
+    pk_strategy: str = "keep"                             # make_plan's strategy
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -117,6 +119,7 @@ def parse_case(path: Path) -> Case:
     notes: list[str] = []
     allow = False
     min_server = None
+    pk_strategy = "keep"
     for name, value in header:
         if name == "kinds":
             kinds += [k.strip() for k in value.split(",") if k.strip()]
@@ -142,6 +145,10 @@ def parse_case(path: Path) -> Case:
                 raise CaseFormatError(f"{path.name}: unsupported is `KIND OBJECT`, "
                                       f"not {value!r}")
             unsupported.append((kind, obj.strip()))
+        elif name == "pk-strategy":
+            if value not in ("keep", "swap"):
+                raise CaseFormatError(f"{path.name}: pk-strategy is keep or swap, not {value!r}")
+            pk_strategy = value
         elif name == "note":
             notes.append(value)
     if not kinds:
@@ -149,7 +156,7 @@ def parse_case(path: Path) -> Case:
     return Case(path, int(m["number"]), m["slug"], tuple(kinds),
                 "\n".join(bodies["live"]).strip(), "\n".join(bodies["expected"]).strip(),
                 "\n".join(bodies.get("rows", [])).strip(), tuple(kept), allow, tuple(needs),
-                min_server, tuple(unsupported), tuple(notes))
+                min_server, tuple(unsupported), pk_strategy, tuple(notes))
 
 
 def load_cases() -> list[Case]:
@@ -177,11 +184,21 @@ def skip_reason(case: Case, server: ConnectionSpec, server_major: int) -> str | 
                 if n < 2:
                     return (f"extension {name} has {n} version(s) on this server; a version "
                             "change needs two")
-            elif what == "icu":
-                if not conn.execute("SELECT 1 FROM pg_collation WHERE collprovider = 'i' "
-                                    "LIMIT 1").fetchone():
-                    return "this server is built without ICU"
+            elif what == "icu" and not _has_icu(conn):
+                return "this server is built without ICU"
     return None
+
+
+def _has_icu(conn) -> bool:
+    """Whether the server can make an ICU collation (a build without ICU may still list
+    ICU collations such as `unicode` in pg_collation)."""
+    try:
+        with conn.transaction(force_rollback=True):
+            conn.execute("CREATE COLLATION public.pgrt_icu_probe (provider = icu, "
+                         "locale = 'und')")
+    except psycopg.Error:
+        return False
+    return True
 
 
 def render(text: str, roles: dict[str, str]) -> str:
@@ -318,7 +335,7 @@ def converge(case: Case, live: ConnectionSpec, expected: ConnectionSpec, dbs: _D
     live_schema, expected_schema = inspect_schema(live), inspect_schema(expected)
     diff = diff_schemas(live_schema, expected_schema)
     assert diff.significant, f"{case.id}: no drift seen between live and expected"
-    plan = make_plan(live_schema, expected_schema, diff)
+    plan = make_plan(live_schema, expected_schema, diff, strategy=case.pk_strategy)
     where = f"{case.id}\ndiff:\n{_show(diff.significant)}\nplan:\n{_plan_text(plan)}"
 
     def check(ok: bool, summary: str, detail: str = "") -> None:
@@ -358,7 +375,7 @@ def converge(case: Case, live: ConnectionSpec, expected: ConnectionSpec, dbs: _D
     again = Executor(live, plan, options).run()
     check(not again.changed, "the rerun changed something: " + ", ".join(
         s.id for s in again.steps if s.outcome == "done"))
-    replan = make_plan(converged, expected_schema, after)
+    replan = make_plan(converged, expected_schema, after, strategy=case.pk_strategy)
     check(not replan.steps and not replan.unsupported,
           "planning again is not empty: " + ", ".join(s.id for s in replan.steps)
           + ", ".join(f"unsupported {u.object}" for u in replan.unsupported),

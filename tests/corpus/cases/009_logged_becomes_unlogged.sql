@@ -1,4 +1,6 @@
 -- kinds: table, unlogged
+-- allow-destructive
+-- note: an unlogged table loses its rows on a crash: approval needed
 -- live
 CREATE TABLE public.scratch_import (line integer PRIMARY KEY, raw text);
 -- expected

@@ -1,4 +1,5 @@
 -- kinds: column, not-null, constraint, primary-key
+-- pk-strategy: swap
 -- note: the key moves from code to id before code's NOT NULL can go
 -- live
 CREATE TABLE public.country (id integer NOT NULL, code char(2) NOT NULL, name text NOT NULL,

@@ -1,4 +1,6 @@
 -- kinds: column, index, constraint, comment, privilege, default, not-null, combination
+-- allow-destructive
+-- note: text -> varchar(2) narrows the column: approval needed (the rows fit)
 -- live
 CREATE TABLE public.course_enrolment (id integer PRIMARY KEY, student integer, course integer,
                                       grade text);
