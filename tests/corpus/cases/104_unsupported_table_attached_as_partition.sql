@@ -1,5 +1,7 @@
--- kinds: table, partition
--- note: live has the partition's table, detached (or never attached): ATTACH PARTITION
+-- kinds: table, partition, unsupported
+-- unsupported: table public.sensor_data_2025
+-- note: live has the partition's table, detached (or never attached); ATTACH PARTITION checks
+-- note: every row against the bound under lock: refused, a migration does it
 -- live
 CREATE TABLE public.sensor_data (at date NOT NULL, v integer) PARTITION BY RANGE (at);
 CREATE TABLE public.sensor_data_2024 PARTITION OF public.sensor_data
