@@ -41,11 +41,11 @@ DIRECTIVES = ("kinds", "expect-kept", "allow-destructive", "needs", "min-server"
 #: What the corpus as a whole must cover (`-- kinds:` of its cases; issue 12's list).
 REQUIRED_KINDS = frozenset({
     "schema", "table", "partition", "inheritance", "unlogged", "column", "type", "identity",
-    "generated", "collation", "default", "not-null", "constraint", "foreign-key", "check",
-    "unique", "primary-key", "not-valid", "index", "partial-index", "expression-index",
-    "sequence", "sequence-behind", "view", "materialized-view", "function", "procedure",
-    "overload", "trigger", "rls", "policy", "enum", "domain", "extension", "comment",
-    "privilege", "extra", "combination", "quoted-identifiers", "unsupported"})
+    "generated", "collation", "composite-type", "default", "not-null", "constraint",
+    "foreign-key", "check", "unique", "primary-key", "not-valid", "index", "partial-index",
+    "expression-index", "sequence", "sequence-behind", "view", "materialized-view", "function",
+    "procedure", "overload", "trigger", "rls", "policy", "enum", "domain", "extension",
+    "comment", "privilege", "extra", "combination", "quoted-identifiers", "unsupported"})
 _NAME = re.compile(r"^(?P<number>\d{3})_(?P<slug>[a-z0-9_]+)\.sql$")
 _DIRECTIVE = re.compile(r"^--\s*(?P<name>[a-z-]+)\s*(?::\s*(?P<value>.*?))?\s*$")
 #: `{role:NAME}` in a case's SQL: a role made for the case (unique name, dropped after).

@@ -1,4 +1,4 @@
--- kinds: type, column, function
+-- kinds: composite-type, column, function
 -- live
 CREATE TABLE public.site (id integer PRIMARY KEY, name text NOT NULL);
 -- expected

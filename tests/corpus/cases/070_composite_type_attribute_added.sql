@@ -1,4 +1,4 @@
--- kinds: type
+-- kinds: composite-type
 -- live
 CREATE TYPE public.money_amount AS (amount numeric, currency char(3));
 -- expected
