@@ -24,7 +24,7 @@ from psycopg import sql
 from pgreconcile.apply.executor import Executor
 from pgreconcile.apply.options import ApplyOptions
 from pgreconcile.apply.refusals import refuse_unsupported
-from pgreconcile.errors import Refused
+from pgreconcile.errors import DestructiveStepRefused, Refused
 from pgreconcile.pg.connection import ConnectionSpec
 from pgreconcile.pg.scratch import drop_database
 from pgreconcile.plan.planner import make_plan
@@ -407,6 +407,46 @@ def converge(case: Case, live: ConnectionSpec, expected: ConnectionSpec, dbs: _D
     check(copied.is_empty, "a dump/restore copy of the converged database differs: "
           + "; ".join(f"{c.bucket} {c.kind} {c.object}" for c in copied.significant),
           _show(copied.significant))
+
+    if kept:
+        drop_extra(case, live, expected_schema, converged, after, rows_before, check)
+
+
+def drop_extra(case: Case, live: ConnectionSpec, expected_schema, converged, after,
+               rows_before: dict[str, tuple], check) -> None:
+    """A case whose extras stay kept, planned again with --drop-extra: only destructive
+    drop steps, refused without --allow-destructive, and with it the diff is empty (exact
+    convergence), a rerun changes nothing, and the rows of the tables the reference has
+    are kept (in the columns it has)."""
+    plan = make_plan(converged, expected_schema, after, strategy=case.pk_strategy,
+                     drop_extra=True)
+    check(bool(plan.steps) and not plan.kept and not plan.unsupported,
+          "--drop-extra: the plan does not drop every extra", _plan_text(plan))
+    check(all(s.destructive for s in plan.steps),
+          "--drop-extra: a drop step is not marked destructive", _plan_text(plan))
+    with pytest.raises(DestructiveStepRefused):
+        Executor(live, plan, ApplyOptions(lock_timeout="5s")).run()
+    keep = {}
+    for name, (cols, _, _) in rows_before.items():
+        table = expected_schema.table(name)
+        if table is not None:
+            names = {c.name for c in table.columns}
+            keep[name] = [c for c in cols if c in names]
+    before = row_census(live, keep)  # the converged rows, equal to those before apply
+    options = ApplyOptions(allow_destructive=True, lock_timeout="5s",
+                           current_fingerprint=converged.fingerprint())
+    try:
+        Executor(live, plan, options).run()
+    except Exception as exc:
+        check(False, f"--drop-extra: apply failed: {type(exc).__name__}: {exc}"[:500],
+              _plan_text(plan))
+    final = diff_schemas(inspect_schema(live), expected_schema)
+    check(final.is_empty, "--drop-extra: not converged exactly, left: " + "; ".join(
+        f"{c.bucket} {c.kind} {c.object}" for c in final.significant), _plan_text(plan))
+    again = Executor(live, plan, options).run()
+    check(not again.changed, "--drop-extra: the rerun changed something")
+    after_rows = row_census(live, keep)
+    check(before == after_rows, f"--drop-extra: rows changed: {before} -> {after_rows}")
 
 
 def _rolename(text: str, roles: dict[str, str]) -> str:
