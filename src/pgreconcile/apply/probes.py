@@ -8,9 +8,16 @@ from pgreconcile.plan.steps import Plan, Step
 
 
 def ask(conn, query: str) -> bool:
-    """A probe's answer; a probe that fails (its table does not exist yet) says no."""
+    """A probe's answer; a probe that fails (its table does not exist yet) says no.
+
+    Run with search_path = pg_catalog, as the catalog was read: a probe compares what
+    PostgreSQL prints now (pg_get_expr, pg_get_functiondef, …) with the model's text, which
+    names every user object schema-qualified; under the application's search_path the same
+    default would print as `nextval('t_id_seq'::regclass)` and never match."""
     try:
-        row = conn.execute(query).fetchone()
+        with conn.transaction():
+            conn.execute("SELECT set_config('search_path', 'pg_catalog', true)")
+            row = conn.execute(query).fetchone()
     except psycopg.Error:
         return False
     return bool(row and row[0])
