@@ -35,14 +35,11 @@ SETTINGS = "fleetdesk_site.settings"
 F = ["--project-dir", str(FLEETDESK), "--settings", SETTINGS]
 CUSTOMERS = 1_500
 
-#: The drifts the planner converges today, all in one database and one run. The others
-#: (LATER) wait for: sequence-behind (sequence last_value in the catalog, sequence handler),
-#: changed-check (a handler for a different CHECK), dropped-view, changed-function (function
-#: catalog), disabled-trigger (view/function/trigger handlers); each is tried on its own
-#: below and skipped while it is not planned. Move them here once they converge.
+#: Every drift make_drift.py knows, all in one database and one run.
 CONVERGING = ("dropped-table", "missing-bool-default", "missing-uuid-callable",
               "missing-auto-now-add", "missing-char-default", "dropped-index", "dropped-fk",
-              "dropped-unique", "dropped-db-default", "shortened-varchar")
+              "dropped-unique", "dropped-db-default", "shortened-varchar", "sequence-behind",
+              "changed-check", "dropped-view", "changed-function", "disabled-trigger")
 #: Tables a drift empties (a dropped table comes back without its rows).
 EMPTIED = {"billing_invoiceline"}
 APPS = {"accounts", "billing", "inventory", "taggit_lite"}
@@ -187,7 +184,8 @@ def test_missing_columns_are_filled_the_way_django_adds_them(cli_run):
         assert f"set-not-null-{column}" in steps and f"drop-default-{column}" in steps
     # Several batches (--batch-size 200): the ledger holds the rows each backfill wrote.
     applied = {s["id"].split("-", 1)[1]: s for s in cli_run["report"]["apply"]["steps"]}
-    assert applied["backfill-accounts_customer-external_id"]["rows"] == CUSTOMERS
+    # Every customer, and the one sequence-behind imported with an explicit id.
+    assert applied["backfill-accounts_customer-external_id"]["rows"] == CUSTOMERS + 1
 
 
 def test_a_second_reconcile_changes_nothing(cli_run):
@@ -196,43 +194,6 @@ def test_a_second_reconcile_changes_nothing(cli_run):
     report = as_json(proc)
     assert report["status"] == "nothing-to-do" and report["changed"] is False
     assert report["plan"]["steps"] == []
-
-
-# --------------------------------------------------------------------------- other kinds
-LATER = ("sequence-behind", "changed-check", "dropped-view", "changed-function",
-         "disabled-trigger")
-
-
-def test_the_other_drifts_converge_once_they_are_seen_and_planned(databases, fleet, base,
-                                                                  tmp_path):
-    """The drifts outside CONVERGING, together in one database: plan, apply, and each drift
-    the diff sees and the planner does not refuse is fixed, with every row kept. Skipped,
-    saying why, while none is (their catalog queries and handlers land separately)."""
-    spec = databases("fleetlater", template=base[0].dbname)
-    fleet.apply_drifts(spec.conninfo(), list(LATER))
-    with spec.connect() as conn:
-        before = fleet.row_counts(conn)
-    diff = cli("diff", *F, "--json", spec=spec)
-    seen = {(c["kind"], c["bucket"]) for c in as_json(diff)["changes"]}
-    out = tmp_path / "plan.json"
-    proc = cli("plan", *F, "--out", str(out), "--json", spec=spec)
-    assert proc.returncode in (0, 3), proc.stdout[-2000:] + proc.stderr[-2000:]
-    refused = {(u["kind"], u["bucket"]): u["why"] for u in as_json(proc)["unsupported"]}
-    waiting = {}
-    for name in LATER:
-        changes = set(fleet.BY_NAME[name].changes)
-        if not changes & seen:
-            waiting[name] = "the diff does not see it yet"
-        elif changes & set(refused):
-            waiting[name] = "refused: " + "; ".join(refused[c] for c in changes & set(refused))
-    ready = [n for n in LATER if n not in waiting]
-    if not ready:
-        pytest.skip(f"none planned yet: {waiting}")
-    applied = cli("apply", str(out), "--no-backup", "--json", spec=spec)
-    assert applied.returncode == 0, applied.stdout[-3000:] + applied.stderr[-2000:]
-    assert fleet.not_fixed(spec.conninfo(), ready) == [], waiting
-    with spec.connect() as conn:
-        assert fleet.row_counts(conn) == before
 
 
 # --------------------------------------------------------------------------- drafts per app

@@ -72,3 +72,22 @@ def test_steps_on_no_app_table_go_to_the_first_app_and_it_says_so():
 
 def test_no_steps_no_drafts():
     assert django_migration_drafts(plan(), TABLES_BY_MIGRATION, APPLIED) == []
+
+
+def test_a_step_on_no_table_goes_to_the_app_its_object_is_named_after():
+    from pgreconcile.plan.steps import ObjectRef
+
+    view = Step(id="01-view", title="CREATE VIEW", reason="drift", kind=StepKind.DDL,
+                table=None, target=ObjectRef("view", "public", None, "shop_item_totals"),
+                sql=("CREATE VIEW x AS SELECT 1",))
+    ext = Step(id="02-ext", title="CREATE EXTENSION", reason="drift", kind=StepKind.DDL,
+               table=None, target=ObjectRef("extension", "", None, "citext"),
+               sql=("CREATE EXTENSION citext",))
+    drafts = {d.app: d for d in django_migration_drafts(
+        plan(view, ext, step(3, "public.crm_contact", "ALTER TABLE crm_contact ...")),
+        TABLES_BY_MIGRATION, APPLIED)}
+    assert drafts["shop"].steps == ("01-view",)
+    # Nothing names the extension after an app: it goes to the first app by name.
+    assert drafts["crm"].steps == ("02-ext", "03-s3")
+    text = " ".join(drafts["crm"].text.split())
+    assert "(02-ext)" in text and "first app with drift by name" in text

@@ -78,6 +78,15 @@ def table_apps(tables_by_migration: Mapping[str, Iterable[str]]) -> dict[str, st
     return owners
 
 
+def app_by_prefix(step: Step, apps: Iterable[str]) -> str | None:
+    """The app whose label prefixes the name of the table or object a step works on
+    (`inventory_vehicle_summary` → inventory), the longest label when several do."""
+    names = [n for n in ((step.table or "").partition(".")[2],
+                         step.target.name if step.target else "") if n]
+    found = [a for a in apps for n in names if n.startswith(f"{a}_")]
+    return max(found, key=len) if found else None
+
+
 def next_name(after: str) -> str:
     m = re.match(r"(\d+)_", after)
     return f"{int(m.group(1)) + 1 if m else 1:04d}_{DRAFT_NAME}"
@@ -87,7 +96,9 @@ def django_migration_drafts(plan: Plan, tables_by_migration: Mapping[str, Iterab
                             applied_targets: Iterable[str]) -> list[Draft]:
     """One draft per app that owns a table some step works on, each with that app's steps
     only. Steps on no table, or on a table no migration names (RunSQL objects, tables made
-    by hand), go to the first of those apps by name, and its draft says so. Apps with no
+    by hand), go to the app whose label prefixes the object's name (Django's naming, which
+    RunSQL objects usually follow), else to the first of those apps by name, and its draft
+    says so. Apps with no
     applied migration get no draft (live has none of their tables to reconcile)."""
     owners = table_apps(tables_by_migration)
     after = {t.split(".", 1)[0]: t.split(".", 1)[1] for t in applied_targets if "." in t}
@@ -95,6 +106,8 @@ def django_migration_drafts(plan: Plan, tables_by_migration: Mapping[str, Iterab
     homeless: list[Step] = []
     for step in plan.steps:
         app = owners.get((step.table or "").partition(".")[2]) if step.table else None
+        if app not in after:
+            app = app_by_prefix(step, after)
         if app in after:
             by_app.setdefault(app, []).append(step)
         else:
