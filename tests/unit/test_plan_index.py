@@ -133,7 +133,7 @@ def test_index_of_a_partitioned_table_is_built_on_only_the_parent_then_per_parti
     assert attach.sql == ('ALTER INDEX "public"."log_level_idx" ATTACH PARTITION '
                           '"public"."log_h1_log_level_idx"',)
     assert (attach.kind, attach.lock_duration) == (StepKind.DDL, "instant")
-    assert "pg_inherits" in attach.probe and "'log_h1_log_level_idx'" in attach.probe
+    assert "pg_inherits" in attach.probe and "'\"public\".\"log_h1\"'::regclass" in attach.probe
     # an attached partition index only goes with its parent's
     assert attach.reverse == parent.reverse
     assert out.unsupported == []
@@ -225,3 +225,22 @@ def test_invalid_index_is_built_again_concurrently_under_its_name():
     assert step.kind == StepKind.CONCURRENT and step.target.name == "child_qty_idx"
     assert step.sql == ('CREATE INDEX CONCURRENTLY IF NOT EXISTS "child_qty_idx" ON '
                         f"{T} USING btree (qty)",)
+
+
+def test_invalid_index_of_a_partitioned_table_gets_the_partitions_not_attached_yet():
+    """Left INVALID by an interrupted run (ON ONLY, some partitions' indexes missing): the
+    same steps, each skipped where its probe finds its part done; none has a reverse, as the
+    parent's index and what was attached to it before the run are not the plan's."""
+    live = [log_table("log", key="RANGE (at)",
+                      indexes=[replace(log_index("log", "log_level_idx", only=True),
+                                       valid=False)]),
+            log_table("log_h1", of=LOG, bound=H1)]
+    expected = [replace(live[0], indexes=(log_index("log", "log_level_idx", only=True),)),
+                live[1]]
+    models = log_models(live, expected)
+    out = index_kind.plan(only(models[2], "index", "different"), context(models))
+    assert [s.id for s in out.steps] == ["index-log_level_idx", "index-log_h1_log_level_idx",
+                                         "attach-log_h1_log_level_idx"]
+    assert all(s.reverse == () for s in out.steps)
+    # a partition counts as done once any index of it is attached to the parent's
+    assert "i.indrelid = '\"public\".\"log_h1\"'::regclass" in out.steps[1].probe

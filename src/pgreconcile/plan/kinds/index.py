@@ -46,11 +46,15 @@ def plan(change: Change, ctx: PlanContext) -> Planned:
 
 
 def build(out: Planned, ctx: PlanContext, table: Table, index: Index, name: str, *,
-          reason: str, done: str = "") -> None:
+          reason: str, done: str = "", undo: bool = True) -> None:
     """Steps that build `index` as `name` on `table` without blocking its writers.
-    `done`: a probe expression also true once a later step consumed the index."""
+    `done`: a probe expression also true once a later step consumed the index. `undo`
+    False: a partitioned table's index exists (INVALID) already; its partitions' indexes
+    the steps attach to it cannot be detached, and dropping it would drop the ones
+    attached before: those steps have no reverse."""
     if table.partition_key:
-        _build_partitioned(out, ctx, table, index, name, reason=reason, done=done)
+        _build_partitioned(out, ctx, table, index, name, reason=reason, done=done,
+                           undo=undo)
         return
     schema = table.schema
     ref = ObjectRef.in_table("index", table.qualified_name, name)
@@ -60,12 +64,13 @@ def build(out: Planned, ctx: PlanContext, table: Table, index: Index, name: str,
             table=table.qualified_name, target=ref, creates=(ref,),
             sql=(create_index_sql(index, table.qualified_name, name),),
             probe=f"SELECT {_either(done, probe)}",
-            reverse=(f"DROP INDEX CONCURRENTLY IF EXISTS {qualified(schema, name)}",),
+            reverse=(f"DROP INDEX CONCURRENTLY IF EXISTS {qualified(schema, name)}",)
+            if undo else (),
             lock="SHARE UPDATE EXCLUSIVE", lock_duration="scan", estimated_rows=rows(table))
 
 
 def _build_partitioned(out: Planned, ctx: PlanContext, table: Table, index: Index,
-                       name: str, *, reason: str, done: str) -> None:
+                       name: str, *, reason: str, done: str, undo: bool) -> None:
     """The parent's index ON ONLY the parent, then each partition's built CONCURRENTLY
     and attached to it (recursively for partitions that are partitioned themselves)."""
     parent = table.qualified_name
@@ -83,21 +88,25 @@ def _build_partitioned(out: Planned, ctx: PlanContext, table: Table, index: Inde
                  f"{index_body(index)}",),
             probe=f"SELECT {_either(done, _index_on(t, name))}",
             # Dropping the parent's index drops the partitions' attached to it.
-            reverse=(drop,), lock="SHARE (the parent only)", lock_duration="instant")
+            reverse=(drop,) if undo else (), lock="SHARE (the parent only)",
+            lock_duration="instant")
     for part in partitions(ctx, parent):
         child = _child_name(ctx, part, name)
         part_name = part.qualified_name
         child_ref = ObjectRef.in_table("index", part_name, child)
+        # The partition's part is done once some index of it is attached to the parent's
+        # (an earlier, interrupted run may have attached one of another name).
+        attached = _attached(table.schema, name, qualified_name(part_name))
         build(out, ctx, ctx.live_table(part_name) or part, index, child,
               reason=f"{reason}: the index of partition {part_name}",
-              done=_either(done, finished))
+              done=_either(done, finished, attached), undo=undo)
         out.add(f"attach-{child}", title=f"attach index {child} of {part_name} to {name}",
                 reason=f"{reason}: index {name} of {parent} takes {child} as its partition's",
                 kind=StepKind.DDL, table=part_name, target=child_ref,
                 sql=(f"ALTER INDEX {qualified(table.schema, name)} ATTACH PARTITION "
                      f"{qualified(part.schema, child)}",),
-                probe=f"SELECT {_either(done, _attached(table.schema, name, part.schema, child))}",
-                reverse=(drop,),
+                probe=f"SELECT {_either(done, attached)}",
+                reverse=(drop,) if undo else (),
                 lock="ACCESS EXCLUSIVE on the partition's index, SHARE UPDATE EXCLUSIVE on "
                      "the parent's", lock_duration="instant")
 
@@ -143,13 +152,16 @@ def changed(change: Change, ctx: PlanContext) -> Planned:
     elif change.cosmetic or attributes <= {"name"}:
         pass  # the same index under another name: nothing to do
     elif attributes == {"valid"}:
-        if live.valid or table.partition_key:
-            out.refuse(change, change.risk or "index validity differs")
+        if live.valid:
+            out.refuse(change, change.risk or "index is invalid in the reference")
         else:
-            # Same definition, INVALID live: the executor drops the INVALID index of the
-            # step's own name before it builds it again.
+            # Same definition, INVALID live. A plain table's: the executor drops the
+            # INVALID index of the step's own name before it builds it again. A partitioned
+            # table's (ON ONLY, partitions missing theirs): the partitions whose index is
+            # not attached yet get theirs.
             build(out, ctx, table, expected, expected.name,
-                  reason=f"index {change.object} is INVALID live")
+                  reason=f"index {change.object} is INVALID live",
+                  undo=not table.partition_key)
     else:
         _replace(out, change, ctx, table, live, expected)
     return out
@@ -227,13 +239,13 @@ def _index_on(t: str, name: str) -> str:
             f"i.indrelid = {regclass(t)} AND x.relname = {literal(name)})")
 
 
-def _attached(schema: str, name: str, part_schema: str, child: str) -> str:
-    """Index `child` (in `part_schema`) is a partition of index `name` (in `schema`)."""
-    return (f"EXISTS (SELECT 1 FROM pg_inherits h JOIN pg_class c ON c.oid = h.inhrelid "
-            f"JOIN pg_namespace cn ON cn.oid = c.relnamespace JOIN pg_class p ON "
-            f"p.oid = h.inhparent JOIN pg_namespace pn ON pn.oid = p.relnamespace WHERE "
-            f"c.relname = {literal(child)} AND cn.nspname = {literal(part_schema)} AND "
-            f"p.relname = {literal(name)} AND pn.nspname = {literal(schema)})")
+def _attached(schema: str, name: str, part: str) -> str:
+    """Some index of partition `part` (quoted, qualified) is attached to index `name` (in
+    `schema`), the partitioned table's."""
+    return (f"EXISTS (SELECT 1 FROM pg_inherits h JOIN pg_index i ON i.indexrelid = "
+            f"h.inhrelid JOIN pg_class p ON p.oid = h.inhparent JOIN pg_namespace n ON "
+            f"n.oid = p.relnamespace WHERE i.indrelid = {regclass(part)} AND "
+            f"p.relname = {literal(name)} AND n.nspname = {literal(schema)})")
 
 
 def _normalized(sql_text: str) -> str:
