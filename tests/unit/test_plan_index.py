@@ -244,3 +244,20 @@ def test_invalid_index_of_a_partitioned_table_gets_the_partitions_not_attached_y
     assert all(s.reverse == () for s in out.steps)
     # a partition counts as done once any index of it is attached to the parent's
     assert "i.indrelid = '\"public\".\"log_h1\"'::regclass" in out.steps[1].probe
+
+
+def test_changed_unique_index_a_foreign_key_depends_on_is_refused():
+    old = index("parent_code_uq", ("code",), table="parent", unique=True)
+    new = index("parent_code_uq", ("code",), table="parent", unique=True,
+                predicate="(code IS NOT NULL)")
+    fk = Constraint("child_code_fkey", "fk", ("name",),
+                    "FOREIGN KEY (name) REFERENCES public.parent(code)",
+                    ref_table="public.parent", ref_columns=("code",))
+    live, expected, _ = pair(child(constraints=[fk]), child(constraints=[fk]))
+    live = replace(live, tables=tuple(replace(t, indexes=(old,)) if t.name == "parent" else t
+                                      for t in live.tables))
+    expected = replace(expected, tables=tuple(replace(t, indexes=(new,)) if t.name == "parent"
+                                              else t for t in expected.tables))
+    models = (live, expected, diff_schemas(live, expected))
+    out = index_kind.plan(only(models[2], "index", "different"), context(models))
+    assert out.steps == [] and "child_code_fkey" in out.unsupported[0].why

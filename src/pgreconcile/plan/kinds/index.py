@@ -171,6 +171,15 @@ def _replace(out: Planned, change: Change, ctx: PlanContext, table: Table, live:
              expected: Index) -> None:
     """The expected index built under a temporary name, then swapped in for the live one
     in one short transaction."""
+    dependents = sorted(f"{tb.qualified_name}.{c.name}" for tb in ctx.live.tables
+                        for c in tb.constraints if c.kind == "fk"
+                        and c.ref_table == change.table
+                        and set(c.ref_columns) == set(live.columns)) if live.unique else []
+    if dependents:
+        out.refuse(change, f"index differs ({', '.join(change.attributes)}); foreign keys "
+                           f"depend on unique index {live.name} ({', '.join(dependents)}): "
+                           "replacing it means dropping them; write a migration")
+        return
     schema = table.schema
     t = qualified_name(change.table)
     temp = f"{_cut(expected.name, MAX_NAME - 9)}_pgrc_new"
