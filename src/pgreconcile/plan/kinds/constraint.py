@@ -1,7 +1,9 @@
 """Constraints, missing or changed.
 
 A missing constraint. Foreign keys and checks: ADD … NOT VALID, then VALIDATE (a scan that
-does not block writers). Unique and primary keys: a unique index built CONCURRENTLY, then
+does not block writers); on a partitioned table before PostgreSQL 18 (no NOT VALID
+foreign key there) the foreign key is added validated at once, writes waiting for the
+scan. Unique and primary keys: a unique index built CONCURRENTLY, then
 ADD CONSTRAINT … USING INDEX (instant).
 
 A changed constraint (same kind on both sides, matched by name or columns; a primary key
@@ -51,7 +53,9 @@ def missing(change: Change, ctx: PlanContext) -> Planned:
     reverse = (f"ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {ident(con.name)}",)
     if con.kind == "fk":
         referenced_key_first(out, change, ctx, con)
-    if con.kind in ("fk", "check"):
+    if con.kind == "fk" and table.partition_key and ctx.live.server_version < 180000:
+        _add_validated_fk(out, change, table, con)
+    elif con.kind in ("fk", "check"):
         # The whole clause as PostgreSQL prints it (a CHECK's expression is only there);
         # NOT VALID is the `validated` field, added here and validated by the next step.
         definition = con.definition.removesuffix(" NOT VALID")
@@ -101,6 +105,27 @@ def missing(change: Change, ctx: PlanContext) -> Planned:
     else:
         out.refuse(change, f"{con.kind} constraints are not added automatically")
     return out
+
+
+def _add_validated_fk(out: Planned, change: Change, table: Table, con: Constraint) -> None:
+    """PostgreSQL before 18 refuses a NOT VALID foreign key on a partitioned table: it is
+    added validated, in one step whose check of every row holds SHARE ROW EXCLUSIVE on the
+    table and its partitions (inserts, updates and deletes wait for the scan)."""
+    t = qualified_name(change.table)
+    ref = ObjectRef.in_table("constraint", change.table, con.name)
+    definition = con.definition.removesuffix(" NOT VALID")
+    out.add(f"constraint-{con.name}",
+            title=f"add fk {con.name} validated (partitioned table before PostgreSQL 18: "
+                  "writes wait for the check of every row)",
+            reason=f"missing constraint {change.object}; PostgreSQL before 18 cannot add a "
+                   "NOT VALID foreign key to a partitioned table",
+            kind=StepKind.DDL, table=change.table, target=ref, creates=(ref,),
+            precheck=violations_sql(t, con, definition),
+            sql=(f"ALTER TABLE {t} ADD CONSTRAINT {ident(con.name)} {definition}",),
+            probe=f"SELECT {probes.has_constraint(t, con.name, validated=True)}",
+            reverse=(f"ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {ident(con.name)}",),
+            lock="SHARE ROW EXCLUSIVE (the table, its partitions and the referenced table)",
+            lock_duration="scan", estimated_rows=rows(table))
 
 
 def referenced_key_first(out: Planned, change: Change, ctx: PlanContext,
