@@ -674,13 +674,16 @@ class _Differ:
                               if getattr(lv, a) != getattr(ex, a)] or ["definition"]
                 self.add("different", "index", qualify(table, ex.name), table, lv, ex,
                          attributes=attributes,
-                         risk=f"{_build_index_note(live_table)}; drop and recreate "
-                              "(CREATE INDEX CONCURRENTLY, then DROP INDEX CONCURRENTLY "
-                              "of the old one under a new name)")
+                         risk=f"{_build_index_note(live_table)}; rebuilt beside the old "
+                              "one (CREATE INDEX CONCURRENTLY under a new name, then the "
+                              "old one dropped and the new one renamed into place)")
             else:
+                how = ("CREATE INDEX ON ONLY the partitioned table, then CONCURRENTLY on "
+                       "each partition and ATTACH PARTITION"
+                       if live_table is not None and live_table.partition_key else
+                       f"use CREATE {'UNIQUE ' if ex.unique else ''}INDEX CONCURRENTLY")
                 self.add("missing", "index", qualify(table, ex.name), table, expected=ex,
-                         risk=f"{_build_index_note(live_table)}; use CREATE "
-                              f"{'UNIQUE ' if ex.unique else ''}INDEX CONCURRENTLY")
+                         risk=f"{_build_index_note(live_table)}; {how}")
         for lv in unmatched_live:
             self.add("extra", "index", qualify(table, lv.name), table, live=lv,
                      risk="index not in the reference; it costs writes but is harmless "
