@@ -37,6 +37,7 @@ from pgreconcile.schema.model import (
     Trigger,
     TypeAttribute,
     View,
+    gc_paused,
     qualify,
 )
 
@@ -91,12 +92,13 @@ def inspect_schema(conn, schemas: Iterable[str] | None = None,
         "include": sorted(set(schemas)) if schemas else None,
         "exclude": sorted({*DEFAULT_EXCLUDED_SCHEMAS, *(exclude_schemas or ())}),
     }
-    with _catalog_snapshot(conn):
-        rows = {kind: _fetch(conn, kind, params) for kind in QUERY_KINDS}
-        sequence_state = _sequence_state(conn, rows["sequences"])
-        database = conn.execute("SELECT current_database()").fetchone()[0]
-    return _build(rows, server_version=conn.info.server_version, database=database,
-                  sequence_state=sequence_state)
+    with gc_paused():
+        with _catalog_snapshot(conn):
+            rows = {kind: _fetch(conn, kind, params) for kind in QUERY_KINDS}
+            sequence_state = _sequence_state(conn, rows["sequences"])
+            database = conn.execute("SELECT current_database()").fetchone()[0]
+        return _build(rows, server_version=conn.info.server_version, database=database,
+                      sequence_state=sequence_state)
 
 
 @contextmanager
