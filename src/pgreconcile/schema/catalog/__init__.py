@@ -97,14 +97,18 @@ def inspect_schema(conn, schemas: Iterable[str] | None = None,
     with gc_paused():
         with _catalog_snapshot(conn) as own_transaction:
             rows = {"sequences": _fetch(conn, "sequences", params)}
-            beside = (_SequenceStateBeside.launch(conn, rows["sequences"])
+            beside = (_SequenceStateBeside.launch(conn, rows["sequences"], params)
                       if own_transaction else None)
             for kind in QUERY_KINDS:
-                if kind not in rows:
+                if kind not in rows and not (beside and kind in _BESIDE_KINDS):
                     rows[kind] = _fetch(conn, kind, params)
-            sequence_state = beside.result() if beside is not None else None
-            if sequence_state is None:
+            done = beside.result() if beside is not None else None
+            if done is None:
                 sequence_state = _sequence_state(conn, rows["sequences"])
+                rows.update((k, _fetch(conn, k, params)) for k in QUERY_KINDS if k not in rows)
+            else:
+                sequence_state, beside_rows = done
+                rows.update(beside_rows)
             database = conn.execute("SELECT current_database()").fetchone()[0]
         return _build(rows, server_version=conn.info.server_version, database=database,
                       sequence_state=sequence_state)
@@ -185,23 +189,26 @@ def _sequence_state(conn: psycopg.Connection, sequences: list[dict]) -> dict[tup
 
 #: From how many column maxima on they are read on a second connection (see below).
 _BESIDE_MIN = 200
+#: The catalog queries the second connection runs before them, to share the work evenly.
+_BESIDE_KINDS = ("constraints",)
 
 
 class _SequenceStateBeside(threading.Thread):
-    """`_sequence_state` on a second connection to the same server and database, in the
-    catalog snapshot's own snapshot (pg_export_snapshot / SET TRANSACTION SNAPSHOT), while
-    the first runs the other catalog queries.
+    """`_sequence_state` (and the queries of _BESIDE_KINDS) on a second connection to the
+    same server and database, in the catalog transaction's own snapshot
+    (pg_export_snapshot / SET TRANSACTION SNAPSHOT), while the first runs the other
+    catalog queries.
 
     Reading the maximum of an owning column opens its table and indexes: in a new session
-    that is ~0.15 ms a table (relation cache, files), ~0.3 s at 2,000 tables, as long as
-    all the catalog queries together. Beside them it costs little more than a connection.
-    `result()` is None when it could not be done so (a standby, a second connection
-    refused, anything else): the caller then reads them itself, as before, with the same
-    result either way."""
+    that is ~0.15 ms a table (relation cache, files), ~0.3 s at 2,000 tables, half as long
+    as all the catalog queries together. Beside them it costs little more than a
+    connection. `result()` is None when it could not be done so (a standby, a second
+    connection refused, anything else): the caller then runs all of it itself, as before,
+    with the same result either way."""
 
     @classmethod
-    def launch(cls, conn: psycopg.Connection,
-              sequences: list[dict]) -> _SequenceStateBeside | None:
+    def launch(cls, conn: psycopg.Connection, sequences: list[dict],
+               params: dict) -> _SequenceStateBeside | None:
         owned = sum(1 for r in sequences if r["owner_column"] and r["owner_indexed"])
         if owned < _BESIDE_MIN:
             return None
@@ -209,16 +216,16 @@ class _SequenceStateBeside(threading.Thread):
                                 "THEN pg_export_snapshot() END").fetchone()[0]
         if snapshot is None:
             return None
-        beside = cls(type(conn), _same_server(conn), snapshot, sequences)
+        beside = cls(type(conn), _same_server(conn), snapshot, sequences, params)
         beside.start()
         return beside
 
     def __init__(self, connection_class, conninfo: str, snapshot: str,
-                 sequences: list[dict]) -> None:
+                 sequences: list[dict], params: dict) -> None:
         super().__init__(name="pgreconcile-sequence-state", daemon=True)
         self.connection_class, self.conninfo = connection_class, conninfo
-        self.snapshot, self.sequences = snapshot, sequences
-        self.state: dict[tuple, tuple] | None = None
+        self.snapshot, self.sequences, self.params = snapshot, sequences, params
+        self.state: tuple[dict[tuple, tuple], dict[str, list[dict]]] | None = None
 
     def run(self) -> None:
         try:
@@ -229,11 +236,13 @@ class _SequenceStateBeside(threading.Thread):
                         sql.Literal(self.snapshot)))
                     other.execute("SET LOCAL search_path = pg_catalog")
                     other.execute(_NO_JIT)
-                    self.state = _sequence_state(other, self.sequences)
+                    rows = {kind: _fetch(other, kind, self.params) for kind in _BESIDE_KINDS}
+                    self.state = _sequence_state(other, self.sequences), rows
         except Exception:  # noqa: BLE001 - any failure: the caller reads them itself
             self.state = None
 
-    def result(self) -> dict[tuple, tuple] | None:
+    def result(self) -> tuple[dict[tuple, tuple], dict[str, list[dict]]] | None:
+        """(`_sequence_state`, rows of each of _BESIDE_KINDS), or None."""
         self.join()
         return self.state
 
