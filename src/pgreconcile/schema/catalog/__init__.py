@@ -1,7 +1,8 @@
 """Read a database's structure from pg_catalog into the immutable `Schema` model.
 
 One query per object kind (catalog/sql/<kind>.sql), all run in one read-only
-REPEATABLE READ transaction so they see the same catalog snapshot, with
+REPEATABLE READ transaction so they see the same catalog snapshot (on a large schema a
+second connection shares that snapshot: `_SequenceStateBeside`), with
 `search_path` set to pg_catalog so that PostgreSQL schema-qualifies every user
 name it prints (types, defaults, definitions) the same way on every database.
 """
