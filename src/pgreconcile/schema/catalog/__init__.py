@@ -213,11 +213,15 @@ class _SequenceStateBeside(threading.Thread):
         owned = sum(1 for r in sequences if r["owner_column"] and r["owner_indexed"])
         if owned < _BESIDE_MIN:
             return None
+        try:
+            conninfo = _same_server(conn)
+        except Exception:  # noqa: BLE001 - e.g. a libpq without hostaddr: not beside
+            return None
         snapshot = conn.execute("SELECT CASE WHEN NOT pg_is_in_recovery() "
                                 "THEN pg_export_snapshot() END").fetchone()[0]
         if snapshot is None:
             return None
-        beside = cls(type(conn), _same_server(conn), snapshot, sequences, params)
+        beside = cls(type(conn), conninfo, snapshot, sequences, params)
         beside.start()
         return beside
 
