@@ -12,6 +12,7 @@ import pytest
 from psycopg import sql
 
 from pgreconcile.pg.scratch import drop_database
+from pgreconcile.schema import catalog
 from pgreconcile.schema.catalog import inspect_schema
 from pgreconcile.schema.diff import KINDS, Diff, describe_side, diff_schemas
 from pgreconcile.schema.model import (
@@ -322,7 +323,36 @@ def test_sequences_read_last_value_and_indexed_column_max(schema):
     assert "last_value" not in schema.canonical()["sequences"][0]
 
 
-def test_sequence_column_max_needs_an_index_and_sees_the_behind_drift(db):
+@pytest.fixture(params=["serial", "beside"])
+def sequence_state_reader(request, monkeypatch) -> str:
+    """The column maxima read on the catalog's own connection, or beside it on a second
+    one (as from 200 of them on): the same results either way."""
+    if request.param == "beside":
+        monkeypatch.setattr(catalog, "_BESIDE_MIN", 1)
+    return request.param
+
+
+def test_sequence_state_read_beside_is_the_same(all_kinds, schema, monkeypatch):
+    ran = []
+    original = catalog._SequenceStateBeside.run
+
+    def run(self):
+        original(self)
+        ran.append(self.state is not None)
+
+    monkeypatch.setattr(catalog._SequenceStateBeside, "run", run)
+    monkeypatch.setattr(catalog, "_BESIDE_MIN", 1)
+    beside = inspect_schema(all_kinds[0])
+    assert ran == [True]
+    assert beside == schema and beside.identity_sequences == schema.identity_sequences
+    assert beside.fingerprint() == schema.fingerprint()
+    # a second connection that cannot be made: read on the first one, as before
+    monkeypatch.setattr(catalog, "_same_server", lambda conn: "host=/nonexistent port=1")
+    assert inspect_schema(all_kinds[0]) == schema and ran == [True, False]
+
+
+def test_sequence_column_max_needs_an_index_and_sees_the_behind_drift(db,
+                                                                      sequence_state_reader):
     run_sql(db, "CREATE TABLE t (id serial PRIMARY KEY, n serial);"
                 "INSERT INTO t (id, n) VALUES (5, 7), (9, 8);")
     seqs = {s.name: s for s in inspect_schema(db).sequences}

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from operator import attrgetter
 from typing import Any, TypeVar
 
@@ -32,6 +32,7 @@ from pgreconcile.schema.model import (
     Schema,
     Sequence,
     Table,
+    gc_paused,
     qualify,
 )
 
@@ -277,23 +278,24 @@ def describe_rls(value: dict) -> str:
 
 def diff_schemas(live: Schema, expected: Schema) -> Diff:
     """Every difference between `live` and `expected`, in a stable order."""
-    d = _Differ(live, expected)
-    d.namespaces()
-    d.extensions()
-    d.collations()
-    d.enums()
-    d.domains()
-    d.composite_types()
-    d.functions()
-    d.tables()
-    d.sequences()
-    d.views()
-    d.triggers()
-    d.comments()
-    d.privileges()
-    return Diff(changes=tuple(sorted(d.changes, key=_order)),
-                live_fingerprint=live.fingerprint(),
-                expected_fingerprint=expected.fingerprint())
+    with gc_paused():
+        d = _Differ(live, expected)
+        d.namespaces()
+        d.extensions()
+        d.collations()
+        d.enums()
+        d.domains()
+        d.composite_types()
+        d.functions()
+        d.tables()
+        d.sequences()
+        d.views()
+        d.triggers()
+        d.comments()
+        d.privileges()
+        return Diff(changes=tuple(sorted(d.changes, key=_order)),
+                    live_fingerprint=live.fingerprint(),
+                    expected_fingerprint=expected.fingerprint())
 
 
 # -- ordering ---------------------------------------------------------------------------
@@ -445,6 +447,8 @@ class _Differ:
                      risk=f"table not in the reference ({rows}); "
                           "dropping it destroys data — keep it unless you are sure")
         for lv, ex in both:
+            if _same_own_table(lv, ex):
+                continue  # nothing below can differ
             self.table_attributes(lv, ex)
             lparents = _parents(lv, self.live_tables)
             eparents = _parents(ex, self.expected_tables)
@@ -1016,6 +1020,19 @@ def _plain_indexes(table: Table) -> list[Index]:
 
 TABLE_ATTRIBUTES = ("unlogged", "partition_key", "partition_of", "partition_bound",
                     "inherits")
+
+
+#: The fields of a table that its comparison reads (all but row_estimate, an estimate).
+_TABLE_COMPARED = attrgetter(*(f.name for f in fields(Table) if f.name != "row_estimate"))
+
+
+def _same_own_table(live: Table, expected: Table) -> bool:
+    """Whether comparing the two could report nothing: the same table on both sides (but
+    for its row estimate), neither a partition nor an inheritance child. (A child's
+    comparison also depends on its parents' on each side: it always goes the long way.)"""
+    return (not (live.partition_of or live.inherits or expected.partition_of
+                 or expected.inherits)
+            and _TABLE_COMPARED(live) == _TABLE_COMPARED(expected))
 
 
 def _table_value(table: Table, attribute: str):
