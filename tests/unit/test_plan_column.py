@@ -46,6 +46,7 @@ def test_missing_not_null_column_with_constant_default_goes_through_a_validated_
                                          "set-not-null-child-flag"]
     add, check, validate, set_nn = out.steps
     assert add.sql[0].endswith('"flag" boolean DEFAULT false')
+    assert "pg_get_expr" in add.probe and "'false'" in add.probe  # the default is checked
     assert check.sql == (f'ALTER TABLE {T} ADD CONSTRAINT "child_flag_not_null" CHECK '
                          '("flag" IS NOT NULL) NOT VALID',)
     assert check.precheck.startswith("SELECT count(*)") and '"flag" IS NULL' in check.precheck

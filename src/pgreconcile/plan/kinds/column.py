@@ -67,7 +67,7 @@ def missing(change: Change, ctx: PlanContext) -> Planned:
             reason=f"missing column {change.object}", kind=StepKind.DDL, table=change.table,
             target=ref, creates=(ref,), precheck=precheck,
             sql=(f"ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {body}",),
-            probe=f"SELECT {column_is(t, col)}",
+            probe=f"SELECT {column_is(t, col, col.default if keep_default else None)}",
             reverse=(f"ALTER TABLE {t} DROP COLUMN IF EXISTS {ident(col.name)}",),
             lock="ACCESS EXCLUSIVE", lock_duration="rewrite" if rewrite else "instant",
             **({"estimated_rows": rows(table),
@@ -82,9 +82,11 @@ def missing(change: Change, ctx: PlanContext) -> Planned:
 _REWRITE_ROWS_PER_SEC = 200_000.0
 
 
-def column_is(t: str, col: Column) -> str:
+def column_is(t: str, col: Column, default: str | None = None) -> str:
     """`col` exists in `t` as the reference has it: its type, collation, identity and
-    generation (kind and expression); its default and NOT NULL have their own steps."""
+    generation (kind and expression), and `default` when the step sets one (NOT NULL has
+    its own steps). Expressions are compared without qualifiers: a probe's search_path
+    may differ from the catalog's."""
     from pgreconcile.plan.kinds.view import normalized
 
     coll = (f"a.attcollation = {literal(col.collation)}::regcollation" if col.collation
@@ -92,6 +94,9 @@ def column_is(t: str, col: Column) -> str:
     expr = (f" AND {normalized('pg_get_expr(d.adbin, d.adrelid)')} = "
             f"{normalized(literal(col.generation_expression))}"
             if col.generated and col.generation_expression else "")
+    if default is not None:
+        expr += (f" AND {normalized('pg_get_expr(d.adbin, d.adrelid)')} = "
+                 f"{normalized(literal(default))}")
     return (f"EXISTS (SELECT 1 FROM pg_attribute a JOIN pg_type ty ON ty.oid = a.atttypid "
             f"LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
             f"WHERE a.attrelid = {regclass(t)} AND a.attname = {literal(col.name)} AND NOT "
