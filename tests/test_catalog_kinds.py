@@ -378,6 +378,22 @@ def test_views_read_what_they_depend_on(schema):
     assert views["app.event_counts"].materialized
 
 
+def test_view_options_are_read_sorted_and_survive_a_dump(make_db, server_major, tmp_path):
+    db, copy = make_db(), make_db()
+    invoker = ", security_invoker = true" if server_major >= 15 else ""
+    run_sql(db, "CREATE TABLE t (a integer); CREATE VIEW plain AS SELECT a FROM t;"
+                f"CREATE VIEW guarded WITH (security_barrier = true{invoker}) AS "
+                "SELECT a FROM t WHERE a > 0 WITH CASCADED CHECK OPTION;"
+                "CREATE VIEW local_check AS SELECT a FROM t WITH LOCAL CHECK OPTION;")
+    views = {v.name: v for v in inspect_schema(db).views}
+    assert views["plain"].options == ()
+    assert views["guarded"].options == ("check_option=cascaded", "security_barrier=true",
+                                         *(("security_invoker=true",) if invoker else ()))
+    assert views["local_check"].options == ("check_option=local",)
+    restore_copy(db, copy, server_major, tmp_path / "views.dump")
+    assert diff_schemas(inspect_schema(copy), inspect_schema(db)).changes == ()
+
+
 def test_functions_procedures_and_overloads(schema):
     functions = {f.qualified_name: f for f in schema.functions}
     assert set(functions) >= {"app.add(a integer, b integer)", "app.add(a numeric, b numeric)",

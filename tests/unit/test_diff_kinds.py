@@ -21,6 +21,7 @@ from pgreconcile.schema.model import (
     Sequence,
     Table,
     TypeAttribute,
+    View,
 )
 
 
@@ -211,3 +212,16 @@ def test_grants_and_comments_on_identity_sequences_are_compared():
     assert _summary(diff_schemas(live, expected)) == {
         ("extra", "privilege", "public.t_id_seq:ro", (), False),
         ("extra", "comment", "sequence:public.t_id_seq", (), False)}
+
+
+def test_view_options_are_significant_drift_and_default_to_none_in_old_dicts():
+    plain = View("public", "v", " SELECT 1;")
+    guarded = replace(plain, options=("check_option=cascaded", "security_barrier=true"))
+    diff = diff_schemas(_schema(views=(plain,)), _schema(views=(guarded,)))
+    assert _summary(diff) == {("different", "view", "public.v", ("options",), False)}
+    assert diff.changes[0].expected["options"] == ["check_option=cascaded",
+                                                   "security_barrier=true"]
+    assert View.from_dict(guarded.to_dict()) == guarded
+    old = plain.to_dict()
+    del old["options"]
+    assert View.from_dict(old).options == ()

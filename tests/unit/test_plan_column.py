@@ -46,6 +46,7 @@ def test_missing_not_null_column_with_constant_default_goes_through_a_validated_
                                          "set-not-null-child-flag"]
     add, check, validate, set_nn = out.steps
     assert add.sql[0].endswith('"flag" boolean DEFAULT false')
+    assert "pg_get_expr" in add.probe and "'false'" in add.probe  # the default is checked
     assert check.sql == (f'ALTER TABLE {T} ADD CONSTRAINT "child_flag_not_null" CHECK '
                          '("flag" IS NOT NULL) NOT VALID',)
     assert check.precheck.startswith("SELECT count(*)") and '"flag" IS NULL' in check.precheck
@@ -73,6 +74,43 @@ def test_a_volatile_default_is_not_added_with_the_column():
     out, _ = planned(child(rows=0), child(with_columns(Column("u", "uuid", False,
                                                               "gen_random_uuid()"))))
     assert out.steps[0].sql == (f'ALTER TABLE {T} ADD COLUMN IF NOT EXISTS "u" uuid',)
+
+
+def test_a_missing_stored_generated_column_is_added_generated_as_a_rewrite():
+    col = Column("total", "numeric(12,2)", generated="s", generation_expression="(a * b)")
+    out, _ = planned(child(), child(with_columns(col)))
+    (step,) = out.steps
+    assert step.sql == (f'ALTER TABLE {T} ADD COLUMN IF NOT EXISTS "total" numeric(12,2) '
+                        "GENERATED ALWAYS AS ((a * b)) STORED",)
+    assert (step.lock, step.lock_duration, step.destructive) == \
+        ("ACCESS EXCLUSIVE", "rewrite", False)
+    assert step.estimated_rows == 500
+    assert "attgenerated = 's'" in step.probe and "pg_get_expr" in step.probe
+
+
+def test_a_missing_virtual_generated_column_is_instant():
+    col = Column("area", "integer", generated="v", generation_expression="(a * b)")
+    out, _ = planned(child(), child(with_columns(col)))
+    (step,) = out.steps
+    assert step.sql[0].endswith("GENERATED ALWAYS AS ((a * b)) VIRTUAL")
+    assert step.lock_duration == "instant" and "attgenerated = 'v'" in step.probe
+
+
+def test_a_missing_column_keeps_its_collation_and_the_probe_checks_it():
+    col = Column("sort_key", "text", collation="public.bytewise")
+    out, _ = planned(child(), child(with_columns(col)))
+    (step,) = out.steps
+    assert step.sql == (f'ALTER TABLE {T} ADD COLUMN IF NOT EXISTS "sort_key" text '
+                        "COLLATE public.bytewise",)
+    assert "'public.bytewise'::regcollation" in step.probe
+
+
+def test_a_missing_identity_column_on_rows_is_filled_by_postgres_without_not_null_steps():
+    col = Column("n", "bigint", True, identity="a")
+    out, _ = planned(child(), child(with_columns(col)))
+    (step,) = out.steps
+    assert step.sql[0].endswith('"n" bigint GENERATED ALWAYS AS IDENTITY')
+    assert step.lock_duration == "rewrite" and out.unsupported == []
 
 
 def test_missing_column_of_a_missing_table_is_unsupported():

@@ -85,6 +85,17 @@ def test_check_with_the_same_name_and_another_definition_is_dropped_then_added()
     assert [s.id.split("-")[1] for s in steps] == ["drop", "check", "validate"]
 
 
+def test_probes_of_a_check_changed_under_its_name_compare_definitions_not_names():
+    other = replace(POSITIVE, definition="CHECK ((VALUE >= (0)::numeric))")
+    drop, add, validate = different(replace(AMOUNT, checks=(other,)), AMOUNT, "checks").steps
+    # The drop is done once no check of that name reads as the old one: re-adding the new
+    # one under the same name keeps it done, so a rerun is a no-op.
+    assert drop.probe.startswith("SELECT NOT EXISTS") and "pg_get_constraintdef" in drop.probe
+    assert "VALUE >= (0)::numeric" in drop.probe
+    assert "VALUE > (0)::numeric" in add.probe and "pg_get_constraintdef" in add.probe
+    assert "convalidated" in validate.probe and "VALUE > (0)::numeric" in validate.probe
+
+
 def test_check_under_another_name_is_left_alone():
     renamed = replace(POSITIVE, name="amount_gt_zero")
     assert different(replace(AMOUNT, checks=(renamed,)), AMOUNT, "checks").steps == []

@@ -145,3 +145,42 @@ def test_a_chain_of_missing_views_is_created_readers_last_whatever_their_names()
     plan = make_plan(live, expected, diff)
     assert [s.id for s in plan.steps] == ["01-create-view-b_base", "02-create-view-c_mid",
                                           "03-create-view-a_top"]
+
+
+GUARDED = replace(BIG, options=("check_option=cascaded", "security_barrier=true"))
+
+
+def test_a_missing_view_is_created_with_its_options():
+    out, _ = planned(expected_views=(GUARDED,))
+    (step,) = out.steps
+    assert step.sql[0].startswith('CREATE VIEW "public"."big_child" WITH ("check_option" = '
+                                  "'cascaded', \"security_barrier\" = 'true') AS SELECT")
+    assert "reloptions" in step.probe and "'security_barrier=true'" in step.probe
+
+
+def test_options_only_are_set_and_reset_in_place_instantly():
+    live = replace(BIG, options=("check_option=local", "security_invoker=true"))
+    out, diff = planned((live,), (GUARDED,), bucket="different")
+    assert [c.attributes for c in diff.significant if c.kind == "view"] == [("options",)]
+    (step,) = out.steps
+    q = '"public"."big_child"'
+    assert step.sql == (f'ALTER VIEW {q} RESET ("security_invoker")',
+                        f"ALTER VIEW {q} SET (\"check_option\" = 'cascaded', "
+                        "\"security_barrier\" = 'true')")
+    assert step.reverse == (f'ALTER VIEW {q} RESET ("security_barrier")',
+                            f"ALTER VIEW {q} SET (\"check_option\" = 'local', "
+                            "\"security_invoker\" = 'true')")
+    assert (step.lock, step.lock_duration, step.destructive) == \
+        ("ACCESS EXCLUSIVE (the view)", "instant", False)
+    assert "ARRAY['check_option=cascaded', 'security_barrier=true']::text[]" in step.probe
+
+
+def test_a_replaced_view_gets_its_options_in_create_or_replace():
+    live = replace(BIG, definition=" SELECT child.id\n   FROM public.child;",
+                   options=("security_barrier=true",))
+    out, _ = planned((live,), (replace(BIG, options=("check_option=local",)),),
+                     bucket="different")
+    (step,) = out.steps
+    assert "CREATE OR REPLACE VIEW \"public\".\"big_child\" WITH (\"check_option\" = " \
+        "'local') AS" in step.sql[0]
+    assert "ARRAY['check_option=local']::text[]" in step.probe

@@ -810,7 +810,14 @@ class _Differ:
                 attributes.append("materialized")
             if _squash(lv.definition) != _squash(ex.definition):
                 attributes.append("definition")
-            if attributes:
+            if tuple(sorted(lv.options)) != tuple(sorted(ex.options)):
+                attributes.append("options")
+            if attributes == ["options"]:
+                self.add("different", "view", name, None, lv, ex, attributes=attributes,
+                         risk="ALTER VIEW SET/RESET (security_barrier, security_invoker, "
+                              "check_option) is instant; they change who sees and may write "
+                              "which rows")
+            elif attributes:
                 self.add("different", "view", name, None, lv, ex, attributes=attributes,
                          risk="CREATE OR REPLACE VIEW works only when the columns stay "
                               "compatible; otherwise drop and recreate it and its dependants")

@@ -302,6 +302,9 @@ class View:
     materialized: bool = False
     indexes: tuple[Index, ...] = ()  # materialized views only
     depends_on: tuple[str, ...] = ()  # "schema.relation" of the tables and views it reads, sorted
+    # pg_class.reloptions as "name=value", sorted: security_barrier, security_invoker (15+),
+    # check_option (local|cascaded); a materialized view's storage parameters.
+    options: tuple[str, ...] = ()
 
     @property
     def qualified_name(self) -> str:
@@ -311,14 +314,15 @@ class View:
         return {"schema": self.schema, "name": self.name, "definition": self.definition,
                 "materialized": self.materialized,
                 "indexes": [i.to_dict() for i in self.indexes],
-                "depends_on": list(self.depends_on)}
+                "depends_on": list(self.depends_on), "options": list(self.options)}
 
     @classmethod
     def from_dict(cls, d: dict) -> View:
         return cls(schema=d["schema"], name=d["name"], definition=d["definition"],
                    materialized=d.get("materialized", False),
                    indexes=tuple(Index.from_dict(i) for i in d.get("indexes", ())),
-                   depends_on=tuple(d.get("depends_on") or ()))
+                   depends_on=tuple(d.get("depends_on") or ()),
+                   options=tuple(d.get("options") or ()))
 
 
 @dataclass(frozen=True, slots=True)

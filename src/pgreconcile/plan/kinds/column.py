@@ -6,6 +6,7 @@ VALIDATE under SHARE UPDATE EXCLUSIVE, then SET NOT NULL (which uses the validat
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from pgreconcile.plan import probes
 from pgreconcile.plan.context import PlanContext, Planned, est_seconds, rows
@@ -35,12 +36,18 @@ def missing(change: Change, ctx: PlanContext) -> Planned:
     filled = fill.plan(change, ctx)  # a NOT NULL column with a Django field default
     if filled is not None:
         return filled
+    from pgreconcile.plan.kinds.table import column_sql
+
     t = qualified_name(change.table)
     ref = ObjectRef.in_table("column", change.table, col.name)
     # A volatile default would rewrite the table: those columns are added without it.
-    default = f" DEFAULT {col.default}" if col.default and non_volatile(col.default) else ""
+    keep_default = bool(col.default) and non_volatile(col.default) and not col.generated
+    default = f" DEFAULT {col.default}" if keep_default else ""
+    # An identity column fills every row (and is NOT NULL by itself); a generated one gets
+    # its values from its expression: neither needs a backfill rule.
+    filled_by_pg = bool(col.identity or col.generated)
     precheck = ""
-    if col.not_null and not default:
+    if col.not_null and not default and not filled_by_pg:
         if rows(table):
             out.refuse(change, "NOT NULL column without a constant default on a non-empty "
                                "table needs a backfill rule; write a data migration")
@@ -48,18 +55,54 @@ def missing(change: Change, ctx: PlanContext) -> Planned:
         # Row estimates can be stale: the executor checks the table is really empty.
         precheck = (f"SELECT count(*), 'the table is not empty; a NOT NULL column without a "
                     f"default needs a data migration'::text FROM {t}")
+    # Same clauses as CREATE TABLE (COLLATE, identity, GENERATED … STORED|VIRTUAL), the
+    # default only when constant, NOT NULL in the steps after (CHECK NOT VALID, VALIDATE).
+    body = column_sql(replace(col, default=col.default if keep_default else None),
+                      not_null=False)
+    # A STORED generated or identity column is written into every row: a table rewrite
+    # under ACCESS EXCLUSIVE (not destructive: nothing is lost).
+    rewrite = col.generated == "s" or bool(col.identity)
     out.add(f"add-column-{table.name}-{col.name}",
-            title=f"add {change.object} {col.type}{default}",
+            title=f"add {change.object} {body.partition(' ')[2]}",
             reason=f"missing column {change.object}", kind=StepKind.DDL, table=change.table,
             target=ref, creates=(ref,), precheck=precheck,
-            sql=(f"ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {ident(col.name)} {col.type}"
-                 f"{default}",),
-            probe=f"SELECT {probes.has_column(t, col.name)}",
+            sql=(f"ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {body}",),
+            probe=f"SELECT {column_is(t, col, col.default if keep_default else None)}",
             reverse=(f"ALTER TABLE {t} DROP COLUMN IF EXISTS {ident(col.name)}",),
-            lock="ACCESS EXCLUSIVE", lock_duration="instant")
-    if col.not_null:
+            lock="ACCESS EXCLUSIVE", lock_duration="rewrite" if rewrite else "instant",
+            **({"estimated_rows": rows(table),
+                "estimated_seconds": est_seconds(rows(table), _REWRITE_ROWS_PER_SEC)}
+               if rewrite else {}))
+    if col.not_null and not col.identity:
         not_null_steps(out, change.table, col.name, rows(table))
     return out
+
+
+#: Rows per second of an ADD COLUMN that writes every row (a rough estimate).
+_REWRITE_ROWS_PER_SEC = 200_000.0
+
+
+def column_is(t: str, col: Column, default: str | None = None) -> str:
+    """`col` exists in `t` as the reference has it: its type, collation, identity and
+    generation (kind and expression), and `default` when the step sets one (NOT NULL has
+    its own steps). Expressions are compared without qualifiers: a probe's search_path
+    may differ from the catalog's."""
+    from pgreconcile.plan.kinds.view import normalized
+
+    coll = (f"a.attcollation = {literal(col.collation)}::regcollation" if col.collation
+            else "a.attcollation = ty.typcollation")
+    expr = (f" AND {normalized('pg_get_expr(d.adbin, d.adrelid)')} = "
+            f"{normalized(literal(col.generation_expression))}"
+            if col.generated and col.generation_expression else "")
+    if default is not None:
+        expr += (f" AND {normalized('pg_get_expr(d.adbin, d.adrelid)')} = "
+                 f"{normalized(literal(default))}")
+    return (f"EXISTS (SELECT 1 FROM pg_attribute a JOIN pg_type ty ON ty.oid = a.atttypid "
+            f"LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+            f"WHERE a.attrelid = {regclass(t)} AND a.attname = {literal(col.name)} AND NOT "
+            f"a.attisdropped AND {normalized('format_type(a.atttypid, a.atttypmod)')} = "
+            f"{normalized(literal(col.type))} AND {coll} AND a.attidentity = "
+            f"{literal(col.identity)} AND a.attgenerated = {literal(col.generated)}{expr})")
 
 
 def not_null_steps(out: Planned, table: str, column: str, row_count: int, *,

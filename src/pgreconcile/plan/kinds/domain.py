@@ -41,9 +41,19 @@ def has_domain(schema: str, name: str) -> str:
             f"t.typtype = 'd')")
 
 
-def has_check(schema: str, name: str, check: str, *, validated: bool = False) -> str:
+def has_check(schema: str, name: str, check: str, *, validated: bool = False,
+              definition: DomainCheck | None = None) -> str:
+    """The domain has a check named `check` (validated, if asked), and, when `definition`
+    is given, one that does what it does: a probe then describes the end state, not only
+    a name (a check changed under the same name is dropped and added again)."""
+    same = ""
+    if definition is not None:
+        from pgreconcile.plan.kinds.view import normalized
+
+        live = "regexp_replace(pg_get_constraintdef(oid), ' NOT VALID$', '')"
+        same = f" AND {normalized(live)} = {normalized(literal(check_body(definition)))}"
     return (f"EXISTS (SELECT 1 FROM pg_constraint WHERE contypid = {type_oid(schema, name)} "
-            f"AND conname = {literal(check)}{' AND convalidated' if validated else ''})")
+            f"AND conname = {literal(check)}{' AND convalidated' if validated else ''}{same})")
 
 
 def check_body(check: DomainCheck) -> str:
@@ -132,7 +142,9 @@ def different(change: Change) -> Planned:
                 "the reference: it rejects values Django may write", kind=StepKind.DDL,
                 table=None, target=ref,
                 sql=(f"ALTER DOMAIN {d} DROP CONSTRAINT IF EXISTS {ident(c.name)}",),
-                probe=f"SELECT NOT {has_check(exp.schema, exp.name, c.name)}",
+                # Done when no check of that name does what this one did (the reference's
+                # check of the same name may be there again, added by a later step).
+                probe=f"SELECT NOT {has_check(exp.schema, exp.name, c.name, definition=c)}",
                 reverse=(f"ALTER DOMAIN {d} ADD CONSTRAINT {ident(c.name)} {check_body(c)} "
                          "NOT VALID",), lock="none", lock_duration="instant")
     for c in exp.checks:
@@ -140,7 +152,7 @@ def different(change: Change) -> Planned:
         twin = live_bodies.get(_same(c))
         if twin is not None and (same is None or _same(same) == _same(c)):
             if c.validated and not twin.validated:  # there, but NOT VALID live
-                validate_step(out, exp, twin.name)
+                validate_step(out, exp, twin.name, c)
             elif twin.validated and not c.validated:
                 out.notes.append(f"check {twin.name} of domain {exp.qualified_name} is "
                                  "validated live, NOT VALID in the reference: left validated")
@@ -151,22 +163,24 @@ def different(change: Change) -> Planned:
                 f"check {c.name} ({check_body(c)})", kind=StepKind.DDL, table=None,
                 target=cref, sql=(f"ALTER DOMAIN {d} ADD CONSTRAINT {ident(c.name)} "
                                   f"{check_body(c)} NOT VALID",),
-                probe=f"SELECT {has_check(exp.schema, exp.name, c.name)}",
+                probe=f"SELECT {has_check(exp.schema, exp.name, c.name, definition=c)}",
                 reverse=(f"ALTER DOMAIN {d} DROP CONSTRAINT IF EXISTS {ident(c.name)}",),
                 lock="none", lock_duration="instant")
         if c.validated:
-            validate_step(out, exp, c.name)
+            validate_step(out, exp, c.name, c)
     return out
 
 
-def validate_step(out: Planned, domain: Domain, check: str) -> None:
+def validate_step(out: Planned, domain: Domain, check: str,
+                  definition: DomainCheck | None = None) -> None:
     d = qualified(domain.schema, domain.name)
     out.add(f"domain-validate-{domain.schema}-{domain.name}-{check}",
             title=f"VALIDATE CONSTRAINT {check} of domain {domain.qualified_name}",
             reason=f"check {check} must hold for existing values", kind=StepKind.DDL,
             table=None, target=ObjectRef("constraint", domain.schema, None, check),
             sql=(f"ALTER DOMAIN {d} VALIDATE CONSTRAINT {ident(check)}",),
-            probe=f"SELECT {has_check(domain.schema, domain.name, check, validated=True)}",
+            probe="SELECT " + has_check(domain.schema, domain.name, check, validated=True,
+                                        definition=definition),
             lock="SHARE UPDATE EXCLUSIVE", lock_duration="scan")
 
 

@@ -199,7 +199,10 @@ def inline_constraints(table: Table) -> list[Constraint]:
                   key=lambda c: (_INLINE_ORDER[c.kind], c.name))
 
 
-def column_sql(col: Column) -> str:
+def column_sql(col: Column, *, not_null: bool = True) -> str:
+    """The column as CREATE TABLE and ADD COLUMN write it: type, COLLATE, identity or
+    GENERATED ALWAYS AS (…) STORED|VIRTUAL or DEFAULT, and NOT NULL unless `not_null` is
+    false (ADD COLUMN on a populated table sets it in later steps)."""
     parts = [ident(col.name), col.type]
     if col.collation:
         parts.append(f"COLLATE {col.collation}")
@@ -211,7 +214,7 @@ def column_sql(col: Column) -> str:
         parts.append(f"GENERATED ALWAYS AS ({col.generation_expression}) {kind}")
     elif col.default is not None:
         parts.append(f"DEFAULT {col.default}")
-    if col.not_null:
+    if col.not_null and not_null:
         parts.append("NOT NULL")
     return " ".join(parts)
 

@@ -11,6 +11,10 @@
   transaction (a DO block with an exception handler: one statement, atomic).
 * materialized view, or `materialized` differs: DROP + CREATE in one transaction, with the
   dependants dropped first and recreated after, in dependency order.
+* options only (security_barrier, security_invoker, check_option; a materialized view's
+  storage parameters): ALTER [MATERIALIZED] VIEW … SET (…) / RESET (…), catalog only.
+  A view created or replaced gets its options in the same statement (CREATE … WITH (…);
+  CREATE OR REPLACE VIEW sets them to exactly those it names).
 
 Dependants are recreated with their expected definition when the reference has them and
 everything they read is already there (their own change is then taken care of), else with
@@ -88,6 +92,9 @@ def _different(change: Change, live: View, view: View, ctx: PlanContext, out: Pl
     restore = restore_sql(ctx.live, live.qualified_name, view.materialized)
     restore_live = restore_sql(ctx.live, live.qualified_name, live.materialized)
     what = ", ".join(change.attributes) or "definition"
+    if set(change.attributes) == {"options"} and live.materialized == view.materialized:
+        _options_step(change, live, view, out)
+        return
     if not live.materialized and not view.materialized:
         sql = replace_view_sql(view, live, recreated, restore)
         reverse = replace_view_sql(live, view, as_live(deps, ctx.live), restore_live)
@@ -116,7 +123,46 @@ def _different(change: Change, live: View, view: View, ctx: PlanContext, out: Pl
         _indexes_handled(out, ctx, view.qualified_name)
 
 
+def _options_step(change: Change, live: View, view: View, out: Planned) -> None:
+    ref = ObjectRef.of("view", view.qualified_name)
+    sql = options_sql(view, live.options, view.options)
+    out.add(f"view-options-{view.name}",
+            title=" ".join(sql) if sql else f"options of {view.qualified_name}",
+            reason=f"view {change.object}: options {', '.join(live.options) or 'none'} live, "
+                   f"{', '.join(view.options) or 'none'} expected", kind=StepKind.DDL,
+            table=None, target=ref, sql=sql, probe=f"SELECT {options_are(view)}",
+            reverse=options_sql(view, view.options, live.options),
+            lock="ACCESS EXCLUSIVE (the view)", lock_duration="instant")
+
+
 # -- SQL --------------------------------------------------------------------------------
+
+def _option_name(option: str) -> str:
+    """"name" or "namespace"."name" of a "name=value" option."""
+    name = option.partition("=")[0]
+    return ".".join(ident(part) for part in name.split(".", 1))
+
+
+def with_options(options: Iterable[str]) -> str:
+    """" WITH (name = 'value', …)" for CREATE, or "" when there are none."""
+    items = [f"{_option_name(o)} = {literal(o.partition('=')[2])}" for o in options]
+    return f" WITH ({', '.join(items)})" if items else ""
+
+
+def options_sql(view: View, old: Iterable[str], new: Iterable[str]) -> tuple[str, ...]:
+    """ALTER [MATERIALIZED] VIEW statements that take the options from `old` to `new`."""
+    q = qualified(view.schema, view.name)
+    word = "MATERIALIZED VIEW" if view.materialized else "VIEW"
+    old, new = set(old), set(new)
+    new_names = {o.partition("=")[0] for o in new}
+    gone = sorted(o.partition("=")[0] for o in old if o.partition("=")[0] not in new_names)
+    changed = sorted(new - old)
+    sql = []
+    if gone:
+        sql.append(f"ALTER {word} {q} RESET ({', '.join(_option_name(n) for n in gone)})")
+    if changed:
+        sql.append(f"ALTER {word} {q} SET ({with_options(changed).removeprefix(' WITH (')}")
+    return tuple(sql)
 
 def body(view: View) -> str:
     """pg_get_viewdef's SELECT without its trailing semicolon."""
@@ -126,9 +172,10 @@ def body(view: View) -> str:
 def create_sql(view: View) -> list[str]:
     """CREATE [MATERIALIZED] VIEW with its indexes."""
     q = qualified(view.schema, view.name)
+    opts = with_options(view.options)
     if not view.materialized:
-        return [f"CREATE VIEW {q} AS {body(view)}"]
-    return [f"CREATE MATERIALIZED VIEW {q} AS {body(view)} WITH DATA",
+        return [f"CREATE VIEW {q}{opts} AS {body(view)}"]
+    return [f"CREATE MATERIALIZED VIEW {q}{opts} AS {body(view)} WITH DATA",
             *(i.definition for i in view.indexes)]
 
 
@@ -152,7 +199,8 @@ def replace_view_sql(view: View, old: View, recreated: list[Recreated],
                      restore: list[str]) -> list[str]:
     """CREATE OR REPLACE VIEW, falling back to DROP + CREATE (dependants included) when
     PostgreSQL refuses to replace it (columns dropped, renamed or retyped)."""
-    replace = f"CREATE OR REPLACE VIEW {qualified(view.schema, view.name)} AS {body(view)}"
+    replace = (f"CREATE OR REPLACE VIEW {qualified(view.schema, view.name)}"
+               f"{with_options(view.options)} AS {body(view)}")
     fallback = recreate_sql(old, view, recreated, restore)
     block = (f"BEGIN\n{replace};\nEXCEPTION WHEN invalid_table_definition THEN\n"
              + "".join(f"{s};\n" for s in fallback) + "END")
@@ -290,14 +338,28 @@ def normalized(sql_text: str) -> str:
             r"'\s+', ' ', 'g'))")
 
 
+def _reloptions_are(options: Iterable[str]) -> str:
+    """pg_class c's reloptions are exactly `options` (in any order)."""
+    wanted = ", ".join(literal(o) for o in sorted(options))
+    return (f"ARRAY(SELECT o FROM unnest(coalesce(c.reloptions, '{{}}'::text[])) AS o ORDER BY "
+            f"o COLLATE \"C\")::text[] = ARRAY[{wanted}]::text[]")
+
+
+def options_are(view: View) -> str:
+    """Probe expression: the view exists with exactly these options."""
+    return (f"EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            f"WHERE n.nspname = {literal(view.schema)} AND c.relname = {literal(view.name)} "
+            f"AND {_reloptions_are(view.options)})")
+
+
 def view_is(view: View) -> str:
-    """Probe expression: the view exists with this kind and definition (and, materialized,
-    its indexes)."""
+    """Probe expression: the view exists with this kind, definition and options (and,
+    materialized, its indexes)."""
     kind = "m" if view.materialized else "v"
     test = (f"EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             f"WHERE n.nspname = {literal(view.schema)} AND c.relname = {literal(view.name)} "
             f"AND c.relkind = {literal(kind)} AND {normalized('pg_get_viewdef(c.oid)')} = "
-            f"{normalized(literal(view.definition))})")
+            f"{normalized(literal(view.definition))} AND {_reloptions_are(view.options)})")
     for index in view.indexes if view.materialized else ():
         test += f" AND {probes.has_valid_index_in_schema(view.schema, index.name)}"
     return test

@@ -339,7 +339,8 @@ def _build(rows: dict[str, list[dict]], *, server_version: int, database: str,
         View(schema=r["schema"], name=r["name"], definition=r["definition"],
              materialized=r["materialized"],
              indexes=_by_name(indexes[r["schema"], r["name"]]) if r["materialized"] else (),
-             depends_on=tuple(sorted(r["depends_on"])))
+             depends_on=tuple(sorted(r["depends_on"])),
+             options=tuple(sorted(r["options"] or ())))
         for r in _by_key(rows["views"], "schema", "name"))
 
     return Schema(

@@ -1,5 +1,7 @@
 -- Views and materialized views with their definitions and the relations (tables, views,
--- materialized views, foreign tables) their rewrite rule reads, as "schema.name".
+-- materialized views, foreign tables) their rewrite rule reads, as "schema.name", and
+-- their options (reloptions: security_barrier, security_invoker, check_option, a
+-- materialized view's storage parameters) as "name=value" sorted bytewise.
 WITH ns AS (/* scope.sql */)
 SELECT ns.nspname AS schema,
        c.relname AS name,
@@ -12,7 +14,9 @@ SELECT ns.nspname AS schema,
              JOIN pg_class ref ON ref.oid = d.refobjid
              JOIN pg_namespace rn ON rn.oid = ref.relnamespace
              WHERE rw.ev_class = c.oid AND d.refobjid <> c.oid
-               AND ref.relkind IN ('r', 'p', 'v', 'm', 'f')) AS depends_on
+               AND ref.relkind IN ('r', 'p', 'v', 'm', 'f')) AS depends_on,
+       ARRAY(SELECT o FROM unnest(coalesce(c.reloptions, '{}'::text[])) AS o
+             ORDER BY o COLLATE "C")::text[] AS options
 FROM pg_class c
 JOIN ns ON ns.oid = c.relnamespace
 WHERE c.relkind IN ('v', 'm')
