@@ -130,20 +130,27 @@ def plan(change: Change, ctx: PlanContext) -> Planned:
     return out
 
 
-def _keep(out: Planned, change: Change, ctx: PlanContext, new_col: Column, old_key: str,
-          idx: str, key_con: str) -> None:
-    table_name = change.table
+def attach_unique(out: Planned, table_name: str, column: str, idx: str, key_con: str,
+                  reason: str) -> None:
+    """ADD CONSTRAINT key_con UNIQUE USING INDEX idx: the new key's index, built
+    CONCURRENTLY before, becomes a named unique constraint (instant)."""
     t = qualified_name(table_name)
     con_ref = ObjectRef.in_table("constraint", table_name, key_con)
-    out.add(f"unique-constraint-{table_name.partition('.')[2]}-{new_col.name}",
-            title=f"attach {idx} as UNIQUE constraint {key_con}",
-            reason="a named unique constraint is the FK target Django expects",
+    out.add(f"unique-constraint-{table_name.partition('.')[2]}-{column}",
+            title=f"attach {idx} as UNIQUE constraint {key_con}", reason=reason,
             kind=StepKind.DDL, table=table_name, target=con_ref, creates=(con_ref,),
             sql=(f"ALTER TABLE {t} ADD CONSTRAINT {ident(key_con)} UNIQUE USING INDEX "
                  f"{ident(idx)}",),
             probe=f"SELECT {probes.has_constraint(t, key_con)}",
             reverse=(f"ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {ident(key_con)}",),
             lock="ACCESS EXCLUSIVE", lock_duration="instant")
+
+
+def _keep(out: Planned, change: Change, ctx: PlanContext, new_col: Column, old_key: str,
+          idx: str, key_con: str) -> None:
+    table_name = change.table
+    attach_unique(out, table_name, new_col.name, idx, key_con,
+                  "a named unique constraint is the FK target Django expects")
     out.keep(change, f"pk_strategy=keep: {old_key} stays the primary key; "
                      f"{new_col.name} is unique and NOT NULL")
     out.handled.add(f"column:{table_name}.{old_key}")
@@ -333,16 +340,8 @@ def _existing_key(out: Planned, change: Change, ctx: PlanContext, live_t: Table,
         not_null_steps(out, table_name, new_col.name, rows(live_t))
     if ctx.strategy == "keep":
         key_con = f"{base}_{new_col.name}_key"[:63]
-        con_ref = ObjectRef.in_table("constraint", table_name, key_con)
-        out.add(f"unique-constraint-{base}-{new_col.name}",
-                title=f"attach {idx} as UNIQUE constraint {key_con}",
-                reason="pk_strategy=keep: the old key stays the primary key",
-                kind=StepKind.DDL, table=table_name, target=con_ref, creates=(con_ref,),
-                sql=(f"ALTER TABLE {t} ADD CONSTRAINT {ident(key_con)} UNIQUE USING INDEX "
-                     f"{ident(idx)}",),
-                probe=f"SELECT {probes.has_constraint(t, key_con)}",
-                reverse=(f"ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {ident(key_con)}",),
-                lock="ACCESS EXCLUSIVE", lock_duration="instant")
+        attach_unique(out, table_name, new_col.name, idx, key_con,
+                      "pk_strategy=keep: the old key stays the primary key")
         out.keep(change, f"pk_strategy=keep: {live_pk.name} ({', '.join(live_pk.columns)}) "
                          f"stays the primary key; {new_col.name} is unique and NOT NULL")
         out.residual += [DriftNote("extra", "constraint", f"{table_name}.{key_con}"),
