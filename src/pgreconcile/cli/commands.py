@@ -95,9 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("restore", help="restore a verified backup into a new database")
     _common(p)
     p.add_argument("path", help="the dump file/directory or its manifest")
-    p.add_argument("--target-db", required=True, help="database to restore into (created)")
+    p.add_argument("--target-db", required=True,
+                   help="database to restore into; created, an existing one is refused")
     p.add_argument("--replace", action="store_true",
-                   help="allow replacing an existing non-empty database (backed up first)")
+                   help="replace an existing database: new connections are blocked, open ones "
+                        "terminated, and it is backed up first")
     p.add_argument("--jobs", type=_positive_int, default=1)
     p.add_argument("--no-owner", action="store_true",
                    help="do not restore ownership and privileges")
@@ -308,9 +310,10 @@ def cmd_restore(args, reporter) -> dict:
         from pgreconcile.pg.backup import target_state
         result = verify_backup(args.path, pg_bin_dir=args.pg_bin_dir).to_dict()
         state = target_state(spec_from(args), args.target_db)
-        if state == "nonempty" and not args.replace:
-            raise RestoreRefused(f"database {args.target_db!r} exists and is not empty; "
-                                 "a real run would refuse")
+        if state != "absent" and not args.replace:
+            raise RestoreRefused(f"database {args.target_db!r} exists; restore without "
+                                 "--replace only creates a new database; a real run would "
+                                 "refuse")
         return {**result, "target_db": args.target_db, "target_state": state,
                 "changed": False, "would_change": True}
     return restore_backup(args.path, spec_from(args), args.target_db, replace=args.replace,

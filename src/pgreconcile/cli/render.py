@@ -234,9 +234,8 @@ def render_restore(result: dict, console: Console, extras: dict) -> None:
     if result.get("would_change") and not result.get("changed"):
         status_line(console, "DRY RUN", WARN, "nothing was changed")
         state = {"absent": "does not exist: it would be created",
-                 "empty": "exists and is empty: it would be filled",
-                 "nonempty": "exists and is not empty: it would be replaced (after a safety "
-                             "backup of it)"}.get(result.get("target_state"),
+                 "exists": "exists: it would be replaced (connections blocked and ended, "
+                           "then a safety backup of it)"}.get(result.get("target_state"),
                                                   str(result.get("target_state")))
         say(console, f"backup {result.get('path')} is verified")
         console.print(_checks_table(result.get("checks") or {}))

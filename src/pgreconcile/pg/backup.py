@@ -13,13 +13,18 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
+import socket
 import subprocess
 import threading
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+
+import psycopg
+from psycopg import sql
 
 from pgreconcile import __version__
 from pgreconcile.errors import (
@@ -64,14 +69,17 @@ class BackupManifest:
     verified: bool
     test_restore: dict | None = None
     tool_version: str = __version__
+    # "system_identifier:<n>" (pg_control_system()) or "address:<host:port>" when that is not
+    # readable; retention compares it, with `database`, before it deletes anything.
+    server_id: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "BackupManifest":
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in data.items() if k in known})
+    def from_dict(cls, data) -> "BackupManifest":
+        """A manifest from untrusted JSON: every field checked, else `ManifestInvalid`."""
+        return parse_manifest(data)
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,7 @@ class BackupResult:
     verified: bool
     manifest_data: BackupManifest
     removed: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         return {"path": self.path, "manifest": self.manifest, "sha256": self.sha256,
@@ -93,7 +102,7 @@ class BackupResult:
                 "server_version": self.manifest_data.server_version,
                 "pg_dump": self.manifest_data.pg_dump,
                 "test_restore": self.manifest_data.test_restore,
-                "removed": list(self.removed)}
+                "removed": list(self.removed), "warnings": list(self.warnings)}
 
 
 @dataclass(frozen=True)
@@ -138,6 +147,147 @@ class BackupIntent:
 
     def to_dict(self) -> dict:
         return {**asdict(self), "changed": False, "would_change": True}
+
+
+# --------------------------------------------------------------------------- manifests
+# The only names pgreconcile gives a backup: `<database, made safe>-<UTC stamp><suffix>`.
+# Retention and cleanup delete nothing whose name does not match (plain names, no path).
+_NAME = r"[A-Za-z0-9_.-]{1,200}-[0-9]{8}T[0-9]{12}Z\.(?:dump|dir)"
+BACKUP_NAME = re.compile(_NAME)
+_PARTIAL = re.compile(rf"\.(?P<backup>{_NAME})\.(?P<host>[A-Za-z0-9_-]{{1,64}})"
+                      rf"\.(?P<pid>[0-9]{{1,10}}){re.escape(PARTIAL_SUFFIX)}")
+_MANIFEST_MAX_BYTES = 64 * 1024 * 1024
+
+
+class ManifestInvalid(BackupUnverified):
+    hint = ("the manifest is not one pgreconcile wrote (or it was edited or damaged); do not "
+            "rely on this backup; take a fresh one with `pgreconcile backup`")
+
+
+def _host_token() -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", socket.gethostname())[:64] or "host"
+
+
+def is_backup_name(name: object) -> bool:
+    """A plain file/directory name of the form pgreconcile gives its backups."""
+    return isinstance(name, str) and BACKUP_NAME.fullmatch(name) is not None \
+        and name not in (".", "..")
+
+
+def manifest_name(backup_name: str) -> str:
+    return backup_name.rsplit(".", 1)[0] + MANIFEST_SUFFIX
+
+
+def backup_path(directory: Path, name: object) -> Path:
+    """`directory / name`, only for a pgreconcile backup name that stays inside `directory`
+    (no separators, no `..`, not absolute, not a symbolic link)."""
+    if not is_backup_name(name):
+        raise ManifestInvalid(f"backup name {str(name)[:80]!r} is not a pgreconcile backup name "
+                              "(a plain name like mydb-20250101T000000000000Z.dump)")
+    path = directory / name
+    if path.is_symlink():
+        raise ManifestInvalid(f"backup {name} in {directory} is a symbolic link; "
+                              "pgreconcile never makes one")
+    if path.resolve().parent != directory.resolve():
+        raise ManifestInvalid(f"backup {name} resolves outside {directory}")
+    return path
+
+
+def _want(data: dict, key: str, kind, *, optional: bool = False, default=None):
+    if key not in data:
+        if optional:
+            return default
+        raise ManifestInvalid(f"the manifest has no {key!r}")
+    value = data[key]
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
+    if optional and value is None and default is None:
+        ok = True
+    if not ok:
+        names = "/".join(k.__name__ for k in kinds)
+        raise ManifestInvalid(f"the manifest's {key!r} is {type(value).__name__}, "
+                              f"expected {names}")
+    return value
+
+
+def _want_map(data: dict, key: str, value_kind) -> dict:
+    value = _want(data, key, dict)
+    for k, v in value.items():
+        if not isinstance(k, str) or not isinstance(v, value_kind) or isinstance(v, bool):
+            raise ManifestInvalid(f"the manifest's {key!r} must map names to "
+                                  f"{value_kind.__name__} values")
+    return dict(value)
+
+
+def parse_manifest(data) -> BackupManifest:
+    """A `BackupManifest` from parsed JSON, or `ManifestInvalid`: never another exception."""
+    if not isinstance(data, dict):
+        raise ManifestInvalid(f"the manifest is a JSON {type(data).__name__}, not an object")
+    backup = _want(data, "backup", str)
+    if not is_backup_name(backup):
+        raise ManifestInvalid(f"the manifest's backup {backup[:80]!r} is not a pgreconcile "
+                              "backup name (a plain name like mydb-20250101T000000000000Z.dump)")
+    fmt = _want(data, "format", str)
+    if fmt not in FORMATS or not backup.endswith(FORMATS[fmt][1]):
+        raise ManifestInvalid(f"the manifest's format {fmt[:40]!r} does not match its backup "
+                              f"{backup!r}")
+    server_version = _want(data, "server_version", str)
+    if not re.match(r"[0-9]{1,4}(\.|$| )", server_version):
+        raise ManifestInvalid(f"the manifest's server_version {server_version[:40]!r} does "
+                              "not start with a major version")
+    sha256 = _want(data, "sha256", str)
+    if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+        raise ManifestInvalid("the manifest's sha256 is not 64 hexadecimal digits")
+    ints = {k: _want(data, k, int) for k in ("size_bytes", "database_size_bytes", "toc_entries")}
+    if any(v < 0 for v in ints.values()):
+        raise ManifestInvalid("the manifest has a negative size or entry count")
+    return BackupManifest(
+        backup=backup, format=fmt, database=_want(data, "database", str),
+        server=_want(data, "server", str), server_version=server_version,
+        pg_dump=_want(data, "pg_dump", dict), started_at=_want(data, "started_at", str),
+        finished_at=_want(data, "finished_at", str), sha256=sha256,
+        files=_want_map(data, "files", str), row_counts=_want_map(data, "row_counts", int),
+        schema_fingerprint=_want(data, "schema_fingerprint", str),
+        verified=_want(data, "verified", bool),
+        test_restore=_want(data, "test_restore", dict, optional=True),
+        tool_version=_want(data, "tool_version", str, optional=True, default=""),
+        server_id=_want(data, "server_id", str, optional=True, default=""), **ints)
+
+
+def read_manifest(manifest_path: Path) -> BackupManifest:
+    """Read and check one manifest file; it must name the backup beside it of its own name."""
+    try:
+        if manifest_path.is_symlink() or not manifest_path.is_file():
+            raise ManifestInvalid(f"manifest {manifest_path.name} is not a regular file")
+        if manifest_path.stat().st_size > _MANIFEST_MAX_BYTES:
+            raise ManifestInvalid(f"manifest {manifest_path.name} is too large to be one")
+        text = manifest_path.read_bytes().decode("utf-8")
+        data = json.loads(text)
+    except ManifestInvalid:
+        raise
+    except (OSError, ValueError, RecursionError) as exc:
+        detail = exc.strerror if isinstance(exc, OSError) else str(exc)[:120]
+        raise ManifestInvalid(f"manifest {manifest_path.name} is unreadable: {detail}") from None
+    try:
+        manifest = parse_manifest(data)
+    except ManifestInvalid as exc:
+        raise ManifestInvalid(f"manifest {manifest_path.name}: {exc}") from None
+    if manifest_path.name != manifest_name(manifest.backup):
+        raise ManifestInvalid(f"manifest {manifest_path.name} names backup {manifest.backup}, "
+                              "which is not its own")
+    return manifest
+
+
+def server_identity(conn, spec: ConnectionSpec) -> str:
+    """The cluster's system_identifier (pg_control_system(), PostgreSQL 9.6+, readable
+    without superuser by default); "address:host:port" when it cannot be read."""
+    try:
+        row = conn.execute("SELECT system_identifier FROM pg_control_system()").fetchone()
+    except psycopg.Error:
+        row = None
+    if row and row[0] is not None:
+        return f"system_identifier:{row[0]}"
+    return f"address:{_server_label(spec)}"
 
 
 # --------------------------------------------------------------------------- helpers
@@ -215,16 +365,36 @@ def _dir_size(path: Path) -> int:
     return path.stat().st_size
 
 
-def _clean_stale_partials(out_dir: Path) -> list[str]:
-    """Remove partial dumps left by runs that were killed (their pid is gone)."""
-    removed = []
-    for partial in out_dir.glob(f".*{PARTIAL_SUFFIX}"):
-        m = re.search(r"\.(\d+)\.partial$", partial.name)
-        if m and _pid_alive(int(m.group(1))):
+def _remove_validated(path: Path) -> str | None:
+    """Delete a path already checked to be ours; a failure is returned, never ignored."""
+    try:
+        if path.is_symlink():
+            return f"{path.name} is a symbolic link; left alone"
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    except OSError as exc:
+        return f"could not delete {path.name}: {exc.strerror or exc}"
+    return None
+
+
+def _clean_stale_partials(out_dir: Path) -> tuple[list[str], list[str]]:
+    """Remove partial dumps this host left when a run was killed (its pid is gone). A
+    partial of another host (shared storage), or not named the way pgreconcile names them,
+    is left alone: its pid means nothing here."""
+    removed, warnings = [], []
+    host = _host_token()
+    for partial in sorted(out_dir.glob(f".*{PARTIAL_SUFFIX}")):
+        m = _PARTIAL.fullmatch(partial.name)
+        if not m or m["host"] != host or _pid_alive(int(m["pid"])):
             continue
-        _remove(partial)
-        removed.append(partial.name)
-    return removed
+        problem = _remove_validated(partial)
+        if problem:
+            warnings.append(problem)
+        else:
+            removed.append(partial.name)
+    return removed, warnings
 
 
 def _pid_alive(pid: int) -> bool:
@@ -288,8 +458,11 @@ def describe_backup(spec: ConnectionSpec, out_dir: Path, *, fmt: str = "custom",
 def create_backup(spec: ConnectionSpec, out_dir: str | Path, *, fmt: str = "custom",
                   jobs: int = 1, test_restore: bool = False, keep: int | None = None,
                   pg_bin_dir: str | None = None, compress: str | None = None,
-                  reporter: Reporter = NULL) -> BackupResult:
-    """pg_dump → fsync → verify → rename → manifest (0600) → optional test restore → retention."""
+                  label: str | None = None, reporter: Reporter = NULL) -> BackupResult:
+    """pg_dump → fsync → verify → rename → manifest (0600) → optional test restore → retention.
+
+    `label`: the database name the backup is filed under (default: the one dumped); a
+    restore --replace dumps the original under a temporary name and files it under its own."""
     if fmt not in FORMATS:
         raise UsageError(f"unknown backup format {fmt!r}; use custom or directory")
     if jobs > 1 and fmt != "directory":
@@ -306,14 +479,16 @@ def create_backup(spec: ConnectionSpec, out_dir: str | Path, *, fmt: str = "cust
             tool = find_tool("pg_dump", major, pg_bin_dir)
             db_size = census.database_size(conn)
             version = conn.execute("SHOW server_version").fetchone()[0]
+            identity = server_identity(conn, spec)
             _check_out_dir(out_dir, db_size)
-            _clean_stale_partials(out_dir)
+            _, warnings = _clean_stale_partials(out_dir)
             reporter.info(f"backing up {spec.describe()} ({db_size:,} bytes) with "
                           f"{tool.path} {tool.version}")
 
             letter, suffix = FORMATS[fmt]
-            final = out_dir / f"{_safe_name(spec.dbname)}-{_stamp()}{suffix}"
-            partial = out_dir / f".{final.name}.{os.getpid()}{PARTIAL_SUFFIX}"
+            database = label or spec.dbname
+            final = out_dir / f"{_safe_name(database)[:120]}-{_stamp()}{suffix}"
+            partial = out_dir / f".{final.name}.{_host_token()}.{os.getpid()}{PARTIAL_SUFFIX}"
             # Facts for the manifest are read in the snapshot pg_dump will dump.
             conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
@@ -367,13 +542,13 @@ def create_backup(spec: ConnectionSpec, out_dir: str | Path, *, fmt: str = "cust
     finally:
         os.umask(old_umask)
 
-    manifest_path = final.with_name(final.name.rsplit(".", 1)[0] + MANIFEST_SUFFIX)
+    manifest_path = final.with_name(manifest_name(final.name))
     manifest = BackupManifest(
-        backup=final.name, format=fmt, database=spec.dbname, server=_server_label(spec),
+        backup=final.name, format=fmt, database=database, server=_server_label(spec),
         server_version=version, pg_dump=tool.to_dict(), started_at=started,
         finished_at=utc_now(), size_bytes=_dir_size(final), database_size_bytes=db_size,
         sha256=digest, files=files, row_counts=counts, schema_fingerprint=fingerprint,
-        toc_entries=toc, verified=True)
+        toc_entries=toc, verified=True, server_id=identity)
     write_json(manifest_path, manifest.to_dict(), mode=0o600, durable=True)
     reporter.info(f"backup written: {final} (sha256 {digest[:12]}…, {toc} TOC entries)")
 
@@ -387,8 +562,15 @@ def create_backup(spec: ConnectionSpec, out_dir: str | Path, *, fmt: str = "cust
         manifest = BackupManifest.from_dict({**manifest.to_dict(), "test_restore": outcome})
         write_json(manifest_path, manifest.to_dict(), mode=0o600, durable=True)
 
-    removed = apply_retention(out_dir, spec.dbname, keep, protect=final) if keep else []
-    return BackupResult(str(final), str(manifest_path), digest, True, manifest, tuple(removed))
+    removed: list[str] = []
+    if keep:
+        removed, skipped = apply_retention(out_dir, database, keep, server_id=identity,
+                                           protect=final)
+        warnings += skipped
+    for warning in warnings:
+        reporter.info(f"warning: {warning}")
+    return BackupResult(str(final), str(manifest_path), digest, True, manifest, tuple(removed),
+                        tuple(warnings))
 
 
 def _sibling_tool(tool: Tool, name: str) -> Tool | None:
@@ -412,37 +594,44 @@ def _restore_list(tool: Tool, path: Path) -> int:
 
 
 # --------------------------------------------------------------------------- verify
-def find_manifest(path: str | Path) -> tuple[Path, Path]:
-    """Accept the dump, its directory or its manifest; return (backup path, manifest path)."""
+def _locate(path: str | Path) -> tuple[Path, Path, BackupManifest]:
+    """Accept the dump, its directory or its manifest: (backup path, manifest path, manifest),
+    all checked (the manifest parses, names a pgreconcile backup beside it of its own name)."""
     path = Path(path).absolute()
     if path.name.endswith(MANIFEST_SUFFIX):
-        manifest = path
-        if not manifest.exists():
-            raise BackupUnverified(f"manifest {manifest} does not exist")
-        data = json.loads(manifest.read_text())
-        return manifest.parent / data["backup"], manifest
-    if not path.exists():
+        if not path.exists():
+            raise BackupUnverified(f"manifest {path} does not exist")
+        manifest = read_manifest(path)
+        return backup_path(path.parent, manifest.backup), path, manifest
+    if not path.exists() and not path.is_symlink():
         raise BackupUnverified(f"backup {path} does not exist")
-    manifest = path.with_name(path.name.rsplit(".", 1)[0] + MANIFEST_SUFFIX)
-    if not manifest.exists():
-        raise BackupUnverified(f"backup {path.name} has no manifest ({manifest.name}); "
+    if not is_backup_name(path.name):
+        raise BackupUnverified(f"{path.name} is not named like a pgreconcile backup "
+                               "(mydb-20250101T000000000000Z.dump or .dir)",
+                               hint="pass the backup pgreconcile wrote, or its manifest")
+    manifest_path = path.with_name(manifest_name(path.name))
+    if not manifest_path.exists():
+        raise BackupUnverified(f"backup {path.name} has no manifest ({manifest_path.name}); "
                                "without it the backup cannot be proven")
-    return path, manifest
+    manifest = read_manifest(manifest_path)
+    return backup_path(path.parent, manifest.backup), manifest_path, manifest
+
+
+def find_manifest(path: str | Path) -> tuple[Path, Path]:
+    """Accept the dump, its directory or its manifest; return (backup path, manifest path)."""
+    backup, manifest_path, _ = _locate(path)
+    return backup, manifest_path
 
 
 def load_manifest(path: str | Path) -> BackupManifest:
-    _, manifest = find_manifest(path)
-    try:
-        return BackupManifest.from_dict(json.loads(manifest.read_text()))
-    except (ValueError, TypeError) as exc:
-        raise BackupUnverified(f"manifest {manifest.name} is unreadable: {exc}") from None
+    """The checked manifest of a backup (given as dump, directory or manifest)."""
+    return _locate(path)[2]
 
 
 def verify_backup(path: str | Path, *, pg_bin_dir: str | None = None,
                   reporter: Reporter = NULL) -> VerifyResult:
     """Re-check every file's checksum and that pg_restore can read the archive."""
-    backup, manifest_path = find_manifest(path)
-    manifest = load_manifest(manifest_path)
+    backup, manifest_path, manifest = _locate(path)
     if not backup.exists():
         raise BackupUnverified(f"backup {backup} named by {manifest_path.name} is missing")
     checks: dict = {}
@@ -455,7 +644,7 @@ def verify_backup(path: str | Path, *, pg_bin_dir: str | None = None,
         raise BackupUnverified(f"checksum mismatch in {backup.name}: "
                                f"{', '.join(bad[:5])} differ from the manifest; the backup was "
                                "changed or damaged after it was written")
-    major = int(str(manifest.server_version).split(".")[0])
+    major = int(re.match(r"[0-9]+", manifest.server_version)[0])
     tool = find_tool("pg_restore", major, pg_bin_dir)
     checks["toc_entries"] = _restore_list(tool, backup)
     if checks["toc_entries"] != manifest.toc_entries:
@@ -496,8 +685,7 @@ def _compare(manifest: BackupManifest, target: ConnectionSpec) -> tuple[bool, bo
 def trial_restore(path: str | Path, server: ConnectionSpec, *, jobs: int = 1,
                         pg_bin_dir: str | None = None, reporter: Reporter = NULL) -> dict:
     """Restore into a scratch database, compare with the manifest, always drop it."""
-    backup, _ = find_manifest(path)
-    manifest = load_manifest(path)
+    backup, _, manifest = _locate(path)
     admin = admin_spec(server)
     name = scratch_name("restoretest")
     started = time.monotonic()
@@ -520,45 +708,91 @@ def trial_restore(path: str | Path, server: ConnectionSpec, *, jobs: int = 1,
             "tables": len(manifest.row_counts), "duration_s": round(time.monotonic() - started, 3)}
 
 
-def _database_state(admin: ConnectionSpec, name: str) -> str:
-    """'absent', 'empty' or 'nonempty' (has user tables)."""
+def _database_info(admin: ConnectionSpec, name: str) -> tuple[bool, bool] | None:
+    """(allows connections, is a template) of database `name`, or None when it is absent."""
     with admin.connect() as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            return "absent"
-    with admin.with_dbname(name).connect() as conn:
-        return "nonempty" if census.user_tables(conn) else "empty"
+        return conn.execute("SELECT datallowconn, datistemplate FROM pg_database "
+                            "WHERE datname = %s", (name,)).fetchone()
 
 
 def target_state(server: ConnectionSpec, name: str) -> str:
-    """'absent', 'empty' or 'nonempty': what a restore into `name` would meet."""
-    return _database_state(admin_spec(server), name)
+    """'absent' or 'exists': what a restore into `name` would meet. Only an absent database
+    is restored into without --replace; what an existing one holds does not matter."""
+    return "absent" if _database_info(admin_spec(server), name) is None else "exists"
+
+
+def _create_target(admin: ConnectionSpec, name: str) -> None:
+    """CREATE DATABASE, and only that: an existing database (even one created a moment ago
+    by someone else) is refused, never reused."""
+    with admin.connect() as conn:
+        try:
+            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(
+                sql.Identifier(name)))
+        except psycopg.errors.DuplicateDatabase:
+            raise RestoreRefused(f"database {name!r} exists; restore without --replace only "
+                                 "creates a new database; nothing was changed") from None
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise RestoreRefused(f"cannot create database {name!r}: {_first(exc)}",
+                                 hint="grant CREATEDB to the role, or restore as one that "
+                                      "has it") from None
+
+
+def _first(exc: BaseException) -> str:
+    return redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+
+
+def _alter(conn, template: str, *names: str) -> None:
+    conn.execute(sql.SQL(template).format(*(sql.Identifier(n) for n in names)))
+
+
+def _end_sessions(conn, name: str, timeout_s: float = 10.0) -> int:
+    """Terminate every other session on database `name` and wait until none is left."""
+    terminated = 0
+    deadline = time.monotonic() + timeout_s
+    while True:
+        rows = conn.execute("SELECT pid, usename, pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE datname = %s AND pid <> pg_backend_pid()", (name,)).fetchall()
+        terminated += sum(1 for r in rows if r[2])
+        if not rows:
+            return terminated
+        if time.monotonic() > deadline:
+            roles = sorted({str(r[1]) for r in rows})
+            raise RestoreRefused(f"{len(rows)} session(s) on {name!r} could not be ended "
+                                 f"(roles {', '.join(roles)}); nothing was replaced",
+                                 hint="end them (or run as a role allowed to, e.g. a member of "
+                                      "pg_signal_backend), then run restore --replace again")
+        time.sleep(0.1)
 
 
 def restore_backup(path: str | Path, server: ConnectionSpec, target_db: str, *,
                    replace: bool = False, jobs: int = 1, pg_bin_dir: str | None = None,
                    safety_backup_dir: str | Path | None = None, no_owner: bool = False,
                    reporter: Reporter = NULL) -> RestoreResult:
-    """Restore a verified backup into `target_db` (new by default)."""
+    """Restore a verified backup into a new database `target_db`; with `replace`, into the
+    place of an existing one (see `_replace`). Without `replace` an existing database, empty
+    or not, is refused (exit 4) and left untouched."""
     started = time.monotonic()
-    backup, manifest_path = find_manifest(path)
+    backup, _, manifest = _locate(path)
     verify_backup(backup, pg_bin_dir=pg_bin_dir, reporter=reporter)
-    manifest = load_manifest(manifest_path)
     admin = admin_spec(server)
-    state = _database_state(admin, target_db)
-    safety = None
-    if state == "nonempty":
-        if not replace:
-            raise RestoreRefused(f"database {target_db!r} exists and is not empty; "
-                                 "nothing was changed")
-        reporter.info(f"taking a safety backup of {target_db!r} before replacing it")
-        safety = create_backup(server.with_dbname(target_db),
-                               safety_backup_dir or backup.parent, pg_bin_dir=pg_bin_dir,
-                               reporter=reporter).path
-    if state != "absent":
-        drop_database(admin, target_db)
+    info = _database_info(admin, target_db)
+    if info is not None and not replace:
+        raise RestoreRefused(f"database {target_db!r} exists; restore without --replace only "
+                             "creates a new database; nothing was changed")
+    if info is not None and (info[1] or target_db == admin.dbname):
+        raise RestoreRefused(f"database {target_db!r} is a template or the maintenance "
+                             "database pgreconcile connects through; it is never replaced",
+                             hint="restore into a new --target-db")
     with server.connect() as conn:
         tool = find_tool("pg_restore", server_major(conn), pg_bin_dir)
-    create_database(admin, target_db)
+    if info is not None:
+        safety, fp_ok = _replace(backup, manifest, server, target_db, tool, allowed=info[0],
+                                 jobs=jobs, no_owner=no_owner, pg_bin_dir=pg_bin_dir,
+                                 safety_dir=Path(safety_backup_dir or backup.parent),
+                                 reporter=reporter)
+        return RestoreResult(str(backup), target_db, fp_ok, True, fp_ok, True, safety,
+                             round(time.monotonic() - started, 3))
+    _create_target(admin, target_db)
     target = server.with_dbname(target_db)
     with reporter.task(f"pg_restore into {target_db}"):
         _pg_restore(tool, backup, target, jobs, no_owner)
@@ -568,27 +802,130 @@ def restore_backup(path: str | Path, server: ConnectionSpec, target_db: str, *,
                                f"for {sorted(mismatched)[:5]}",
                                hint=f"inspect {target_db!r}; do not switch to it")
     return RestoreResult(str(backup), target_db, counts_ok and fp_ok, counts_ok, fp_ok,
-                         state == "nonempty", safety, round(time.monotonic() - started, 3))
+                         False, None, round(time.monotonic() - started, 3))
+
+
+def _replace(backup: Path, manifest: BackupManifest, server: ConnectionSpec, target_db: str,
+             tool: Tool, *, allowed: bool, jobs: int, no_owner: bool, pg_bin_dir: str | None,
+             safety_dir: Path, reporter: Reporter) -> tuple[str, bool]:
+    """Replace `target_db` by the backup. In order: block new connections to it
+    (ALLOW_CONNECTIONS false), terminate the open ones, rename it aside (a name no
+    application uses) and dump it there (the safety backup), restore into a staging database,
+    check it against the manifest, rename the staging database to `target_db`, drop the
+    original. The application can reach `target_db` again only once it holds the backup.
+    On any failure the staging database is dropped and the original is renamed back and
+    accepts connections as before. Returns (the safety backup's path, fingerprint matches)."""
+    admin = admin_spec(server)
+    token = f"{os.getpid()}_{secrets.token_hex(3)}"
+    aside, staging = f"pgreconcile_replaced_{token}", f"pgreconcile_restoring_{token}"
+    blocked = renamed = staged = False
+    try:
+        with admin.connect() as conn:
+            _alter(conn, "ALTER DATABASE {} ALLOW_CONNECTIONS false", target_db)
+            blocked = True
+            ended = _end_sessions(conn, target_db)
+            reporter.info(f"{target_db!r} accepts no new connections; {ended} session(s) "
+                          "terminated")
+            _alter(conn, "ALTER DATABASE {} RENAME TO {}", target_db, aside)
+            renamed = True
+            _alter(conn, "ALTER DATABASE {} ALLOW_CONNECTIONS true", aside)
+        reporter.info(f"taking a safety backup of {target_db!r} before replacing it")
+        safety = create_backup(server.with_dbname(aside), safety_dir, pg_bin_dir=pg_bin_dir,
+                               label=target_db, reporter=reporter).path
+        _create_target(admin, staging)
+        staged = True
+        target = server.with_dbname(staging)
+        with reporter.task(f"pg_restore into {target_db} (as {staging})"):
+            _pg_restore(tool, backup, target, jobs, no_owner)
+        counts_ok, fp_ok, mismatched = _compare(manifest, target)
+        if not counts_ok:
+            raise BackupUnverified(
+                f"the restore's row counts differ from the manifest for "
+                f"{sorted(mismatched)[:5]}; {target_db!r} was kept as it was",
+                hint="do not rely on this backup; take a fresh one with `pgreconcile backup`")
+        with admin.connect() as conn:
+            _end_sessions(conn, staging)
+            _alter(conn, "ALTER DATABASE {} RENAME TO {}", staging, target_db)
+            staged = renamed = False
+    except BaseException as exc:
+        problems = _undo_replace(admin, target_db, aside, staging, allowed=allowed,
+                                 blocked=blocked, renamed=renamed, staged=staged)
+        if problems and isinstance(exc, Exception):
+            raise BackupFailed(f"{exc}; and undoing the replace failed: {'; '.join(problems)}",
+                               hint=f"the original database may be named {aside!r}: rename it "
+                                    f"back to {target_db!r} and ALTER DATABASE ... "
+                                    "ALLOW_CONNECTIONS true") from None
+        raise
+    with admin.connect() as conn:
+        try:
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(aside)))
+        except psycopg.Error as exc:
+            reporter.info(f"warning: the replaced database is kept as {aside!r}: {_first(exc)}")
+    return safety, fp_ok
+
+
+def _undo_replace(admin: ConnectionSpec, target_db: str, aside: str, staging: str, *,
+                  allowed: bool, blocked: bool, renamed: bool, staged: bool) -> list[str]:
+    problems = []
+    try:
+        with admin.connect() as conn:
+            if staged:
+                try:
+                    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                        sql.Identifier(staging)))
+                except psycopg.Error as exc:
+                    problems.append(f"dropping {staging}: {_first(exc)}")
+            name = target_db
+            if renamed:
+                try:
+                    _end_sessions(conn, aside)
+                    _alter(conn, "ALTER DATABASE {} RENAME TO {}", aside, target_db)
+                except (psycopg.Error, RestoreRefused) as exc:
+                    problems.append(f"renaming {aside} back to {target_db}: {_first(exc)}")
+                    name = aside
+            if blocked:
+                try:
+                    _alter(conn, "ALTER DATABASE {} ALLOW_CONNECTIONS "
+                           + ("true" if allowed else "false"), name)
+                except psycopg.Error as exc:
+                    problems.append(f"allowing connections to {name}: {_first(exc)}")
+    except psycopg.Error as exc:
+        problems.append(_first(exc))
+    return problems
 
 
 # --------------------------------------------------------------------------- retention
-def list_backups(out_dir: str | Path, database: str | None = None) -> list[BackupManifest]:
+def list_backups(out_dir: str | Path, database: str | None = None, *,
+                 server_id: str | None = None,
+                 warnings: list[str] | None = None) -> list[BackupManifest]:
+    """Checked manifests in `out_dir` (of `database` and `server_id` when given), newest
+    first. A manifest that does not check out is skipped, with a line in `warnings`."""
     found = []
-    for manifest_path in Path(out_dir).glob(f"*{MANIFEST_SUFFIX}"):
+    for manifest_path in sorted(Path(out_dir).glob(f"*{MANIFEST_SUFFIX}")):
         try:
-            manifest = BackupManifest.from_dict(json.loads(manifest_path.read_text()))
-        except (ValueError, TypeError, OSError):
+            manifest = read_manifest(manifest_path)
+        except BackupUnverified as exc:
+            if warnings is not None:
+                warnings.append(f"skipped {str(exc)[:300]}")
             continue
-        if database is None or manifest.database == database:
-            found.append(manifest)
+        if database is not None and manifest.database != database:
+            continue
+        if server_id is not None and manifest.server_id != server_id:
+            continue
+        found.append(manifest)
     return sorted(found, key=lambda m: (m.started_at, m.backup), reverse=True)
 
 
-def apply_retention(out_dir: str | Path, database: str, keep: int,
-                    protect: Path | None = None) -> list[str]:
-    """Keep the newest `keep` verified backups of `database`; never delete `protect`."""
-    out_dir = Path(out_dir)
-    verified = [m for m in list_backups(out_dir, database) if m.verified]
+def apply_retention(out_dir: str | Path, database: str, keep: int, *, server_id: str,
+                    protect: Path | None = None) -> tuple[list[str], list[str]]:
+    """Keep the newest `keep` verified backups of `database` on server `server_id`; never
+    delete `protect`. Only a backup whose manifest checks out, names a pgreconcile backup
+    inside `out_dir` and records the same server and database is counted or deleted.
+    Returns (removed paths, warnings)."""
+    out_dir = Path(out_dir).absolute()
+    warnings: list[str] = []
+    verified = [m for m in list_backups(out_dir, database, server_id=server_id,
+                                        warnings=warnings) if m.verified]
     kept = 0
     removed = []
     for manifest in verified:
@@ -596,8 +933,15 @@ def apply_retention(out_dir: str | Path, database: str, keep: int,
         if is_protected or kept < keep:
             kept += 1
             continue
-        backup = out_dir / manifest.backup
-        _remove(backup)
-        (out_dir / (manifest.backup.rsplit(".", 1)[0] + MANIFEST_SUFFIX)).unlink(missing_ok=True)
+        try:
+            backup = backup_path(out_dir, manifest.backup)
+        except BackupUnverified as exc:
+            warnings.append(f"skipped {str(exc)[:300]}")
+            continue
+        problem = _remove_validated(backup)
+        if problem:
+            warnings.append(problem)
+            continue
+        (out_dir / manifest_name(manifest.backup)).unlink(missing_ok=True)
         removed.append(str(backup))
-    return removed
+    return removed, warnings
