@@ -929,14 +929,15 @@ def apply_retention(out_dir: str | Path, database: str, keep: int, *, server_id:
     kept = 0
     removed = []
     for manifest in verified:
+        try:  # a symlink or a path out of the directory is neither counted nor deleted
+            backup = backup_path(out_dir, manifest.backup)
+        except BackupUnverified as exc:
+            warnings.append(f"skipped manifest {manifest_name(manifest.backup)}: "
+                            f"{str(exc)[:300]}")
+            continue
         is_protected = protect is not None and manifest.backup == protect.name
         if is_protected or kept < keep:
             kept += 1
-            continue
-        try:
-            backup = backup_path(out_dir, manifest.backup)
-        except BackupUnverified as exc:
-            warnings.append(f"skipped {str(exc)[:300]}")
             continue
         problem = _remove_validated(backup)
         if problem:
