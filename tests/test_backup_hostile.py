@@ -156,6 +156,12 @@ def test_same_database_name_on_two_servers_keeps_its_own_backups(small_db, serve
                               server="elsewhere:5432") for day in (1, 2, 3)]
         legacy = fake_backup(out, {k: v for k, v in template.items() if k != "server_id"}, 4)
         ours = [first] + [backup(owner, out, "--keep", "2") for _ in range(2)]
+        # Where pg_control_system() is not granted (some managed servers), host:port names
+        # the server; retention then never touches the backups named by system_identifier.
+        run_sql(small_db, "REVOKE EXECUTE ON FUNCTION pg_control_system() FROM PUBLIC")
+        fallback = backup(owner, out, "--keep", "1")
+        assert manifest_of(fallback)["server_id"].startswith("address:")
+        assert fallback["removed"] == []
     finally:
         run_sql(server, sql.SQL("ALTER DATABASE {} OWNER TO CURRENT_USER; REASSIGN OWNED BY {} "
                                 "TO CURRENT_USER").format(
