@@ -297,6 +297,10 @@ _NOT_EMPTY = ("target_db", "out_dir", "report_dir", "out", "sql", "migration_dra
               "backup_dir", "path", "plan", "report_json", "backup", "project_dir", "python",
               "pg_bin_dir", "reference_sql", "reference_dsn", "settings", "test_settings",
               "compress", "lock_timeout", "statement_timeout", "schemas", "exclude_schemas")
+#: How an option whose dest differs from its flag is named in an error.
+_OPTION_NAMES = {"schemas": "--schema", "exclude_schemas": "--exclude-schema", "path": "PATH",
+                 "plan": "the plan file", "report_json": "REPORT_JSON",
+                 "maintenance_window": "the maintenance window"}
 #: Longest option value (a DSN, a path, a window list); more is a mistake, not input.
 MAX_OPTION_CHARS = 4096
 
@@ -308,9 +312,7 @@ def check_options(args: argparse.Namespace) -> None:
     empty name or path, a --batch-delay that is negative, not finite or over an hour."""
     for name, value in vars(args).items():
         values = value if isinstance(value, list) else [value]
-        flag = f"--{name.replace('_', '-')}" if name not in ("path", "plan", "report_json",
-                                                              "maintenance_window") \
-            else name.upper()
+        flag = _OPTION_NAMES.get(name) or f"--{name.replace('_', '-')}"
         for item in values:
             if not isinstance(item, str):
                 continue
@@ -332,9 +334,15 @@ def check_options(args: argparse.Namespace) -> None:
     if getattr(args, "maintenance_window", None):  # refused before anything else runs
         from pgreconcile.runbook.window import MaintenanceWindows
         MaintenanceWindows.parse(args.maintenance_window)
+    timeouts = {k: getattr(args, k) for k in ("lock_timeout", "statement_timeout")
+                if isinstance(getattr(args, k, None), str)}
+    if timeouts:  # the checks ApplyOptions makes, before a plan or project is read
+        from pgreconcile.apply.options import ApplyOptions
+        ApplyOptions(**timeouts)
     delay = getattr(args, "batch_delay", None)
     if delay is not None and not (math.isfinite(delay) and 0 <= delay <= 3600):
-        raise UsageError(f"--batch-delay {delay} is not a number of seconds from 0 to 3600")
+        raise UsageError(f"--batch-delay {delay} is not a number of seconds from 0 to 3600",
+                         hint="e.g. --batch-delay 0.5 (seconds between backfill batches)")
 
 
 def spec_from(args: argparse.Namespace):
