@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 from pathlib import Path
 
 import pytest
 
-from .support import EXAMPLE, cli, query, run_sql
+from pgreconcile.pg.scratch import drop_database
+
+from .support import EXAMPLE, TEST_DB_PREFIX, cli, query, run_sql
 from .support import fingerprint_and_counts as fingerprint
 
 SECRET = "s3cr3t-hostile"
@@ -71,6 +74,7 @@ CASES = [
                                     "--statement-timeout=-1s"], 2, "not a duration"),
     (HUMAN, "out-dir-empty", ["backup", "--out-dir", ""], 2, "--out-dir is empty"),
     ("target-db-empty", ["restore", "{tmp}/x.dump", "--target-db", ""], 2, "is empty"),
+    ("target-db-long", ["restore", "{tmp}/x.dump", "--target-db", "é" * 40], 2, "at most 63"),
     ("schema-empty", ["inspect", "--schema", ""], 2, "--schema is empty"),
     # DSNs
     (HUMAN, "dsn-garbage", ["inspect", "--dsn", "garbage"], 2, "cannot parse the connection"),
@@ -109,6 +113,18 @@ def files(tmp_path_factory) -> dict[str, str]:
             "boom": str(_boom_project(tmp / "boom")), "port": str(_closed_port())}
 
 
+@pytest.fixture(scope="module")
+def target(server):
+    """The database every case points at (DATABASE_URL), with a table: one for the module,
+    since no case may change it (each checks)."""
+    name = f"{TEST_DB_PREFIX}hostile_{secrets.token_hex(4)}"
+    run_sql(server, f'CREATE DATABASE "{name}" TEMPLATE template0')
+    spec = server.with_dbname(name)
+    run_sql(spec, "CREATE TABLE kept (id int PRIMARY KEY, note text)")
+    yield spec
+    drop_database(server, name)
+
+
 def _databases(server) -> set[str]:
     return {name for (name,) in query(server, "SELECT datname FROM pg_database")}
 
@@ -126,15 +142,14 @@ def _params(case: tuple) -> pytest.param:
 
 
 @pytest.mark.parametrize("argv, code, words, as_json", [_params(c) for c in CASES])
-def test_hostile_input_is_one_clear_error(server, db, files, argv, code, words, as_json):
-    run_sql(db, "CREATE TABLE kept (id int PRIMARY KEY, note text)")
-    live = db.with_dbname(db.dbname + "_absent").conninfo()
+def test_hostile_input_is_one_clear_error(server, target, files, argv, code, words, as_json):
+    live = target.with_dbname(target.dbname + "_absent").conninfo()
     argv = [_fill(a, {**files, "live": live}) for a in argv]
-    before = (_databases(server), fingerprint(db))
-
     if as_json:  # right after the command: after `--` it would be a value
         argv = [*argv[:1], "--json", *argv[1:]]
-    proc = cli(*argv, spec=db)
+    before = (_databases(server), fingerprint(target))
+
+    proc = cli(*argv, spec=target)
 
     out = proc.stdout + proc.stderr
     assert proc.returncode == code, out
@@ -149,4 +164,4 @@ def test_hostile_input_is_one_clear_error(server, db, files, argv, code, words, 
         assert words in document["message"]
     else:
         assert proc.stdout == ""
-    assert (_databases(server), fingerprint(db)) == before, "the server was changed"
+    assert (_databases(server), fingerprint(target)) == before, "the server was changed"

@@ -331,6 +331,12 @@ def check_options(args: argparse.Namespace) -> None:
             if name in _NOT_EMPTY and not item.strip():
                 raise UsageError(f"{flag} is empty",
                                  hint=f"give {flag} a value, or leave the option out")
+    target = getattr(args, "target_db", None)
+    if target and len(target.encode("utf-8")) > 63:  # PostgreSQL would cut it to 63 bytes
+        raise UsageError(f"--target-db is {len(target.encode('utf-8'))} bytes long; a "
+                         "database name has at most 63",
+                         hint="choose a shorter name (PostgreSQL truncates longer ones, so "
+                              "the database created would not be the one named)")
     if getattr(args, "maintenance_window", None):  # refused before anything else runs
         from pgreconcile.runbook.window import MaintenanceWindows
         MaintenanceWindows.parse(args.maintenance_window)
