@@ -275,17 +275,15 @@ MAX_COUNT = 10_000_000
 
 
 def _positive_int(text: str) -> int:
-    value = None
-    if text.strip().isascii() and text.strip().isdigit() and len(text.strip()) <= 9:
-        value = int(text)
-    elif text.strip().lstrip("-+").isascii() and text.strip().lstrip("-+").isdigit():
+    """A count from 1 to MAX_COUNT in ASCII digits (`-3`, `0`, `1e3`, `٣`, 5,000 nines:
+    a usage error naming the bounds, the value cut short)."""
+    digits = text.strip().lstrip("+-")
+    if not (digits.isascii() and digits.isdigit()):
+        raise argparse.ArgumentTypeError(f"{_cut(text, 40)!r} is not a whole number")
+    if text.strip().startswith("-") or len(digits) > 9 or not 1 <= int(digits) <= MAX_COUNT:
         raise argparse.ArgumentTypeError(f"{_cut(text, 20)!r}: must be at least 1 and at "
                                          f"most {MAX_COUNT:,}")
-    if value is None:
-        raise argparse.ArgumentTypeError(f"{_cut(text, 40)!r} is not a whole number")
-    if not 1 <= value <= MAX_COUNT:
-        raise argparse.ArgumentTypeError(f"must be at least 1 and at most {MAX_COUNT:,}")
-    return value
+    return int(digits)
 
 
 def _cut(text: str, limit: int = 300) -> str:
