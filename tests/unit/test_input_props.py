@@ -22,6 +22,7 @@ from pgreconcile.runbook.window import MaintenanceWindows, window_status
 
 FAST = settings(max_examples=150, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow])
+OPTIONS = settings(FAST, max_examples=100)  # argparse is the slow part here
 NOW = datetime(2026, 11, 28, 15, 0, tzinfo=timezone.utc)
 PARSER = build_parser()  # building it takes ~50 ms; parsing leaves it unchanged
 
@@ -256,7 +257,7 @@ OPTION_VALUES = st.one_of(st.text(max_size=40), st.sampled_from(
      "\0", "\udcff", "x" * 5000]))
 
 
-@FAST
+@OPTIONS
 @given(st.sampled_from(["--keep", "--jobs", "--out-dir", "--compress", "--format"]),
        OPTION_VALUES)
 def test_backup_options_parse_or_are_one_usage_error(option, value):
@@ -271,7 +272,7 @@ def test_backup_options_parse_or_are_one_usage_error(option, value):
         assert 1 <= getattr(args, option[2:]) <= MAX_COUNT
 
 
-@FAST
+@OPTIONS
 @given(st.sampled_from(["--batch-size", "--retries", "--batch-delay", "--lock-timeout",
                         "--statement-timeout", "--maintenance-window", "--dsn"]),
        OPTION_VALUES)
