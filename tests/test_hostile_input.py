@@ -89,6 +89,10 @@ CASES = [
     ("dsn-wrong-dbname", ["inspect", "--dsn", "{live}"], 1, "cannot connect"),
     # Django projects and settings
     ("project-missing", ["migrations", "--project-dir", "{tmp}/nowhere"], 1, "no manage.py"),
+    ("python-directory", ["migrations", "--project-dir", "{project}", "--python", "{tmp}"], 1,
+     "is a directory"),
+    ("python-not-a-program", ["migrations", "--project-dir", "{project}", "--python",
+                              "{tmp}/array.json"], 1, "cannot run the project's interpreter"),
     ("settings-unknown", ["migrations", "--project-dir", "{project}", "--settings",
                           "nosuch.settings"], 1, "cannot be imported"),
     (HUMAN, "settings-path", ["migrations", "--project-dir", "{project}", "--settings",

@@ -72,6 +72,10 @@ class DjangoProject:
         python = python or sys.executable
         if not Path(python).exists() and not _which(python):
             raise ProjectError(f"--python {python} does not exist")
+        if Path(python).is_dir():
+            raise ProjectError(f"--python {python} is a directory, not an interpreter",
+                               hint="point --python at the project's python executable, "
+                                    "e.g. venv/bin/python")
         if settings is not None:
             check_settings_name(settings)
         else:
@@ -210,9 +214,9 @@ class _Runner:
                                       env={**self.env(settings_dir), **(extra_env or {})},
                                       capture_output=True,
                                       text=True, timeout=timeout)
-            except FileNotFoundError:
-                raise ProjectError(
-                    f"cannot run the project's interpreter {self.project.python}") from None
+            except OSError as exc:  # missing, not executable, not a program
+                raise ProjectError(f"cannot run the project's interpreter "
+                                   f"{self.project.python}: {exc.strerror or exc}") from None
         return ManageResult([Path(self.project.python).name, *argv], proc.returncode,
                             redact(proc.stdout), redact(proc.stderr),
                             round(time.monotonic() - started, 3))
