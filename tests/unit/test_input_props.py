@@ -322,3 +322,38 @@ def test_an_unexpected_exception_is_one_line_with_a_debug_hint(monkeypatch, caps
     assert main(["window", "Sat 01:00-02:00", "--debug"]) == 1
     err = capsys.readouterr().err
     assert "Traceback" in err and "ZeroDivisionError" in err and "s3cr3t" not in err
+
+
+TOKENS = st.one_of(
+    st.sampled_from(["window", "report", "--json", "--quiet", "-q", "--", "-", "--out-dir",
+                     "--out-dir=", "--json=1", "--debug", "-1h", "Sat 01:00-02:00",
+                     "daily 00:00-23:59 UTC", ";", "--maintenance-window", "\0", "\udcff",
+                     "x" * 5000]),
+    st.text(max_size=20))
+
+
+@OPTIONS
+@given(command=st.sampled_from(["window", "report"]), tokens=st.lists(TOKENS, max_size=5))
+def test_main_never_raises_on_any_argv(tmp_path_factory, command, tokens):
+    """Any argv for the two commands that need no database: main() returns an exit code
+    from docs/cli.md (or argparse's --help exits 0), and with --json the output is one JSON
+    document. `report` arguments are made to point into a fresh directory."""
+    import contextlib
+    import io
+    where = tmp_path_factory.mktemp("argv")
+    argv = [command, *(str(where / t) if command == "report" and t and not t.startswith("-")
+                       else t for t in tokens)]
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as exc:  # --help / -h
+            assert exc.code == 0
+            return
+    assert code in (0, 1, 2), (argv, err.getvalue())
+    assert "Traceback" not in err.getvalue()
+    if code == 2:
+        assert "pgreconcile: UsageError: " in err.getvalue()
+    if "--json" in (argv[:argv.index("--")] if "--" in argv else argv) and code:
+        document = json.loads(out.getvalue())
+        assert document["ok"] is False and document["exit_code"] == code
