@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import re
 import sys
+import traceback
 from pathlib import Path
 from typing import Callable
 
 from pgreconcile import __version__
-from pgreconcile.errors import EXIT_ERROR, EXIT_OK, EXIT_USAGE, ReconcileError
+from pgreconcile.errors import EXIT_ERROR, EXIT_OK, ReconcileError, UsageError
 from pgreconcile.progress import Reporter, default_reporter
 
 Handler = Callable[[argparse.Namespace, Reporter], dict]
@@ -26,15 +29,24 @@ SCRATCH_HELP = ("server for scratch databases (default: live's); default "
                 "$PGRECONCILE_SCRATCH_DSN, which keeps a password off the command line")
 JSON_HELP = "print one JSON document on stdout (indented on a terminal, compact when piped)"
 COMMANDS: dict[str, Handler] = {}
+_ARGV: list[str] = []  # the arguments main() parses, for the hints of usage errors
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse exits 2 on usage errors (docs/cli.md); keep its message short."""
+    """A usage error of argparse is a UsageError (exit 2, docs/cli.md), rendered by main()
+    like every other error: with `--json`, one JSON error object on stdout too."""
 
     def error(self, message: str):  # noqa: D401
         self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"pgreconcile: error: {message}\n"
-                              f"hint: run `pgreconcile {self.prog.split()[-1]} --help`\n")
+        words = self.prog.split()
+        where = f"pgreconcile {words[-1]} --help" if len(words) > 1 else "pgreconcile --help"
+        hint = f"run `{where}`"
+        if "expected one argument" in message or (
+                "arguments are required" in message
+                and any(re.match(r"-[^-]", a) for a in _ARGV)):
+            hint += ("; a value starting with '-' is written --option=VALUE, or after `--` "
+                     "for a positional one (`pgreconcile window -- -1h`)")
+        raise UsageError(_cut(message), hint=hint)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -260,14 +272,83 @@ def _reference(p: argparse.ArgumentParser) -> None:
                         "ones are reported, not counted as drift) or all of them")
 
 
+#: The largest count an option takes (--jobs, --keep, --retries, --batch-size).
+MAX_COUNT = 10_000_000
+
+
 def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
+    """A count from 1 to MAX_COUNT in ASCII digits (`-3`, `0`, `1e3`, `٣`, 5,000 nines:
+    a usage error naming the bounds, the value cut short)."""
+    digits = text.strip().lstrip("+-")
+    if not (digits.isascii() and digits.isdigit()):
+        raise argparse.ArgumentTypeError(f"{_cut(text, 40)!r} is not a whole number")
+    if text.strip().startswith("-") or len(digits) > 9 or not 1 <= int(digits) <= MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"{_cut(text, 20)!r}: must be at least 1 and at "
+                                         f"most {MAX_COUNT:,}")
+    return int(digits)
+
+
+def _cut(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+#: Options whose value is a name or a path: an empty one is a mistake, never "the default".
+_NOT_EMPTY = ("target_db", "out_dir", "report_dir", "out", "sql", "migration_draft",
+              "backup_dir", "path", "plan", "report_json", "backup", "project_dir", "python",
+              "pg_bin_dir", "reference_sql", "reference_dsn", "settings", "test_settings",
+              "compress", "lock_timeout", "statement_timeout", "schemas", "exclude_schemas")
+#: How an option whose dest differs from its flag is named in an error.
+_OPTION_NAMES = {"schemas": "--schema", "exclude_schemas": "--exclude-schema", "path": "PATH",
+                 "plan": "the plan file", "report_json": "REPORT_JSON",
+                 "maintenance_window": "the maintenance window"}
+#: Longest option value (a DSN, a path, a window list); more is a mistake, not input.
+MAX_OPTION_CHARS = 4096
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """What argparse lets through but no command can use, refused before anything runs
+    (UsageError, exit 2): a NUL character (a C string would end there), text that is not
+    UTF-8 (argv decoded with surrogateescape), a value of more than MAX_OPTION_CHARS, an
+    empty name or path, a --batch-delay that is negative, not finite or over an hour."""
+    for name, value in vars(args).items():
+        values = value if isinstance(value, list) else [value]
+        flag = _OPTION_NAMES.get(name) or f"--{name.replace('_', '-')}"
+        for item in values:
+            if not isinstance(item, str):
+                continue
+            if "\0" in item:
+                raise UsageError(f"{flag} holds a NUL character",
+                                 hint="pass the value without control characters")
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise UsageError(f"{flag} is not valid UTF-8 text",
+                                 hint="pgreconcile reads options as UTF-8; set a UTF-8 "
+                                      "locale or rename the file") from None
+            if len(item) > MAX_OPTION_CHARS:
+                raise UsageError(f"{flag} is {len(item):,} characters long (at most "
+                                 f"{MAX_OPTION_CHARS:,})", hint="check the value")
+            if name in _NOT_EMPTY and not item.strip():
+                raise UsageError(f"{flag} is empty",
+                                 hint=f"give {flag} a value, or leave the option out")
+    target = getattr(args, "target_db", None)
+    if target and len(target.encode("utf-8")) > 63:  # PostgreSQL would cut it to 63 bytes
+        raise UsageError(f"--target-db is {len(target.encode('utf-8'))} bytes long; a "
+                         "database name has at most 63",
+                         hint="choose a shorter name (PostgreSQL truncates longer ones, so "
+                              "the database created would not be the one named)")
+    if getattr(args, "maintenance_window", None):  # refused before anything else runs
+        from pgreconcile.runbook.window import MaintenanceWindows
+        MaintenanceWindows.parse(args.maintenance_window)
+    timeouts = {k: getattr(args, k) for k in ("lock_timeout", "statement_timeout")
+                if isinstance(getattr(args, k, None), str)}
+    if timeouts:  # the checks ApplyOptions makes, before a plan or project is read
+        from pgreconcile.apply.options import ApplyOptions
+        ApplyOptions(**timeouts)
+    delay = getattr(args, "batch_delay", None)
+    if delay is not None and not (math.isfinite(delay) and 0 <= delay <= 3600):
+        raise UsageError(f"--batch-delay {delay} is not a number of seconds from 0 to 3600",
+                         hint="e.g. --batch-delay 0.5 (seconds between backfill batches)")
 
 
 def spec_from(args: argparse.Namespace):
@@ -528,21 +609,38 @@ def cmd_window(args, reporter) -> dict:
 
 @command("report")
 def cmd_report(args, reporter) -> dict:
+    from pgreconcile.report.load import load_report
     from pgreconcile.report.render import render_reports
     source = Path(args.report_json)
-    try:
-        data = json.loads(source.read_text())
-    except (OSError, ValueError) as exc:
-        from pgreconcile.errors import UsageError
-        raise UsageError(f"cannot read {source}: {exc}") from None
+    data = load_report(source)
     return {"files": render_reports(data, Path(args.out_dir or source.parent),
                                     json_path=source),
-            "_human": {"report": data if isinstance(data, dict) else {}}}
+            "_human": {"report": data}}
+
+
+#: Set to 1 (or pass --debug anywhere) to let an unexpected error show its traceback.
+DEBUG_ENV = "PGRECONCILE_DEBUG"
+
+
+def _wants(argv: list[str], flag: str) -> bool:
+    """`flag` among the options of `argv` (not after `--`, where only values are)."""
+    head = argv[:argv.index("--")] if "--" in argv else argv
+    return flag in head
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = _wants(argv, "--debug") or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    if _wants(argv, "--debug"):
+        cut = argv.index("--") if "--" in argv else len(argv)
+        argv = [a for a in argv[:cut] if a != "--debug"] + argv[cut:]
+    as_json = _wants(argv, "--json")
+    _ARGV[:] = argv
+    try:
+        args = build_parser().parse_args(argv)
+        check_options(args)
+    except ReconcileError as exc:
+        return _render_error(exc.to_dict(), exc.exit_code, as_json)
     if not hasattr(args, "pg_bin_dir"):
         args.pg_bin_dir = None
     handler = COMMANDS[args.command]
@@ -552,28 +650,44 @@ def main(argv: list[str] | None = None) -> int:
         result = handler(args, reporter)
         code = int(result.pop("_exit_code", EXIT_OK))
         extras = result.pop("_human", None) or {}
+        if as_json:
+            print_json(result)
+        else:
+            from pgreconcile.cli.render import render
+            render(args.command, result, extras)
     except ReconcileError as exc:
         return _render_error(exc.to_dict(), exc.exit_code, as_json)
     except KeyboardInterrupt:
         return _render_error({"error": "Interrupted", "message": "interrupted",
                               "hint": "re-run the same command; finished work is kept",
                               "exit_code": 130}, 130, as_json)
-    except Exception as exc:  # noqa: BLE001 - a database or file error is not a traceback
-        psycopg = sys.modules.get("psycopg")  # never imported: it cannot be a psycopg error
-        if not isinstance(exc, (OSError, psycopg.Error) if psycopg else OSError):
-            raise
-        text = str(exc).strip()
-        return _render_error({"error": type(exc).__name__,
-                              "message": text.splitlines()[0] if text else type(exc).__name__,
+    except Exception as exc:  # noqa: BLE001 - never a traceback (docs/cli.md, errors)
+        return _unexpected(exc, as_json, debug)
+    return code
+
+
+def _unexpected(exc: Exception, as_json: bool, debug: bool) -> int:
+    """The last resort: an exception no ReconcileError names. A file or database error
+    (OSError, psycopg.Error) is said as such; anything else is a bug of pgreconcile, said
+    in one line with the way to see its traceback. Exit 1 either way."""
+    psycopg = sys.modules.get("psycopg")  # never imported: it cannot be a psycopg error
+    known = (OSError, psycopg.Error) if psycopg else (OSError,)
+    text = str(exc).strip()
+    first = _cut(text.splitlines()[0] if text else type(exc).__name__)
+    if debug:
+        from pgreconcile.pg.connection import redact
+        sys.stderr.write(redact("".join(traceback.format_exception(exc))))
+    if isinstance(exc, known):
+        return _render_error({"error": type(exc).__name__, "message": first,
                               "hint": "check the path, permissions or database state named "
                                       "above; finished work is kept",
                               "exit_code": EXIT_ERROR}, EXIT_ERROR, as_json)
-    if as_json:
-        print_json(result)
-    else:
-        from pgreconcile.cli.render import render
-        render(args.command, result, extras)
-    return code
+    return _render_error({"error": "InternalError",
+                          "message": f"{type(exc).__name__}: {first}",
+                          "hint": "this is a bug in pgreconcile; finished work is kept. Re-run "
+                                  f"with --debug (or {DEBUG_ENV}=1) to see the traceback, "
+                                  "and report it",
+                          "exit_code": EXIT_ERROR}, EXIT_ERROR, as_json)
 
 
 def print_json(document: dict) -> None:

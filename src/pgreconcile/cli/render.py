@@ -622,10 +622,13 @@ def stages_table(console: Console, stages: list[dict]) -> None:
         return
     t = table("stage", "result", "seconds", "error", right=("seconds",))
     for s in stages:
+        if not isinstance(s, dict):  # a report read back may hold anything
+            continue
         error = s.get("error") or {}
         row(t, s.get("stage"), mark(s.get("ok")),
             f"{s['seconds']:.2f}" if isinstance(s.get("seconds"), (int, float)) else "—",
-            f"{error.get('error')}: {error.get('message')}" if error else "")
+            (f"{error.get('error')}: {error.get('message')}" if isinstance(error, dict)
+             else str(error)) if error else "")
     console.print(t)
 
 
@@ -652,10 +655,12 @@ def render_report(result: dict, console: Console, extras: dict) -> None:
                     + (f", {report.get('started_at')} – {report.get('finished_at')}"
                        if report.get("started_at") else "")
                     + (" (dry run)" if report.get("dry_run") else ""))
-        stages_table(console, report.get("stages") or [])
+        stages = report.get("stages")
+        stages_table(console, stages if isinstance(stages, list) else [])
         error = report.get("error") or {}
         if error:
-            say(console, f"error: {error.get('error')}: {error.get('message')}", BAD)
+            say(console, f"error: {error.get('error')}: {error.get('message')}"
+                if isinstance(error, dict) else f"error: {error}", BAD)
     files = result.get("files") or {}
     t = table("report", "file")
     for kind, path in files.items():

@@ -8,6 +8,7 @@ environment (the password never touches a file or a command line).
 from __future__ import annotations
 
 import json
+import keyword
 import os
 import re
 import subprocess
@@ -71,15 +72,50 @@ class DjangoProject:
         python = python or sys.executable
         if not Path(python).exists() and not _which(python):
             raise ProjectError(f"--python {python} does not exist")
-        settings = settings or _settings_from_manage(directory)
-        if not settings or not re.fullmatch(r"[A-Za-z_][\w.]*", settings):
-            raise ProjectError(f"invalid or missing settings module {settings!r}",
-                               hint="pass --settings, e.g. --settings pettycash_system.settings")
+        if Path(python).is_dir():
+            raise ProjectError(f"--python {python} is a directory, not an interpreter",
+                               hint="point --python at the project's python executable, "
+                                    "e.g. venv/bin/python")
+        if settings is not None:
+            check_settings_name(settings)
+        else:
+            settings = _settings_from_manage(directory)
+            if not settings:
+                raise ProjectError(f"{directory / 'manage.py'} names no settings module",
+                                   hint="pass --settings, e.g. --settings "
+                                        "pettycash_system.settings")
+            try:
+                check_settings_name(settings)
+            except UsageError as exc:
+                raise ProjectError(f"{directory / 'manage.py'}: {exc}", hint=exc.hint) from None
         return cls(directory, settings, python)
 
     def to_dict(self) -> dict:
         return {"project_dir": str(self.project_dir), "settings": self.settings,
                 "python": self.python}
+
+
+_SETTINGS_PART = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}", re.ASCII)
+
+
+def check_settings_name(name: str) -> str:
+    """A settings module is a dotted Python module name (`pettycash_system.settings`):
+    ASCII identifiers, no keyword, at most 255 characters. It is written into the
+    generated wrapper as `from NAME import *`, so nothing else may pass. A path
+    (`proj/settings.py`) is refused with the dotted name it stands for (exit 2)."""
+    hint = "pass a dotted module name, e.g. --settings pettycash_system.settings"
+    if not isinstance(name, str) or not name.strip():
+        raise UsageError("the settings module name is empty", hint=hint)
+    shown = repr(name if len(name) <= 80 else name[:80] + "…")
+    parts = name.split(".")
+    if len(name) <= 255 and all(_SETTINGS_PART.fullmatch(p) and not keyword.iskeyword(p)
+                                for p in parts):
+        return name
+    guess = re.sub(r"\.py$", "", name.strip()).replace("\\", "/").strip("/").replace("/", ".")
+    if guess != name and len(guess) <= 255 and all(
+            _SETTINGS_PART.fullmatch(p) and not keyword.iskeyword(p) for p in guess.split(".")):
+        hint = f"pass the module's dotted name relative to --project-dir: --settings {guess}"
+    raise UsageError(f"{shown} is not a settings module name", hint=hint)
 
 
 def _which(name: str) -> str | None:
@@ -178,9 +214,9 @@ class _Runner:
                                       env={**self.env(settings_dir), **(extra_env or {})},
                                       capture_output=True,
                                       text=True, timeout=timeout)
-            except FileNotFoundError:
-                raise ProjectError(
-                    f"cannot run the project's interpreter {self.project.python}") from None
+            except OSError as exc:  # missing, not executable, not a program
+                raise ProjectError(f"cannot run the project's interpreter "
+                                   f"{self.project.python}: {exc.strerror or exc}") from None
         return ManageResult([Path(self.project.python).name, *argv], proc.returncode,
                             redact(proc.stdout), redact(proc.stderr),
                             round(time.monotonic() - started, 3))

@@ -37,13 +37,18 @@ class ConnectionSpec:
                 env: Mapping[str, str] | None = None) -> "ConnectionSpec":
         env = os.environ if env is None else env
         source = dsn or env.get("DATABASE_URL") or ""
+        if not isinstance(source, str):
+            raise UsageError(f"a connection string is text, not {type(source).__name__}",
+                             hint=_DSN_HINT)
+        _check_text(source)
         try:
             params = conninfo_to_dict(source) if source else {}
         except psycopg.ProgrammingError as exc:
-            raise UsageError(f"cannot parse the connection string: {redact(str(exc))}",
-                             hint="use a URI like postgresql://user@host:5432/dbname "
-                                  "or key=value pairs; put the password in ~/.pgpass") from None
-        return cls({k: str(v) for k, v in params.items() if v is not None})
+            raise UsageError("cannot parse the connection string: "
+                             f"{_cut(redact(_first_line(exc)))}", hint=_DSN_HINT) from None
+        params = {k: str(v) for k, v in params.items() if v is not None}
+        _check_params(params)
+        return cls(params)
 
     # -- derived specs -------------------------------------------------------
     def with_dbname(self, dbname: str) -> "ConnectionSpec":
@@ -97,6 +102,52 @@ class ConnectionSpec:
         except psycopg.OperationalError as exc:
             raise ConnectionFailed(
                 f"cannot connect to {self.describe()}: {redact(_first_line(exc))}") from None
+
+
+_DSN_HINT = ("use a URI like postgresql://user@host:5432/dbname or key=value pairs; "
+             "put the password in ~/.pgpass or PGPASSWORD")
+_DSN_MAX = 4096
+_SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+_INTEGER_KEYS = ("connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval",
+                 "keepalives_count", "tcp_user_timeout")
+
+
+def _cut(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _check_text(source: str) -> None:
+    """What libpq would silently mangle: a NUL ends its C string (so `dbname=a<NUL>b` would
+    connect to `a`), text that is not UTF-8 cannot be sent, and a DSN of kilobytes is no
+    DSN. Refused before parsing (exit 2); the text is never echoed (it may hold a password)."""
+    if len(source) > _DSN_MAX:
+        raise UsageError(f"the connection string is {len(source)} characters long "
+                         f"(at most {_DSN_MAX})", hint=_DSN_HINT)
+    if "\0" in source:
+        raise UsageError("the connection string holds a NUL character", hint=_DSN_HINT)
+    try:
+        source.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError("the connection string is not valid UTF-8", hint=_DSN_HINT) from None
+
+
+def _check_params(params: Mapping[str, str]) -> None:
+    """Values libpq would only reject when connecting, refused while parsing (exit 2):
+    a port that is no number in 1..65535 (one per host), an unknown sslmode, a timeout
+    that is no whole number."""
+    for port in (params.get("port") or "").split(","):
+        if port and not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
+            raise UsageError(f"port {_cut(port, 20)!r} in the connection string is not a "
+                             "port number (1-65535)", hint=_DSN_HINT)
+    sslmode = params.get("sslmode")
+    if sslmode and sslmode not in _SSLMODES:
+        raise UsageError(f"sslmode {_cut(sslmode, 20)!r} in the connection string is not one "
+                         f"of {', '.join(_SSLMODES)}", hint=_DSN_HINT)
+    for key in _INTEGER_KEYS:
+        value = params.get(key)
+        if value and not re.fullmatch(r"-?\d{1,9}", value.strip(), re.ASCII):
+            raise UsageError(f"{key} {_cut(value, 20)!r} in the connection string is not a "
+                             "whole number", hint=_DSN_HINT)
 
 
 def _first_line(exc: BaseException) -> str:

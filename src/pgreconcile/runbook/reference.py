@@ -69,7 +69,7 @@ def build_reference(source: ReferenceSource, live: ConnectionSpec, *,
     if cached is not None and cached.exists():
         try:
             return Schema.from_dict(json.loads(cached.read_text()))
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
             cached.unlink(missing_ok=True)
     schema = _materialise(source, live, server, schemas, exclude_schemas, pg_bin_dir, targets,
                           reporter)

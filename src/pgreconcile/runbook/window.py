@@ -4,6 +4,11 @@ Grammar of one window: `DAYS HH:MM-HH:MM [TZ]` where DAYS is a day (`Sat`), a ra
 (`Mon-Fri`), a list (`Sat,Sun`), or `daily`; TZ is `UTC` (default) or an IANA name
 (`Europe/Berlin`). A window may cross midnight (`Fri 23:00-01:30`); it then belongs
 to the day it starts on. Several windows are separated by `;` or given as a list.
+
+Anything else is a UsageError (exit 2) naming the part it could not read: a day must be
+at least the first three letters of its name (`Sat`, `Saturday`), digits are ASCII, a
+time zone is an IANA name of at most 64 characters, and a text that is only separators
+holds no window.
 """
 from __future__ import annotations
 
@@ -15,8 +20,19 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pgreconcile.errors import OutsideMaintenanceWindow, UsageError
 
 DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_NAMES = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 _RE = re.compile(r"^\s*(?P<days>[A-Za-z,\-*]+)\s+(?P<start>\d{1,2}:\d{2})\s*-\s*"
-                 r"(?P<end>\d{1,2}:\d{2})(?:\s+(?P<tz>[A-Za-z_/+\-0-9]+))?\s*$")
+                 r"(?P<end>\d{1,2}:\d{2})(?:\s+(?P<tz>[A-Za-z_/+\-0-9]+))?\s*$", re.ASCII)
+#: An IANA zone name: a few path parts of letters, digits, `_`, `+`, `-` (no `.`, no `/`
+#: at either end), so a name can never walk out of the zone database.
+_TZ = re.compile(r"[A-Za-z0-9_+\-]{1,30}(/[A-Za-z0-9_+\-]{1,30}){0,3}", re.ASCII)
+_TZ_MAX = 64
+_HINT = 'write it like "Sat 01:00-03:00 UTC" or "Mon-Fri 22:00-23:30 Europe/Berlin"'
+
+
+def _shown(text: str, limit: int = 80) -> str:
+    """`text` quoted for an error message, cut to `limit` characters."""
+    return repr(text if len(text) <= limit else text[:limit] + "…")
 
 
 def _days(text: str) -> frozenset[int]:
@@ -40,18 +56,35 @@ def _days(text: str) -> frozenset[int]:
 
 
 def _day(text: str) -> int:
-    key = text.strip().lower()[:3]
-    if key not in DAYS:
-        raise UsageError(f"unknown day {text!r} in maintenance window",
-                         hint="use Mon..Sun, a range like Mon-Fri, or daily")
-    return DAYS.index(key)
+    """A day: its name or a prefix of it of at least three letters (`sat`, `satur`,
+    `saturday`); `Saturnalia` or `sun-mon` are not days."""
+    key = text.strip().lower()
+    for index, name in enumerate(_NAMES):
+        if len(key) >= 3 and name.startswith(key):
+            return index
+    raise UsageError(f"unknown day {_shown(text)} in maintenance window",
+                     hint="use Mon..Sun, a range like Mon-Fri, a list like Sat,Sun, or daily")
 
 
 def _hm(text: str) -> time:
     h, m = (int(x) for x in text.split(":"))
     if h > 24 or m > 59 or (h == 24 and m):
-        raise UsageError(f"bad time {text!r} in maintenance window")
+        raise UsageError(f"bad time {_shown(text)} in maintenance window",
+                         hint="hours 00-24, minutes 00-59 (24:00 only as an end)")
     return time(0, 0) if h == 24 else time(h, m)
+
+
+def _check_zone(tz: str) -> None:
+    if tz.upper() == "UTC":
+        return
+    if len(tz) > _TZ_MAX or not _TZ.fullmatch(tz):
+        raise UsageError(f"unknown time zone {_shown(tz)} in maintenance window",
+                         hint="use UTC or an IANA name such as Europe/Berlin")
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise UsageError(f"unknown time zone {_shown(tz)} in maintenance window",
+                         hint="use UTC or an IANA name such as Europe/Berlin") from None
 
 
 @dataclass(frozen=True)
@@ -64,19 +97,18 @@ class Window:
 
     @classmethod
     def parse(cls, text: str) -> "Window":
+        if not isinstance(text, str):
+            raise UsageError(f"a maintenance window is text, not {type(text).__name__}",
+                             hint=_HINT)
         m = _RE.match(text)
         if not m:
-            raise UsageError(f"cannot read maintenance window {text!r}",
-                             hint='write it like "Sat 01:00-03:00 UTC" or "Mon-Fri 22:00-23:30 '
-                                  'Europe/Berlin"')
+            raise UsageError(f"cannot read maintenance window {_shown(text)}", hint=_HINT)
         tz = m.group("tz") or "UTC"
-        try:
-            ZoneInfo(tz) if tz.upper() != "UTC" else None
-        except (ZoneInfoNotFoundError, ValueError):
-            raise UsageError(f"unknown time zone {tz!r} in maintenance window") from None
+        _check_zone(tz)
         start, end = _hm(m.group("start")), _hm(m.group("end"))
         if start == end:
-            raise UsageError(f"maintenance window {text!r} has no length")
+            raise UsageError(f"maintenance window {_shown(text)} has no length",
+                             hint="start and end must differ, e.g. Sat 01:00-03:00")
         return cls(text.strip(), _days(m.group("days")), start, end, tz)
 
     @property
@@ -120,9 +152,20 @@ class MaintenanceWindows:
     def parse(cls, spec: str | list[str] | None) -> "MaintenanceWindows | None":
         if not spec:
             return None
-        parts = spec if isinstance(spec, list) else re.split(r"\s*;\s*", spec)
-        windows = tuple(Window.parse(p) for p in parts if p and p.strip())
-        return cls(windows) if windows else None
+        if not isinstance(spec, (str, list, tuple)):
+            raise UsageError(f"a maintenance window is text, not {type(spec).__name__}",
+                             hint=_HINT)
+        parts = list(spec) if not isinstance(spec, str) else re.split(r"\s*;\s*", spec)
+        windows = tuple(Window.parse(p) for p in parts
+                        if not isinstance(p, str) or p.strip())
+        if not windows:
+            blank = (not spec.strip()) if isinstance(spec, str) else \
+                all(isinstance(p, str) and not p.strip() for p in parts)
+            if blank:
+                return None  # blank: no window, as when none is given
+            raise UsageError(f"maintenance window {_shown(str(spec))} holds no window",
+                             hint=_HINT)
+        return cls(windows)
 
     def current(self, now: datetime | None = None) -> tuple[datetime, datetime] | None:
         now = now or datetime.now(timezone.utc)
