@@ -32,7 +32,13 @@ from pgreconcile.errors import (
 from pgreconcile.files import sync_directory, utc_now, write_json
 from pgreconcile.pg import census
 from pgreconcile.pg.connection import ConnectionSpec, redact
-from pgreconcile.pg.scratch import admin_spec, create_database, drop_database, scratch_name
+from pgreconcile.pg.scratch import (
+    admin_spec,
+    create_database,
+    database_locale,
+    drop_database,
+    scratch_name,
+)
 from pgreconcile.pg.toolchain import Tool, find_tool, server_major
 from pgreconcile.progress import NULL, Reporter
 
@@ -64,6 +70,7 @@ class BackupManifest:
     verified: bool
     test_restore: dict | None = None
     tool_version: str = __version__
+    locale: dict | None = None       # encoding, lc_collate, lc_ctype, provider of the source
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -306,6 +313,7 @@ def create_backup(spec: ConnectionSpec, out_dir: str | Path, *, fmt: str = "cust
             tool = find_tool("pg_dump", major, pg_bin_dir)
             db_size = census.database_size(conn)
             version = conn.execute("SHOW server_version").fetchone()[0]
+            locale = database_locale(conn)
             _check_out_dir(out_dir, db_size)
             _clean_stale_partials(out_dir)
             reporter.info(f"backing up {spec.describe()} ({db_size:,} bytes) with "
@@ -326,7 +334,8 @@ def create_backup(spec: ConnectionSpec, out_dir: str | Path, *, fmt: str = "cust
                 argv.append(f"--compress={compress}")
             try:
                 proc = subprocess.Popen(argv, env=spec.child_env(), stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE, text=True)
+                                        stderr=subprocess.PIPE, text=True,
+                                        errors="backslashreplace")
                 stderr_box: list[str] = []
                 reader = threading.Thread(target=lambda: stderr_box.append(proc.stderr.read()),
                                           daemon=True)
@@ -373,7 +382,7 @@ def create_backup(spec: ConnectionSpec, out_dir: str | Path, *, fmt: str = "cust
         server_version=version, pg_dump=tool.to_dict(), started_at=started,
         finished_at=utc_now(), size_bytes=_dir_size(final), database_size_bytes=db_size,
         sha256=digest, files=files, row_counts=counts, schema_fingerprint=fingerprint,
-        toc_entries=toc, verified=True)
+        toc_entries=toc, verified=True, locale=locale)
     write_json(manifest_path, manifest.to_dict(), mode=0o600, durable=True)
     reporter.info(f"backup written: {final} (sha256 {digest[:12]}…, {toc} TOC entries)")
 
@@ -401,7 +410,9 @@ def _sibling_tool(tool: Tool, name: str) -> Tool | None:
 
 def _restore_list(tool: Tool, path: Path) -> int:
     """`pg_restore --list` must read the archive; returns the number of TOC entries."""
-    proc = subprocess.run([tool.path, "--list", str(path)], capture_output=True, text=True)
+    # Names print in the archive's encoding (LATIN1, SQL_ASCII bytes): only lines are counted.
+    proc = subprocess.run([tool.path, "--list", str(path)], capture_output=True, text=True,
+                          errors="backslashreplace")
     if proc.returncode != 0:
         raise BackupUnverified(f"pg_restore --list cannot read {path.name}: "
                                f"{redact(proc.stderr.strip()) or 'exit ' + str(proc.returncode)}")
@@ -475,7 +486,8 @@ def _pg_restore(tool: Tool, backup: Path, target: ConnectionSpec, jobs: int,
     if no_owner:
         argv += ["--no-owner", "--no-privileges"]
     argv.append(str(backup))
-    proc = subprocess.run(argv, env=target.child_env(), capture_output=True, text=True)
+    proc = subprocess.run(argv, env=target.child_env(), capture_output=True, text=True,
+                          errors="backslashreplace")
     if proc.returncode != 0:
         lines = redact(proc.stderr.strip()).splitlines() or [f"exit code {proc.returncode}"]
         raise BackupFailed(f"pg_restore into {target.dbname!r} failed: {lines[-1]}",
@@ -503,7 +515,9 @@ def trial_restore(path: str | Path, server: ConnectionSpec, *, jobs: int = 1,
     started = time.monotonic()
     with server.connect() as conn:
         tool = find_tool("pg_restore", server_major(conn), pg_bin_dir)
-    create_database(admin, name)
+    # The source's encoding and locale: a SQL_ASCII dump holding bytes that are not UTF-8
+    # does not restore into a UTF8 database, and LATIN1 text would be converted.
+    create_database(admin, name, locale=manifest.locale)
     try:
         target = server.with_dbname(name)
         with reporter.task(f"test restore into {name}"):
