@@ -162,3 +162,31 @@ def test_reconcile_writes_utf8_reports(encoded, tmp_path):
         assert MISSING_COLUMN in _utf8(path), path
     assert report["status"] == "ok", report.get("status")
     assert _raw(live) == before
+
+
+def test_sql_ascii_duplicates_are_refused_with_their_bytes(server, tmp_path):
+    """A unique constraint the reference has, over live values that are not UTF-8: the
+    precheck's sample cannot be sent to a UTF8 client as it is. It used to be skipped (and
+    the index build then failed); now apply refuses before any change, naming the bytes."""
+    live, ref = (_create(server, "SQL_ASCII", label) for label in ("duplive", "dupref"))
+    try:
+        table = sql.Identifier(SCHEMA, TABLE).as_string()
+        for spec in (live, ref):
+            run_sql(spec, f'CREATE SCHEMA "{SCHEMA}"; CREATE TABLE {table} '
+                          '(id int PRIMARY KEY, "naïve" text)')
+        run_sql(live, f"INSERT INTO {table} SELECT g, convert_from('\\xe9ff'::bytea, "
+                      "'SQL_ASCII') FROM generate_series(1, 3) g")
+        run_sql(ref, f'ALTER TABLE {table} ADD CONSTRAINT "uq_naïve" UNIQUE ("naïve")')
+        plan_path = tmp_path / "plan.json"
+        planned = cli("plan", "--reference-dsn", ref.conninfo(), "--out", str(plan_path),
+                      "--json", spec=live)
+        assert planned.returncode == 3, planned.stdout + planned.stderr
+        refused = cli("apply", str(plan_path), "--no-backup", "--json", spec=live)
+        assert refused.returncode == 4, refused.stdout + refused.stderr
+        error = as_json(refused)
+        assert error["error"] == "Refused" and "\\351\\377" in error["message"], error
+        assert not query(live, "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = "
+                               "i.indexrelid WHERE c.relname = 'uq_naïve'")
+    finally:
+        for spec in (live, ref):
+            drop_database(server, spec.dbname)
