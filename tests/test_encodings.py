@@ -190,3 +190,19 @@ def test_sql_ascii_duplicates_are_refused_with_their_bytes(server, tmp_path):
     finally:
         for spec in (live, ref):
             drop_database(server, spec.dbname)
+
+
+def test_sql_ascii_name_that_is_not_utf8_is_a_clear_error(server):
+    """A SQL_ASCII database keeps any bytes, also in names a LATIN1 client made; the
+    catalog cannot be read as UTF-8 then: one error saying so, never a traceback."""
+    live = _create(server, "SQL_ASCII", "badname")
+    try:
+        run_sql(live, "DO $$ BEGIN EXECUTE format('CREATE TABLE %I (a int)', "
+                      "convert_from('\\x74e9'::bytea, 'SQL_ASCII')); END $$")
+        proc = cli("inspect", "--json", spec=live)
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        error = as_json(proc)
+        assert error["error"] == "CatalogNotUtf8" and "UTF-8" in error["message"], error
+        assert error["hint"] and "Traceback" not in proc.stderr
+    finally:
+        drop_database(server, live.dbname)

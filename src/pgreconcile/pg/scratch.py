@@ -73,11 +73,13 @@ def admin_spec(spec: ConnectionSpec) -> ConnectionSpec:
 
 
 @contextmanager
-def scratch_database(server: ConnectionSpec, purpose: str) -> Iterator[ConnectionSpec]:
-    """Create an empty scratch database on `server`'s cluster, yield its spec, always drop it."""
+def scratch_database(server: ConnectionSpec, purpose: str, *,
+                     locale: dict | None = None) -> Iterator[ConnectionSpec]:
+    """Create an empty scratch database on `server`'s cluster (in `locale`'s encoding, see
+    `create_database`), yield its spec, always drop it."""
     admin = admin_spec(server)
     name = scratch_name(purpose)
-    create_database(admin, name)
+    create_database(admin, name, locale=locale)
     try:
         yield server.with_dbname(name)
     finally:
