@@ -16,7 +16,12 @@ import pytest
 from psycopg import sql
 
 from pgreconcile.pg.connection import ConnectionSpec
-from pgreconcile.pg.scratch import drop_database, list_scratch_databases
+from pgreconcile.pg.scratch import (
+    database_locale,
+    drop_database,
+    list_scratch_databases,
+    scratch_database,
+)
 
 from .support import TEST_DB_PREFIX, as_json, cli, query, run_sql
 
@@ -112,6 +117,18 @@ def test_stages_keep_names_and_bytes(encoded, tmp_path, server):
     assert made["row_counts"][f"{SCHEMA}.{TABLE}"] == 50
     assert set(list_scratch_databases(server)) == scratch_before
 
+    # A restore into a new database gets the source's encoding: the bytes come back as
+    # they were (a SQL_ASCII dump does not even load into UTF8).
+    restored = f"{live.dbname}_r"
+    try:
+        proc = cli("restore", made["path"], "--target-db", restored, "--json", spec=live)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        copy = server.with_dbname(restored)
+        assert query(copy, "SELECT getdatabaseencoding()") == [(encoding,)]
+        assert _raw(copy) == before
+    finally:
+        drop_database(server, restored)
+
     inspected = cli("inspect", "--json", spec=live)
     assert inspected.returncode == 0, inspected.stdout + inspected.stderr
     text = json.dumps(as_json(inspected)["schema"], ensure_ascii=False)
@@ -206,3 +223,20 @@ def test_sql_ascii_name_that_is_not_utf8_is_a_clear_error(server):
         assert error["hint"] and "Traceback" not in proc.stderr
     finally:
         drop_database(server, live.dbname)
+
+
+@pytest.mark.parametrize("encoding", ["LATIN1", "SQL_ASCII"])
+def test_scratch_database_takes_the_source_encoding(server, encoding):
+    """pg/scratch: database_locale() of a database, given to scratch_database(), makes
+    the scratch database in that encoding and locale (test restore, preflight clone)."""
+    source = _create(server, encoding, "src")
+    try:
+        with source.connect() as conn:
+            locale = database_locale(conn)
+        assert locale["encoding"] == encoding and locale["lc_collate"] == "C"
+        with scratch_database(server, "enc", locale=locale) as scratch:
+            assert query(scratch, "SELECT getdatabaseencoding(), datcollate, datctype FROM "
+                                  "pg_database WHERE datname = current_database()") == [
+                (encoding, "C", "C")]
+    finally:
+        drop_database(server, source.dbname)

@@ -572,7 +572,7 @@ def restore_backup(path: str | Path, server: ConnectionSpec, target_db: str, *,
         drop_database(admin, target_db)
     with server.connect() as conn:
         tool = find_tool("pg_restore", server_major(conn), pg_bin_dir)
-    create_database(admin, target_db)
+    create_database(admin, target_db, locale=manifest.locale)  # the source's encoding
     target = server.with_dbname(target_db)
     with reporter.task(f"pg_restore into {target_db}"):
         _pg_restore(tool, backup, target, jobs, no_owner)
