@@ -46,6 +46,13 @@ class LedgerEntry:
     attempts: int = 0
 
 
+def _jsonb(detail: dict) -> str:
+    """jsonb text without \\u escapes: a SQL_ASCII database refuses any escape above
+    U+007F (and LATIN1 those it has no character for), while the characters themselves
+    pass (SQL_ASCII keeps the UTF-8 bytes; LATIN1 converts the names it can hold)."""
+    return json.dumps(detail, ensure_ascii=False)
+
+
 def exists(conn) -> bool:
     return conn.execute("SELECT to_regclass('pgreconcile.ledger')").fetchone()[0] is not None
 
@@ -84,7 +91,7 @@ def record(conn, plan_id: str, step_id: str, status: str, *, rows: int = 0,
         "|| COALESCE(EXCLUDED.detail, '{}'::jsonb), '{}'::jsonb), "
         "finished_at = EXCLUDED.finished_at",
         (plan_id, step_id, status, rows, last_key, attempts,
-         json.dumps(detail) if detail else None, status))
+         _jsonb(detail) if detail else None, status))
 
 
 def started(conn, plan_id: str) -> set[str]:
@@ -122,7 +129,7 @@ def add_writes(conn, plan_id: str, step_id: str, writes: dict[str, dict[str, int
         record(conn, plan_id, step_id, "running", detail=detail)
     else:
         conn.execute("UPDATE pgreconcile.ledger SET detail = %s WHERE plan_id = %s AND "
-                     "step_id = %s", (json.dumps(detail), plan_id, step_id))
+                     "step_id = %s", (_jsonb(detail), plan_id, step_id))
 
 
 def restart(conn, plan_id: str, step_id: str) -> None:

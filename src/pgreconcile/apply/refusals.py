@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import psycopg
+from psycopg import sql
 
 from pgreconcile.apply.probes import is_done
 from pgreconcile.errors import DestructiveStepRefused, Refused
@@ -40,7 +41,7 @@ def refuse_existing_data(conn, plan: Plan) -> None:
         if not step.precheck or is_done(conn, step):
             continue
         try:
-            count, sample = conn.execute(step.precheck).fetchone()
+            count, sample = _precheck(conn, step.precheck)
         except psycopg.Error:
             continue  # the table or column does not exist yet: an earlier step adds it
         if count:
@@ -50,3 +51,17 @@ def refuse_existing_data(conn, plan: Plan) -> None:
                       + "; ".join(problems),
                       hint="fix or delete those rows (or add the constraint in a data "
                            "migration), then apply again")
+
+
+def _precheck(conn, query: str) -> tuple:
+    """(count, sample) of a step's precheck. In a SQL_ASCII database the sample may hold
+    bytes that are not UTF-8, which the server will not send to our UTF8 connection
+    (pg/connection.py): then the sample is read again as escaped bytes (\\351), so the
+    refusal still comes, naming them, instead of the precheck being skipped."""
+    try:
+        return conn.execute(query).fetchone()
+    except psycopg.errors.CharacterNotInRepertoire:
+        # Same statement as a subquery; only the sample is re-encoded, on the server.
+        return conn.execute(sql.SQL(
+            "SELECT p.n, encode(convert_to(p.s::text, 'SQL_ASCII'), 'escape') "
+            "FROM ({}) AS p(n, s)").format(sql.SQL(query.strip().rstrip(";")))).fetchone()

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pgreconcile.django.project import DjangoProject, check_project, manage, preflight_probe
 from pgreconcile.errors import BackupFailed
 from pgreconcile.pg.connection import ConnectionSpec, redact
-from pgreconcile.pg.scratch import scratch_database
+from pgreconcile.pg.scratch import database_locale, scratch_database
 from pgreconcile.pg.toolchain import find_tool, server_major
 from pgreconcile.progress import NULL, Reporter
 
@@ -77,7 +77,12 @@ def run_preflight(project: DjangoProject, live: ConnectionSpec, *,
                   prepare=None, reporter: Reporter = NULL) -> PreflightResult:
     """Clone, (optionally apply `prepare(clone_spec)`, e.g. a plan), then migrate the clone."""
     check_project(project, live)
-    with scratch_database(scratch_server or live, "preflight") as clone:
+    with live.connect() as conn:
+        locale = database_locale(conn)
+    # A clone in live's encoding (LATIN1, SQL_ASCII): migrations meet the bytes live has.
+    # A UTF8 live keeps the scratch server's default locale, which it may be lacking.
+    with scratch_database(scratch_server or live, "preflight",
+                          locale=None if locale["encoding"] == "UTF8" else locale) as clone:
         with reporter.task("cloning the live schema (structure only)"):
             info = clone_structure(live, clone, pg_bin_dir=pg_bin_dir)
         if prepare is not None:

@@ -37,7 +37,14 @@ from pgreconcile.errors import (
 from pgreconcile.files import sync_directory, utc_now, write_json
 from pgreconcile.pg import census
 from pgreconcile.pg.connection import ConnectionSpec, redact
-from pgreconcile.pg.scratch import admin_spec, create_database, drop_database, scratch_name
+from pgreconcile.pg.scratch import (
+    admin_spec,
+    create_database,
+    database_locale,
+    drop_database,
+    locale_clause,
+    scratch_name,
+)
 from pgreconcile.pg.toolchain import Tool, find_tool, server_major
 from pgreconcile.progress import NULL, Reporter
 
@@ -72,6 +79,7 @@ class BackupManifest:
     # "system_identifier:<n>" (pg_control_system()) or "address:<host:port>" when that is not
     # readable; retention compares it, with `database`, before it deletes anything.
     server_id: str = ""
+    locale: dict | None = None       # encoding, lc_collate, lc_ctype, provider of the source
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -480,6 +488,7 @@ def create_backup(spec: ConnectionSpec, out_dir: str | Path, *, fmt: str = "cust
             db_size = census.database_size(conn)
             version = conn.execute("SHOW server_version").fetchone()[0]
             identity = server_identity(conn, spec)
+            locale = database_locale(conn)
             _check_out_dir(out_dir, db_size)
             _, warnings = _clean_stale_partials(out_dir)
             reporter.info(f"backing up {spec.describe()} ({db_size:,} bytes) with "
@@ -501,7 +510,8 @@ def create_backup(spec: ConnectionSpec, out_dir: str | Path, *, fmt: str = "cust
                 argv.append(f"--compress={compress}")
             try:
                 proc = subprocess.Popen(argv, env=spec.child_env(), stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE, text=True)
+                                        stderr=subprocess.PIPE, text=True,
+                                        errors="backslashreplace")
                 stderr_box: list[str] = []
                 reader = threading.Thread(target=lambda: stderr_box.append(proc.stderr.read()),
                                           daemon=True)
@@ -548,7 +558,7 @@ def create_backup(spec: ConnectionSpec, out_dir: str | Path, *, fmt: str = "cust
         server_version=version, pg_dump=tool.to_dict(), started_at=started,
         finished_at=utc_now(), size_bytes=_dir_size(final), database_size_bytes=db_size,
         sha256=digest, files=files, row_counts=counts, schema_fingerprint=fingerprint,
-        toc_entries=toc, verified=True, server_id=identity)
+        toc_entries=toc, verified=True, server_id=identity, locale=locale)
     write_json(manifest_path, manifest.to_dict(), mode=0o600, durable=True)
     reporter.info(f"backup written: {final} (sha256 {digest[:12]}…, {toc} TOC entries)")
 
@@ -583,7 +593,9 @@ def _sibling_tool(tool: Tool, name: str) -> Tool | None:
 
 def _restore_list(tool: Tool, path: Path) -> int:
     """`pg_restore --list` must read the archive; returns the number of TOC entries."""
-    proc = subprocess.run([tool.path, "--list", str(path)], capture_output=True, text=True)
+    # Names print in the archive's encoding (LATIN1, SQL_ASCII bytes): only lines are counted.
+    proc = subprocess.run([tool.path, "--list", str(path)], capture_output=True, text=True,
+                          errors="backslashreplace")
     if proc.returncode != 0:
         raise BackupUnverified(f"pg_restore --list cannot read {path.name}: "
                                f"{redact(proc.stderr.strip()) or 'exit ' + str(proc.returncode)}")
@@ -664,7 +676,8 @@ def _pg_restore(tool: Tool, backup: Path, target: ConnectionSpec, jobs: int,
     if no_owner:
         argv += ["--no-owner", "--no-privileges"]
     argv.append(str(backup))
-    proc = subprocess.run(argv, env=target.child_env(), capture_output=True, text=True)
+    proc = subprocess.run(argv, env=target.child_env(), capture_output=True, text=True,
+                          errors="backslashreplace")
     if proc.returncode != 0:
         lines = redact(proc.stderr.strip()).splitlines() or [f"exit code {proc.returncode}"]
         raise BackupFailed(f"pg_restore into {target.dbname!r} failed: {lines[-1]}",
@@ -691,7 +704,9 @@ def trial_restore(path: str | Path, server: ConnectionSpec, *, jobs: int = 1,
     started = time.monotonic()
     with server.connect() as conn:
         tool = find_tool("pg_restore", server_major(conn), pg_bin_dir)
-    create_database(admin, name)
+    # The source's encoding and locale: a SQL_ASCII dump holding bytes that are not UTF-8
+    # does not restore into a UTF8 database, and LATIN1 text would be converted.
+    create_database(admin, name, locale=manifest.locale)
     try:
         target = server.with_dbname(name)
         with reporter.task(f"test restore into {name}"):
@@ -721,13 +736,13 @@ def target_state(server: ConnectionSpec, name: str) -> str:
     return "absent" if _database_info(admin_spec(server), name) is None else "exists"
 
 
-def _create_target(admin: ConnectionSpec, name: str) -> None:
-    """CREATE DATABASE, and only that: an existing database (even one created a moment ago
-    by someone else) is refused, never reused."""
+def _create_target(admin: ConnectionSpec, name: str, *, locale: dict | None) -> None:
+    """CREATE DATABASE in the source's encoding and locale, and only that: an existing
+    database (even one created a moment ago by someone else) is refused, never reused."""
     with admin.connect() as conn:
         try:
-            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(
-                sql.Identifier(name)))
+            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0{}").format(
+                sql.Identifier(name), locale_clause(conn, locale)))
         except psycopg.errors.DuplicateDatabase:
             raise RestoreRefused(f"database {name!r} exists; restore without --replace only "
                                  "creates a new database; nothing was changed") from None
@@ -792,7 +807,7 @@ def restore_backup(path: str | Path, server: ConnectionSpec, target_db: str, *,
                                  reporter=reporter)
         return RestoreResult(str(backup), target_db, fp_ok, True, fp_ok, True, safety,
                              round(time.monotonic() - started, 3))
-    _create_target(admin, target_db)
+    _create_target(admin, target_db, locale=manifest.locale)  # the source's encoding
     target = server.with_dbname(target_db)
     with reporter.task(f"pg_restore into {target_db}"):
         _pg_restore(tool, backup, target, jobs, no_owner)
@@ -832,7 +847,7 @@ def _replace(backup: Path, manifest: BackupManifest, server: ConnectionSpec, tar
         reporter.info(f"taking a safety backup of {target_db!r} before replacing it")
         safety = create_backup(server.with_dbname(aside), safety_dir, pg_bin_dir=pg_bin_dir,
                                label=target_db, reporter=reporter).path
-        _create_target(admin, staging)
+        _create_target(admin, staging, locale=manifest.locale)
         staged = True
         target = server.with_dbname(staging)
         with reporter.task(f"pg_restore into {target_db} (as {staging})"):

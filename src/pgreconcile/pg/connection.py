@@ -97,6 +97,13 @@ class ConnectionSpec:
         return env
 
     def connect(self, *, autocommit: bool = True, **kwargs) -> psycopg.Connection:
+        # Always UTF8 on the wire, whatever the database's encoding: pgreconcile's own SQL
+        # is UTF-8 text, and the server converts (LATIN1 & co.) or, for SQL_ASCII, passes
+        # bytes through but checks that what it sends is valid UTF-8 (names are, when a
+        # UTF-8 client made them). Under SQL_ASCII psycopg would otherwise return bytes
+        # for text and refuse to encode non-ASCII SQL. pg_dump/pg_restore keep their own
+        # default: the database's encoding, so data is dumped byte for byte.
+        kwargs.setdefault("client_encoding", "UTF8")
         try:
             return psycopg.connect(self.conninfo(), autocommit=autocommit, **kwargs)
         except psycopg.OperationalError as exc:

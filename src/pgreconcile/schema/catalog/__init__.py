@@ -20,6 +20,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row
 
+from pgreconcile.errors import ReconcileError
 from pgreconcile.schema.model import (
     Collation,
     Column,
@@ -95,6 +96,29 @@ def inspect_schema(conn, schemas: Iterable[str] | None = None,
         "include": sorted(set(schemas)) if schemas else None,
         "exclude": sorted({*DEFAULT_EXCLUDED_SCHEMAS, *(exclude_schemas or ())}),
     }
+    try:
+        return _inspect(conn, params)
+    except psycopg.errors.CharacterNotInRepertoire as exc:
+        # Only a SQL_ASCII database gets here: it stores whatever bytes a client sent, and
+        # the server checks what it sends to our UTF8 connection (pg/connection.py).
+        raise CatalogNotUtf8(
+            f"{conn.info.dbname!r} holds a name, comment or definition that is not valid "
+            f"UTF-8 ({_first_line(exc)}); pgreconcile reads the catalog as UTF-8") from None
+
+
+class CatalogNotUtf8(ReconcileError):
+    hint = ("the database is SQL_ASCII and an object was created by a client using another "
+            "encoding: rename it (or fix its comment or default) in UTF-8, or move the "
+            "database to a real encoding (pg_dump, then restore into a LATIN1 or UTF8 "
+            "database); row data may stay as it is")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _inspect(conn: psycopg.Connection, params: dict) -> Schema:
     with gc_paused():
         with _catalog_snapshot(conn) as own_transaction:
             rows = {"sequences": _fetch(conn, "sequences", params)}

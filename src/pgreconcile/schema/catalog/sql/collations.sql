@@ -1,5 +1,5 @@
--- User collations (CREATE COLLATION). The ICU/builtin locale is colliculocale on 15–16,
--- colllocale on 17+, and collcollate on 13–14 (which have no separate column): read
+-- User collations (CREATE COLLATION). The ICU/builtin locale is colliculocale on 15-16,
+-- colllocale on 17+, and collcollate on 13-14 (which have no separate column): read
 -- through to_jsonb so that one query works on every version. lc_collate/lc_ctype only
 -- mean something for libc collations. The collation version is left out: it follows the
 -- library the server is built with, not the schema.

@@ -1,4 +1,4 @@
--- Free-standing composite types (CREATE TYPE … AS (…)): typtype 'c' whose relation is of
+-- Free-standing composite types (CREATE TYPE ... AS (...)): typtype 'c' whose relation is of
 -- relkind 'c' (a table's or view's row type is not one), with their attributes in attnum
 -- order and each attribute's collation when it differs from its type's.
 WITH ns AS (/* scope.sql */)

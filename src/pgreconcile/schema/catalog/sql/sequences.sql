@@ -2,7 +2,7 @@
 -- Identity sequences (deptype 'i') are part of their column's identity: flagged
 -- `identity` (the model keeps them apart, for their state only).
 -- last_value is state, not structure (NULL before the first nextval, after a
--- setval(…, false), or without the privilege to read it, as in pg_sequences).
+-- setval(..., false), or without the privilege to read it, as in pg_sequences).
 -- owner_indexed: the owning column is an integer column that leads a btree index and can
 -- be read, so max() of it is cheap (catalog/__init__.py reads it, and the sequence itself
 -- when last_value is NULL and it is readable).
