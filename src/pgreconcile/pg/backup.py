@@ -259,7 +259,20 @@ def parse_manifest(data) -> BackupManifest:
         verified=_want(data, "verified", bool),
         test_restore=_want(data, "test_restore", dict, optional=True),
         tool_version=_want(data, "tool_version", str, optional=True, default=""),
-        server_id=_want(data, "server_id", str, optional=True, default=""), **ints)
+        server_id=_want(data, "server_id", str, optional=True, default=""),
+        locale=_want_locale(data), **ints)
+
+
+def _want_locale(data: dict) -> dict | None:
+    """The source's encoding and locale (`scratch.database_locale`): names only."""
+    if data.get("locale") is None:
+        return None
+    value = _want_map(data, "locale", str)
+    unknown = set(value) - {"encoding", "lc_collate", "lc_ctype", "provider"}
+    if unknown or any(not re.fullmatch(r"[A-Za-z0-9_.@-]{0,64}", v) for v in value.values()):
+        raise ManifestInvalid("the manifest's locale must name an encoding, lc_collate, "
+                              "lc_ctype and provider only")
+    return value
 
 
 def read_manifest(manifest_path: Path) -> BackupManifest:
