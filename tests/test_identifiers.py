@@ -31,13 +31,13 @@ LONG = "s" * 61 + "é"               # 63 bytes, the last character two bytes wi
 TABLE = "order"                      # reserved
 COL_USER = "user"                    # reserved
 COL_QTY = "Qty É"                    # upper case, space, unicode
-COL_NEW = "col;--$$'\"x\""           # the column the drifted tenant lacks
+COL_NEW = "col.1;--$$'\"x\""           # the column the drifted tenant lacks
 INDEX = "user idx 😀 \"q\""
 CHECK = "chk 'q' \"x\" ;--"
 LONG_TABLE = "日本" * 10 + "t" * 3   # 63 bytes
 LONG_COL = "é" * 31 + "c"            # 63 bytes, multi-byte at the limit
 LONG_INDEX = "i" * 60 + "日"         # 63 bytes, multi-byte at the limit
-MISSING_TABLE = "table"              # reserved, missing live
+MISSING_TABLE = "table.v2"             # reserved, missing live
 QUOTED_COL = 'na"me'
 ROWS = 50
 
@@ -185,3 +185,30 @@ def test_hostile_names_backup_diff_plan_apply_verify_rollback(pair, tmp_path):
     assert _objects(live, TWIN) == twin
     code, _ = _diff(live, reference)
     assert code == 3                                   # drifted again, as before
+
+
+def test_drift_in_a_schema_whose_name_holds_a_dot_is_refused_before_anything(make_db, tmp_path):
+    """`schema.name` cannot be split where a schema's own name holds a dot: plan refuses
+    (exit 4, one clear message, nothing changed); left out with --exclude-schema, the rest
+    of the drift is planned."""
+    live, reference = make_db("dot_live"), make_db("dot_ref")
+    dotted, plain = "a.b", "plain"
+    for spec, extra in ((live, ""), (reference, ", note text")):
+        run_sql(spec, f"CREATE SCHEMA {ident(dotted)}; CREATE SCHEMA {ident(plain)}; "
+                      f"CREATE TABLE {qualified(dotted, 'c')} (id int PRIMARY KEY{extra}); "
+                      f"CREATE TABLE {qualified(plain, 't')} (id int PRIMARY KEY{extra})")
+    before = fingerprint_and_counts(live)
+    out = tmp_path / "plan.json"
+    proc = cli("plan", "--json", "--reference-dsn", reference.conninfo(), "--out", str(out),
+               spec=live)
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    error = as_json(proc)
+    assert error["error"] == "Refused" and "'a.b'" in error["message"], error
+    assert "--exclude-schema" in error["hint"] and "Traceback" not in proc.stderr
+    assert not out.exists() and fingerprint_and_counts(live) == before
+
+    proc = cli("plan", "--json", "--reference-dsn", reference.conninfo(), "--out", str(out),
+               "--exclude-schema", dotted, spec=live)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    steps = json.loads(out.read_text())["steps"]
+    assert [s["table"] for s in steps] == [f"{plain}.t"], steps
