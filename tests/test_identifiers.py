@@ -32,7 +32,7 @@ TABLE = "order"                      # reserved
 COL_USER = "user"                    # reserved
 COL_QTY = "Qty É"                    # upper case, space, unicode
 COL_NEW = "col.1;--$$'\"x\""           # the column the drifted tenant lacks
-INDEX = "user idx 😀 \"q\""
+INDEX = "user idx 😀 \"q\" <b>&amp;"  # HTML in a report must stay text
 CHECK = "chk 'q' \"x\" ;--"
 LONG_TABLE = "日本" * 10 + "t" * 3   # 63 bytes
 LONG_COL = "é" * 31 + "c"            # 63 bytes, multi-byte at the limit
@@ -185,6 +185,24 @@ def test_hostile_names_backup_diff_plan_apply_verify_rollback(pair, tmp_path):
     assert _objects(live, TWIN) == twin
     code, _ = _diff(live, reference)
     assert code == 3                                   # drifted again, as before
+
+    # The same through `reconcile` as a rollback drill: backup, plan, apply, verify (failed
+    # on purpose), the reverse rollback, and a report naming the hostile objects.
+    reports = tmp_path / "reports"
+    proc = cli("reconcile", "--reference-dsn", reference.conninfo(), "--no-migrate",
+               "--fail-verify", "--rollback", "reverse", "--no-test-restore",
+               "--out-dir", str(tmp_path / "backups"), "--report-dir", str(reports),
+               "--json", spec=live)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    report = json.loads((reports / "report.json").read_text())
+    assert report["rollback"]["method"] == "reverse", report["rollback"]
+    assert sorted(report["rollback"]["reverted"]) == sorted(s.id for s in plan.steps)
+    assert fingerprint_and_counts(live) == original
+    assert _objects(live, TWIN) == twin
+    proc = cli("report", str(reports / "report.json"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    html = "".join(p.read_text() for p in reports.glob("*.html"))
+    assert html and "<b>&amp;" not in html and "&lt;b&gt;" in html
 
 
 def test_drift_in_a_schema_whose_name_holds_a_dot_is_refused_before_anything(make_db, tmp_path):
