@@ -37,11 +37,13 @@ CHECK = "chk 'q' \"x\" ;--"
 LONG_TABLE = "日本" * 10 + "t" * 3   # 63 bytes
 LONG_COL = "é" * 31 + "c"            # 63 bytes, multi-byte at the limit
 LONG_INDEX = "i" * 60 + "日"         # 63 bytes, multi-byte at the limit
+UNIQ = "ü" * 31 + "u"                # 63 bytes: a unique constraint whose columns differ
+LONG_NN = "日" * 21                  # 63 bytes: NOT NULL live lacks (derived names too long)
 MISSING_TABLE = "table.v2"             # reserved, missing live
 QUOTED_COL = 'na"me'
 ROWS = 50
 
-for _name in (LONG, LONG_TABLE, LONG_COL, LONG_INDEX):
+for _name in (LONG, LONG_TABLE, LONG_COL, LONG_INDEX, LONG_NN, UNIQ):
     assert len(_name.encode()) == 63, _name
 
 
@@ -62,8 +64,11 @@ def _shape(*, drifted: bool) -> str:
     long_t = qualified(LONG, LONG_TABLE)
     parts = [_tenant_sql(TENANT, drifted=drifted), _tenant_sql(TWIN, drifted=False),
              f"CREATE SCHEMA {ident(RESERVED)}", f"CREATE SCHEMA {ident(LONG)}",
-             f"CREATE TABLE {long_t} (id int PRIMARY KEY"
-             + ("" if drifted else f", {ident(LONG_COL)} int") + ")"]
+             f"CREATE TABLE {long_t} (id int PRIMARY KEY, {ident(LONG_NN)} text"
+             + (" NOT NULL" if not drifted else "")
+             + ("" if drifted else f", {ident(LONG_COL)} int")
+             + f", CONSTRAINT {ident(UNIQ)} UNIQUE ({ident(LONG_NN)}"
+             + ("" if drifted else ", id") + "))"]
     if not drifted:
         parts += [f"CREATE INDEX {ident(LONG_INDEX)} ON {long_t} ({ident(LONG_COL)})",
                   f"CREATE TABLE {qualified(RESERVED, MISSING_TABLE)} (id int PRIMARY KEY, "
@@ -75,8 +80,8 @@ def _rows(spec: ConnectionSpec) -> None:
     for schema in (TENANT, TWIN):
         run_sql(spec, f"INSERT INTO {qualified(schema, TABLE)} (id, {ident(COL_USER)}) "
                       f"SELECT g, 'u' || g FROM generate_series(1, {ROWS}) g")
-    run_sql(spec, f"INSERT INTO {qualified(LONG, LONG_TABLE)} (id) "
-                  f"SELECT generate_series(1, {ROWS})")
+    run_sql(spec, f"INSERT INTO {qualified(LONG, LONG_TABLE)} (id, {ident(LONG_NN)}) "
+                  f"SELECT g, 'v' || g FROM generate_series(1, {ROWS}) g")
 
 
 def _create(server: ConnectionSpec, label: str) -> ConnectionSpec:
@@ -145,7 +150,9 @@ def test_hostile_names_backup_diff_plan_apply_verify_rollback(pair, tmp_path):
     tenant = f"{TENANT}.{TABLE}"
     expected = {("column", "missing", f"{tenant}.{COL_NEW}"),
                 ("table", "missing", f"{RESERVED}.{MISSING_TABLE}"),
-                ("column", "missing", f"{LONG}.{LONG_TABLE}.{LONG_COL}")}
+                ("column", "missing", f"{LONG}.{LONG_TABLE}.{LONG_COL}"),
+                ("column", "different", f"{LONG}.{LONG_TABLE}.{LONG_NN}"),
+                ("constraint", "different", f"{LONG}.{LONG_TABLE}.{UNIQ}")}
     assert expected <= drift, drift
     # Nothing is reported for the twin tenant: its objects match by schema, not by name.
     assert not [d for d in drift if TWIN in d[2]], drift
