@@ -41,6 +41,7 @@ UNIQ = "ü" * 31 + "u"                # 63 bytes: a unique constraint whose colu
 LONG_NN = "日" * 21                  # 63 bytes: NOT NULL live lacks (derived names too long)
 MISSING_TABLE = "table.v2"             # reserved, missing live
 QUOTED_COL = 'na"me'
+FK = 'fk "x"; --'                    # a foreign key live lacks, between hostile schemas
 ROWS = 50
 
 for _name in (LONG, LONG_TABLE, LONG_COL, LONG_INDEX, LONG_NN, UNIQ):
@@ -72,7 +73,12 @@ def _shape(*, drifted: bool) -> str:
     if not drifted:
         parts += [f"CREATE INDEX {ident(LONG_INDEX)} ON {long_t} ({ident(LONG_COL)})",
                   f"CREATE TABLE {qualified(RESERVED, MISSING_TABLE)} (id int PRIMARY KEY, "
-                  f"{ident(QUOTED_COL)} text NOT NULL DEFAULT 'it''s')"]
+                  f"{ident(QUOTED_COL)} text NOT NULL DEFAULT 'it''s')",
+                  # A missing table with a serial column: sequence names PostgreSQL derives.
+                  f"CREATE TABLE {qualified(LONG, LONG_NN)} ({ident(LONG_COL)} bigserial "
+                  f"PRIMARY KEY, {ident(COL_USER)} int REFERENCES {long_t} (id))",
+                  f"ALTER TABLE {qualified(TENANT, TABLE)} ADD CONSTRAINT {ident(FK)} "
+                  f"FOREIGN KEY (id) REFERENCES {long_t} (id)"]
     return ";\n".join(parts)
 
 
@@ -150,6 +156,8 @@ def test_hostile_names_backup_diff_plan_apply_verify_rollback(pair, tmp_path):
     tenant = f"{TENANT}.{TABLE}"
     expected = {("column", "missing", f"{tenant}.{COL_NEW}"),
                 ("table", "missing", f"{RESERVED}.{MISSING_TABLE}"),
+                ("table", "missing", f"{LONG}.{LONG_NN}"),
+                ("constraint", "missing", f"{TENANT}.{TABLE}.{FK}"),
                 ("column", "missing", f"{LONG}.{LONG_TABLE}.{LONG_COL}"),
                 ("column", "different", f"{LONG}.{LONG_TABLE}.{LONG_NN}"),
                 ("constraint", "different", f"{LONG}.{LONG_TABLE}.{UNIQ}")}
@@ -181,7 +189,8 @@ def test_hostile_names_backup_diff_plan_apply_verify_rollback(pair, tmp_path):
     code, diff = _diff(live, reference)
     assert code == 0 and diff["empty"], [c for c in diff["changes"] if not c.get("cosmetic")]
     _, counts = fingerprint_and_counts(live)
-    assert counts == {**original[1], f"{RESERVED}.{MISSING_TABLE}": 0}  # rows preserved
+    assert counts == {**original[1], f"{RESERVED}.{MISSING_TABLE}": 0,
+                      f"{LONG}.{LONG_NN}": 0}          # rows preserved
     assert _objects(live, TWIN) == twin                # the twin tenant untouched
     assert query(live, f"SELECT count(*) FROM {qualified(TENANT, TABLE)} "
                        f"WHERE {ident(COL_QTY)} IS NULL") == [(0,)]
