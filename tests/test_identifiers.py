@@ -41,6 +41,7 @@ UNIQ = "ü" * 31 + "u"                # 63 bytes: a unique constraint whose colu
 LONG_NN = "日" * 21                  # 63 bytes: NOT NULL live lacks (derived names too long)
 MISSING_TABLE = "table.v2"             # reserved, missing live
 QUOTED_COL = 'na"me'
+INDEX2 = 'Idx "Q" 2'                # an index whose columns differ in the drifted tenant
 FK = 'fk "x"; --'                    # a foreign key live lacks, between hostile schemas
 ROWS = 50
 
@@ -55,6 +56,8 @@ def _tenant_sql(schema: str, *, drifted: bool) -> str:
     if not drifted:
         cols.append(f"{ident(COL_NEW)} text")
     out = [f"CREATE SCHEMA {ident(schema)}", f"CREATE TABLE {t} ({', '.join(cols)})"]
+    keys = ident(COL_QTY) + ("" if drifted else f", {ident(COL_USER)}")
+    out.append(f"CREATE INDEX {ident(INDEX2)} ON {t} ({keys})")
     if not drifted:
         out += [f"CREATE INDEX {ident(INDEX)} ON {t} ({ident(COL_USER)})",
                 f"ALTER TABLE {t} ADD CONSTRAINT {ident(CHECK)} CHECK ({ident(COL_QTY)} >= 0)"]
@@ -165,8 +168,8 @@ def test_hostile_names_backup_diff_plan_apply_verify_rollback(pair, tmp_path):
     # Nothing is reported for the twin tenant: its objects match by schema, not by name.
     assert not [d for d in drift if TWIN in d[2]], drift
     kinds = {(k, b) for k, b, o in drift if o.startswith(tenant)}
-    assert {("index", "missing"), ("constraint", "missing"), ("column", "different")} \
-        <= kinds, drift
+    assert {("index", "missing"), ("index", "different"), ("constraint", "missing"),
+            ("column", "different")} <= kinds, drift
 
     out = tmp_path / "plan.json"
     proc = cli("plan", "--json", "--reference-dsn", reference.conninfo(), "--out", str(out),
@@ -174,8 +177,9 @@ def test_hostile_names_backup_diff_plan_apply_verify_rollback(pair, tmp_path):
     assert proc.returncode == 3, proc.stdout + proc.stderr
     plan = Plan.from_dict(json.loads(out.read_text()))
     assert plan.steps and not any(s.destructive for s in plan.steps), plan.steps
-    # Every reverse DROP INDEX names its schema: the twin has an index of the same name.
-    drops = [r for s in plan.steps for r in s.reverse if "DROP INDEX" in r]
+    # Every DROP INDEX (the swap's and the reverses) names its schema: the twin tenant has
+    # indexes of the same names.
+    drops = [r for s in plan.steps for r in (*s.sql, *s.reverse) if "DROP INDEX" in r]
     assert drops and all(f"{ident(TENANT)}." in r or f"{ident(LONG)}." in r
                          for r in drops), drops
 
