@@ -16,6 +16,12 @@ from __future__ import annotations
 import ast
 import re
 
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pgreconcile.plan.sqltext import fit, ident, literal
+
 from .support import REPO
 
 SRC = REPO / "src" / "pgreconcile"
@@ -156,3 +162,27 @@ def test_no_sql_is_built_outside_the_quoting_layer():
         found += violations(path.read_text(encoding="utf-8"),
                             path.relative_to(SRC).as_posix())
     assert found == [], "\n".join(found)
+
+
+# --------------------------------------------------------------------------- the layer itself
+_TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+                min_size=1, max_size=40)
+
+
+@pytest.fixture(scope="module")
+def conn(server):
+    with server.connect(autocommit=True) as c:
+        yield c
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=_TEXT.filter(lambda n: len(n.encode()) <= 63), text=_TEXT)
+def test_postgresql_reads_back_exactly_what_the_layer_quoted(conn, name, text):
+    """Any name (quotes, `;`, `--`, `$$`, unicode, keywords) is one identifier to the server,
+    and any text one literal: `SELECT <literal> AS <ident>` returns the text, named the name;
+    a name too long is cut by the server exactly where sqltext.fit cuts it."""
+    long = name * 5
+    cur = conn.execute(f"SELECT {literal(text)} AS {ident(name)}, 1 AS {ident(long)}")
+    assert [d.name for d in cur.description] == [name, fit(long)]
+    assert cur.fetchone()[0] == text
