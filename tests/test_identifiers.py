@@ -222,7 +222,10 @@ def test_hostile_names_backup_diff_plan_apply_verify_rollback(pair, tmp_path):
     proc = cli("report", str(reports / "report.json"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     html = "".join(p.read_text() for p in reports.glob("*.html"))
-    assert html and "<b>&amp;" not in html and "&lt;b&gt;" in html
+    assert html and "<b>&amp;" not in html and "&lt;b&gt;&amp;amp;" in html
+    md = (reports / "report.md").read_text()
+    # Outside code spans the name reads back as written: `<` and `&` are entities.
+    assert "&lt;b>&amp;amp;" in md and " <b>&amp; CONCURRENTLY" not in md
 
 
 def test_drift_in_a_schema_whose_name_holds_a_dot_is_refused_before_anything(make_db, tmp_path):
