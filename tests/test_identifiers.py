@@ -32,7 +32,8 @@ TABLE = "order"                      # reserved
 COL_USER = "user"                    # reserved
 COL_QTY = "Qty É"                    # upper case, space, unicode
 COL_NEW = "col.1;--$$'\"x\""           # the column the drifted tenant lacks
-INDEX = "user idx 😀 \"q\" <b>&amp;"  # HTML in a report must stay text
+#: HTML must stay text in a report; SQL words in a name must stay part of the name.
+INDEX = "user idx 😀 \"q\" <b>&amp; DROP INDEX CONCURRENTLY"
 CHECK = "chk 'q' \"x\" ;--"
 LONG_TABLE = "日本" * 10 + "t" * 3   # 63 bytes
 LONG_COL = "é" * 31 + "c"            # 63 bytes, multi-byte at the limit
