@@ -30,7 +30,7 @@ RESERVED = "select"                 # a schema named by a reserved word
 LONG = "s" * 61 + "é"               # 63 bytes, the last character two bytes wide
 TABLE = "order"                      # reserved
 COL_USER = "user"                    # reserved
-COL_QTY = "Qty É"                    # upper case, space, unicode
+COL_QTY = "Qty É [red]x[/]"          # upper case, space, unicode, console markup
 COL_NEW = "col.1;--$$'\"x\""           # the column the drifted tenant lacks
 #: HTML must stay text in a report; SQL words in a name must stay part of the name.
 INDEX = "user idx 😀 \"q\" <b>&amp; DROP INDEX CONCURRENTLY"
@@ -172,6 +172,11 @@ def test_hostile_names_backup_diff_plan_apply_verify_rollback(pair, tmp_path):
     assert {("index", "missing"), ("index", "different"), ("constraint", "missing"),
             ("column", "different")} <= kinds, drift
 
+    # The text a person reads (not --json): names are text, never console markup.
+    proc = cli("diff", "--reference-dsn", reference.conninfo(), spec=live)
+    assert proc.returncode == 3 and "Traceback" not in proc.stderr, proc.stderr
+    assert COL_QTY in proc.stdout and LONG_NN in proc.stdout, proc.stdout
+
     out = tmp_path / "plan.json"
     proc = cli("plan", "--json", "--reference-dsn", reference.conninfo(), "--out", str(out),
                "--sql", str(tmp_path / "plan.sql"), spec=live)
@@ -240,6 +245,11 @@ def test_drift_in_a_schema_whose_name_holds_a_dot_is_refused_before_anything(mak
                       f"CREATE TABLE {qualified(dotted, 'c')} (id int PRIMARY KEY{extra}); "
                       f"CREATE TABLE {qualified(plain, 't')} (id int PRIMARY KEY{extra})")
     before = fingerprint_and_counts(live)
+    # The text a person reads (not --json): names are text, never console markup.
+    proc = cli("diff", "--reference-dsn", reference.conninfo(), spec=live)
+    assert proc.returncode == 3 and "Traceback" not in proc.stderr, proc.stderr
+    assert COL_QTY in proc.stdout and LONG_NN in proc.stdout, proc.stdout
+
     out = tmp_path / "plan.json"
     proc = cli("plan", "--json", "--reference-dsn", reference.conninfo(), "--out", str(out),
                spec=live)
