@@ -33,7 +33,8 @@ from pgreconcile.plan.sqltext import ident
 from pgreconcile.plan.steps import Plan, Step, StepKind
 from pgreconcile.progress import NULL, Reporter
 
-_CONCURRENTLY = re.compile(r"\bDROP\s+INDEX\s+CONCURRENTLY\b", re.I)
+#: The statement's own leading words only: a name may hold the same words (quoted).
+_CONCURRENTLY = re.compile(r"^\s*DROP\s+INDEX\s+CONCURRENTLY\b", re.I)
 #: An expression whose value cannot be recomputed: its values cannot be told from others.
 _VOLATILE = re.compile(r"random|gen_random_uuid|uuid_generate|clock_timestamp|now\(|"
                        r"nextval|statement_timestamp|txid|timeofday", re.I)
@@ -66,7 +67,7 @@ def prepare(conn, plan: Plan) -> Reversal:
         reversal.steps.append(step)
         if step.destructive and not step.reverse:
             reversal.irreversible.append(step)
-        reversal.statements += [_CONCURRENTLY.sub("DROP INDEX", s) for s in step.reverse]
+        reversal.statements += [_CONCURRENTLY.sub("DROP INDEX", s, count=1) for s in step.reverse]
     return reversal
 
 

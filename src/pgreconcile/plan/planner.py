@@ -19,6 +19,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 
+from pgreconcile.errors import Refused
 from pgreconcile.plan.backfill import STABLE_UUID_NAMESPACE, backfill_batch_sql
 from pgreconcile.plan.context import FieldDefault, PlanContext, Planned
 from pgreconcile.plan.kinds import FIRST, extra, handler_for
@@ -54,6 +55,22 @@ def plan_changes(ctx: PlanContext) -> Planned:
     return total
 
 
+def refuse_dotted_schemas(live: Schema, expected: Schema, diff: Diff) -> None:
+    """A model knows an object by `schema.name`, and SQL is built by splitting that key at
+    its first dot: a schema whose own name holds a dot would be split in the wrong place and
+    a step would name another object (or none). Dots in table, column, index or constraint
+    names are fine. A change in such a schema is refused before anything is planned."""
+    dotted = {n for m in (live, expected) for n in (*m.namespaces, *(t.schema for t in m.tables))
+              if "." in n}
+    hit = sorted({s for s in dotted for c in diff.significant
+                  for key in (c.object, c.table or "") if key == s or key.startswith(s + ".")})
+    if hit:
+        raise Refused(f"drift in schema(s) {', '.join(map(repr, hit))}, whose name holds a dot: "
+                      "pgreconcile names objects `schema.name` and cannot tell where such a "
+                      "schema's name ends, so it plans nothing; nothing was changed",
+                      hint="leave the schema out with --exclude-schema, or rename it")
+
+
 def make_plan(live: Schema, expected: Schema, diff: Diff, *, strategy: str = "keep",
               backfill: str = "stable", drop_extra: bool = False,
               field_defaults: Mapping[str, FieldDefault] | None = None) -> Plan:
@@ -61,6 +78,7 @@ def make_plan(live: Schema, expected: Schema, diff: Diff, *, strategy: str = "ke
         raise ValueError("strategy must be keep or swap")
     if backfill not in ("stable", "random"):
         raise ValueError("backfill must be stable or random")
+    refuse_dotted_schemas(live, expected, diff)
     planned = plan_changes(PlanContext(live, expected, diff, strategy, backfill, drop_extra,
                                        dict(field_defaults or {})))
     steps = planned.numbered()

@@ -41,3 +41,16 @@ def literal(text: str) -> str:
 def regclass(table_sql: str) -> str:
     """`'"schema"."table"'::regclass`: a probe's way to name a table in the catalog."""
     return f"{literal(table_sql)}::regclass"
+
+
+#: PostgreSQL's limit on a name's length (NAMEDATALEN - 1), in bytes.
+MAX_NAME = 63
+
+
+def fit(name: str, size: int = MAX_NAME) -> str:
+    """`name` cut to at most `size` bytes (UTF-8), at a character boundary: what
+    PostgreSQL would keep of it, so a name made by adding a suffix keeps its suffix
+    (`fit(name, MAX_NAME - len(suffix)) + suffix`) instead of losing it silently."""
+    while len(name.encode()) > size:
+        name = name[:-1]
+    return name

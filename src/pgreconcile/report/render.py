@@ -112,7 +112,8 @@ def _md_cell(value: Any) -> str:
     """Text safe inside a Markdown table cell."""
     text = "" if value is None else str(value)
     text = " ".join(text.split())
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
+    return (text.replace("\\", "\\\\").replace("|", "\\|").replace("&", "&amp;")
+            .replace("<", "&lt;"))
 
 
 def _md_code(value: Any) -> str:

@@ -555,13 +555,18 @@ def _restore_rollback(live: ConnectionSpec, report: dict, target: Target, why: s
         return {"method": "none", "reverted": [], "why": why,
                 "advice": "no backup was taken in this run; restore your latest backup"}
     from pgreconcile.pg.backup import restore_backup
-    target_db = f"{live.dbname}_restored_{time.strftime('%Y%m%d%H%M%S')}"[:63]
+    from pgreconcile.plan.sqltext import MAX_NAME, fit, ident
+    # Cut in bytes, before the suffix: PostgreSQL would otherwise cut the suffix away and
+    # a 63-byte live name would come back as the target's.
+    suffix = f"_restored_{time.strftime('%Y%m%d%H%M%S')}"
+    target_db = fit(live.dbname, MAX_NAME - len(suffix)) + suffix
     restored = restore_backup(backup, live, target_db, pg_bin_dir=target.pg_bin_dir,
                               reporter=reporter)
+    failed = ident(fit(live.dbname, MAX_NAME - len("_failed")) + "_failed")
     return {"method": "restore", "why": why, "restored_into": target_db,
             "verified": restored.verified,
             "advice": f"the live database was left as it is; {target_db!r} holds the backup. "
-                      f"To switch: stop the application, ALTER DATABASE {live.dbname} RENAME TO "
-                      f"{live.dbname}_failed; ALTER DATABASE {target_db} RENAME TO "
-                      f"{live.dbname}; start the application"}
+                      f"To switch: stop the application, ALTER DATABASE {ident(live.dbname)} "
+                      f"RENAME TO {failed}; ALTER DATABASE {ident(target_db)} RENAME TO "
+                      f"{ident(live.dbname)}; start the application"}
 

@@ -11,7 +11,7 @@ from dataclasses import replace
 from pgreconcile.plan import probes
 from pgreconcile.plan.context import PlanContext, Planned, est_seconds, rows
 from pgreconcile.plan.kinds import fill
-from pgreconcile.plan.sqltext import ident, literal, qualified_name, regclass
+from pgreconcile.plan.sqltext import fit, ident, literal, qualified_name, regclass
 from pgreconcile.plan.steps import ObjectRef, StepKind
 from pgreconcile.schema.diff import Change
 from pgreconcile.schema.model import Column
@@ -110,7 +110,7 @@ def not_null_steps(out: Planned, table: str, column: str, row_count: int, *,
     """CHECK NOT VALID, VALIDATE, SET NOT NULL: three steps on `table` ("schema.table")."""
     base = table.partition(".")[2]
     t, c = qualified_name(table), ident(column)
-    chk = f"{base}_{column}_not_null"[:63]
+    chk = fit(f"{base}_{column}_not_null")
     check = ObjectRef.in_table("constraint", table, chk)
     done = probes.column_not_null(t, column)
     out.add(f"check-not-null-{base}-{column}", title=f"CHECK ({column} IS NOT NULL) NOT VALID",

@@ -27,7 +27,16 @@ import re
 
 from pgreconcile.plan import probes
 from pgreconcile.plan.context import PlanContext, Planned, change_key, rows
-from pgreconcile.plan.sqltext import ident, idents, literal, qualified, qualified_name, regclass
+from pgreconcile.plan.sqltext import (
+    MAX_NAME,
+    fit,
+    ident,
+    idents,
+    literal,
+    qualified,
+    qualified_name,
+    regclass,
+)
 from pgreconcile.plan.steps import ObjectRef, StepKind
 from pgreconcile.schema.diff import Change
 from pgreconcile.schema.model import Constraint, Index, Table
@@ -322,7 +331,7 @@ def _rebuild_unique(out: Planned, change: Change, ctx: PlanContext, table: Table
         return
     t = qualified_name(change.table)
     schema = change.table.partition(".")[0]
-    temp = f"{expected.name[:54]}_pgrc_new"
+    temp = f"{fit(expected.name, MAX_NAME - 9)}_pgrc_new"
     index_ref = ObjectRef.in_table("index", change.table, temp)
     ref = ObjectRef.in_table("constraint", change.table, expected.name)
     nulls_distinct = not shape["nnd"]

@@ -18,15 +18,21 @@ import hashlib
 
 from pgreconcile.plan import probes
 from pgreconcile.plan.context import PlanContext, Planned, rows
-from pgreconcile.plan.sqltext import ident, literal, qualified, qualified_name, regclass
+from pgreconcile.plan.sqltext import (
+    MAX_NAME,
+    fit,
+    ident,
+    literal,
+    qualified,
+    qualified_name,
+    regclass,
+)
 from pgreconcile.plan.steps import ObjectRef, StepKind
 from pgreconcile.schema.diff import Change
 from pgreconcile.schema.model import Index, Table
 
 HANDLES = (("index", "missing"), ("index", "different"))
 
-#: PostgreSQL's limit on a name's length (NAMEDATALEN - 1), in bytes.
-MAX_NAME = 63
 # pg_get_indexdef prints a name schema-qualified unless the session's search_path makes
 # it visible: the probe compares the definitions with every "qualifier." taken out.
 _QUALIFIER = r'(?:"(?:[^"]|"")+"|[[:alpha:]_][[:alnum:]_$]*)\.'
@@ -131,13 +137,7 @@ def _child_name(ctx: PlanContext, part: Table, name: str) -> str:
     if len(candidate.encode()) <= MAX_NAME and candidate not in taken:
         return candidate
     digest = hashlib.sha256(f"{part.qualified_name}.{name}".encode()).hexdigest()[:8]
-    return f"{_cut(part.name, 27)}_{_cut(name, 26)}_{digest}"
-
-
-def _cut(text: str, size: int) -> str:
-    while len(text.encode()) > size:
-        text = text[:-1]
-    return text
+    return f"{fit(part.name, 27)}_{fit(name, 26)}_{digest}"
 
 
 # -- a changed index ---------------------------------------------------------------------
@@ -182,7 +182,7 @@ def _replace(out: Planned, change: Change, ctx: PlanContext, table: Table, live:
         return
     schema = table.schema
     t = qualified_name(change.table)
-    temp = f"{_cut(expected.name, MAX_NAME - 9)}_pgrc_new"
+    temp = f"{fit(expected.name, MAX_NAME - 9)}_pgrc_new"
     done = definition_is(t, expected.name, expected)
     differs = ", ".join(change.attributes)
     build(out, ctx, table, expected, temp, done=done,

@@ -19,7 +19,7 @@ from pgreconcile.plan import probes
 from pgreconcile.plan.backfill import stable_uuid_sql
 from pgreconcile.plan.context import PlanContext, Planned, change_key, est_seconds, rows
 from pgreconcile.plan.kinds.column import not_null_steps
-from pgreconcile.plan.sqltext import ident, qualified, qualified_name
+from pgreconcile.plan.sqltext import MAX_NAME, fit, ident, qualified, qualified_name
 from pgreconcile.plan.steps import Backfill, DriftNote, ObjectRef, StepKind
 from pgreconcile.schema.diff import Change
 from pgreconcile.schema.model import Column, Constraint, Table
@@ -82,8 +82,8 @@ def plan(change: Change, ctx: PlanContext) -> Planned:
     row_count = rows(live_t)
     t, c = qualified_name(table_name), ident(new_col.name)
     base = live_t.name
-    idx = f"{base}_{new_col.name}_uniq"[:63]
-    key_con = f"{base}_{new_col.name}_key"[:63]
+    idx = f"{fit(f'{base}_{new_col.name}', MAX_NAME - 5)}_uniq"
+    key_con = f"{fit(f'{base}_{new_col.name}', MAX_NAME - 4)}_key"
     column_ref = ObjectRef.in_table("column", table_name, new_col.name)
     index_ref = ObjectRef.in_table("index", table_name, idx)
     out.handled.add(f"column:{table_name}.{new_col.name}")
@@ -252,7 +252,7 @@ def _prepare_fk_move(out: Planned, tb: Table, con: Constraint, parent: Table, ol
             "only single-column foreign keys on tables with a single-column primary key are "
             "moved automatically"))
         return None
-    tt, tmp = qualified(tb.schema, tb.name), f"{col}__uuid"[:63]
+    tt, tmp = qualified(tb.schema, tb.name), f"{fit(col, MAX_NAME - 6)}__uuid"
     t = qualified(parent.schema, parent.name)
     moved = f"(SELECT {probes.column_type_is(tt, col, 'uuid')})"
     expr = (f"(SELECT p.{ident(new_col.name)} FROM {t} AS p WHERE p.{ident(old_key)} = "
@@ -277,7 +277,7 @@ def _prepare_fk_move(out: Planned, tb: Table, con: Constraint, parent: Table, ol
             estimated_rows=row_count, estimated_seconds=est_seconds(row_count, 80_000),
             backfill=Backfill(tb.schema, tb.name, pk.columns[0], tmp, expr,
                               f"t.{ident(col)} IS NOT NULL"))
-    index = f"{tb.name}_{tmp}_idx"[:63]
+    index = f"{fit(f'{tb.name}_{tmp}', MAX_NAME - 4)}_idx"
     index_ref = ObjectRef.in_table("index", tb.qualified_name, index)
     out.add(f"index-{index}", title=f"index {tmp} CONCURRENTLY",
             reason="a foreign key column needs its index (Django creates one)",
@@ -312,7 +312,7 @@ def _existing_key(out: Planned, change: Change, ctx: PlanContext, live_t: Table,
     table_name = change.table
     t, c = qualified_name(table_name), ident(new_col.name)
     base, old_key = live_t.name, live_pk.columns[0]
-    idx = f"{base}_{new_col.name}_uniq"[:63]
+    idx = f"{fit(f'{base}_{new_col.name}', MAX_NAME - 5)}_uniq"
     index_ref = ObjectRef.in_table("index", table_name, idx)
     swapped = probes.primary_key_is(t, new_col.name)
     referencing = [f"{tb.qualified_name}.{con.name}" for tb in ctx.live.tables
@@ -339,7 +339,7 @@ def _existing_key(out: Planned, change: Change, ctx: PlanContext, live_t: Table,
     if live_col is not None and not live_col.not_null:
         not_null_steps(out, table_name, new_col.name, rows(live_t))
     if ctx.strategy == "keep":
-        key_con = f"{base}_{new_col.name}_key"[:63]
+        key_con = f"{fit(f'{base}_{new_col.name}', MAX_NAME - 4)}_key"
         attach_unique(out, table_name, new_col.name, idx, key_con,
                       "pk_strategy=keep: the old key stays the primary key")
         out.keep(change, f"pk_strategy=keep: {live_pk.name} ({', '.join(live_pk.columns)}) "
