@@ -127,12 +127,17 @@ MASK = "********"
 # (quoted in JSON or a Python repr), followed by `=`, `:` or (SQL: PASSWORD 'x') blanks.
 _KEY = r"""(?P<key>["']?\b\w*(?:passw(?:or)?d|secret)["']?)"""
 _QUOTED = r"""'(?:[^'\\]|\\.|'')*(?:'|$)|"(?:[^"\\]|\\.)*(?:"|$)"""
+_CHUNK = r"""'(?:[^'\\]|\\.)*(?:'|$)|"(?:[^"\\]|\\.)*(?:"|$)|[^\s'"]"""  # no '' escape
 _SECRET_PATTERNS = (
-    # key = value (conninfo, query string, env, shell): a quoted value with its escapes,
-    # else everything up to a blank.
-    re.compile(_KEY + r"(?P<sep>\s*=\s*)(?P<value>" + _QUOTED + r"|\S+)", re.I | re.S),
-    # key: value (JSON, YAML, a Python dict): a quoted value, else the rest of the line.
-    re.compile(_KEY + r"(?P<sep>\s*:[ \t]*)(?P<value>" + _QUOTED + r"|[^\r\n]+)", re.I | re.S),
+    # key = value (conninfo, query string, env, shell): quoted chunks (with their escapes;
+    # shell's 'a'"'"'b' is three) and unquoted characters, up to a blank.
+    re.compile(_KEY + r"(?P<sep>\s*=\s*)(?P<value>(?:" + _CHUNK + r")+|\S+)", re.I | re.S),
+    # YAML block scalar: key: | (or >) and the indented lines below it.
+    re.compile(_KEY + r"(?P<sep>\s*:[ \t]*)(?P<value>[|>][-+0-9]*[ \t]*(?:\r?\n[ \t]+[^\r\n]*)+)",
+               re.I),
+    # key: value (JSON, YAML, a Python dict): a quoted value, else the rest of the line
+    # (never SQL's :: cast).
+    re.compile(_KEY + r"(?P<sep>\s*:(?!:)[ \t]*)(?P<value>" + _QUOTED + r"|[^\r\n]+)", re.I | re.S),
     # SQL: PASSWORD 'value'.
     re.compile(r"(?P<key>\bpassword)(?P<sep>\s+)(?P<value>'(?:[^'\\]|\\.|'')*(?:'|$))", re.I),
 )
