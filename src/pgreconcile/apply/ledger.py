@@ -69,7 +69,7 @@ SELECT 'role ' || CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.g
   FROM s, aclexplode(s.nspacl) AS a
  WHERE a.privilege_type = 'CREATE' AND a.grantee <> s.nspowner
 UNION ALL
-SELECT 'pgreconcile.' || t.relname || ' is not a plain table (relkind ' || t.relkind || ')'
+SELECT 'pgreconcile.' || t.relname || ' is not a plain table (relkind ' || t.relkind::text || ')'
   FROM t WHERE t.relkind <> 'r'
 UNION ALL
 SELECT 'pgreconcile.' || t.relname || ' is owned by ' || pg_get_userbyid(t.relowner)
