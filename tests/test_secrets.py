@@ -167,6 +167,10 @@ def test_windows_acl_command_and_only_on_windows(tmp_path, monkeypatch):
                               run=lambda argv, **kw: calls.append((argv, kw))) is True
     assert calls == [(["icacls", str(tmp_path / "f"), "/inheritance:r", "/grant:r",
                        "CORP\\ops:F"], {"check": True, "capture_output": True})]
+    calls.clear()
+    files.restrict_acl(tmp_path, os_name="nt", run=lambda argv, **kw: calls.append(argv))
+    assert calls == [["icacls", str(tmp_path), "/inheritance:r", "/grant:r",
+                      "CORP\\ops:(OI)(CI)F"]]  # a directory backup: its files inherit it
 
 
 # --------------------------------------------------------------------------- end to end

@@ -67,9 +67,11 @@ def write_private_json(path: str | Path, data, *, durable: bool = False) -> Path
                               + "\n", durable=durable)
 
 
-def acl_command(path: str | Path, user: str) -> list[str]:
-    """icacls: drop inherited entries and grant `user` alone full control of `path`."""
-    return ["icacls", str(path), "/inheritance:r", "/grant:r", f"{user}:F"]
+def acl_command(path: str | Path, user: str, *, directory: bool = False) -> list[str]:
+    """icacls: drop inherited entries and grant `user` alone full control of `path` (of
+    a directory: inherited by what it holds and will hold)."""
+    return ["icacls", str(path), "/inheritance:r", "/grant:r",
+            f"{user}:(OI)(CI)F" if directory else f"{user}:F"]
 
 
 def restrict_acl(path: str | Path, *, os_name: str | None = None, run=subprocess.run) -> bool:
@@ -84,7 +86,7 @@ def restrict_acl(path: str | Path, *, os_name: str | None = None, run=subprocess
     if not user:
         import getpass
         user = getpass.getuser()
-    run(acl_command(path, user), check=True, capture_output=True)
+    run(acl_command(path, user, directory=Path(path).is_dir()), check=True, capture_output=True)
     return True
 
 
