@@ -135,7 +135,7 @@ class ModuleRun:
                       "after_header": after_header}
 
     def warn(self, message: str) -> None:
-        self.module.warn(message)
+        self.module.warn(redact(message) if redact is not None else message)
 
     def fail(self, message: str, *, error: str, exit_code: int, hint: str | None = None,
              **extra) -> None:

@@ -139,7 +139,8 @@ def test_sslpassword_is_secret_and_never_reaches_a_child_tool():
 
 
 @pytest.mark.parametrize("dsn", ["host=db password='half open", "password=a b c",
-                                 "user=x password = 'zz\\'"])
+                                 "user=x password = 'zz\\'",
+                                 "postgresql://u:half%zzopen@h/db"])
 def test_an_unparsable_dsn_with_a_password_names_no_part_of_it(dsn):
     with pytest.raises(UsageError) as caught:
         ConnectionSpec.resolve(dsn)

@@ -548,7 +548,8 @@ def main(argv: list[str] | None = None) -> int:
         args.pg_bin_dir = None
     handler = COMMANDS[args.command]
     as_json = getattr(args, "json", False)
-    reporter = default_reporter(quiet=as_json and not sys.stderr.isatty() or args.quiet)
+    reporter = _Redacting(default_reporter(quiet=as_json and not sys.stderr.isatty()
+                                           or args.quiet))
     try:
         result = handler(args, reporter)
         code = int(result.pop("_exit_code", EXIT_OK))
@@ -587,6 +588,21 @@ def print_json(document: dict) -> None:
         from pgreconcile import canonical_json
         text = canonical_json.dumps(document)
     sys.stdout.write(text + "\n")
+
+
+class _Redacting:
+    """The reporter with every log line and task description through `redact`."""
+
+    def __init__(self, inner: Reporter):
+        self.inner = inner
+
+    def info(self, message: str) -> None:
+        from pgreconcile.pg.connection import redact
+        self.inner.info(redact(message))
+
+    def task(self, description: str, total: float | None = None):
+        from pgreconcile.pg.connection import redact
+        return self.inner.task(redact(description), total)
 
 
 def _render_error(payload: dict, code: int, as_json: bool) -> int:

@@ -41,7 +41,8 @@ class ConnectionSpec:
         except psycopg.ProgrammingError as exc:
             # libpq quotes the fragment it choked on, which may be part of a password.
             detail = ("(libpq's detail is withheld: the string holds a secret)"
-                      if re.search(r"passw|secret", source, re.I) else redact(str(exc)))
+                      if re.search(r"passw|secret|://[^/?#]*:[^\s]*@", source, re.I)
+                      else redact(str(exc)))
             raise UsageError(f"cannot parse the connection string: {detail}",
                              hint="use a URI like postgresql://user@host:5432/dbname "
                                   "or key=value pairs; put the password in ~/.pgpass") from None
