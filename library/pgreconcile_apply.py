@@ -55,6 +55,13 @@ options:
       - Allow steps flagged destructive (dropping or replacing objects).
     type: bool
     default: false
+  show_samples:
+    description:
+      - When existing rows would make a step fail, name them by their values in the refusal
+        message. By default only their primary keys are shown, since the message reaches
+        Ansible's output and the run's report.
+    type: bool
+    default: false
   maintenance_window:
     description:
       - When changes may run, for example V(Sat 01:00-03:00 UTC); several windows as a list or
@@ -176,6 +183,7 @@ OPTIONS = {
     "backup": {"type": "path"},
     "no_backup": {"type": "bool", "default": False},
     "allow_destructive": {"type": "bool", "default": False},
+    "show_samples": {"type": "bool", "default": False},
     "maintenance_window": {"type": "raw"},
     "lock_timeout": {"type": "str", "default": "2s"},
     "retries": {"type": "int", "default": 5},
@@ -204,7 +212,7 @@ def apply(run) -> None:
     options = ApplyOptions(allow_destructive=params["allow_destructive"],
                            lock_timeout=params["lock_timeout"], retries=params["retries"],
                            batch_size=params["batch_size"], batch_delay=params["batch_delay"],
-                           run_id=params["run_id"])
+                           run_id=params["run_id"], show_samples=params["show_samples"])
     result["plan_id"] = plan.id
     if windows is not None:
         result["maintenance_window"] = window_status(windows)

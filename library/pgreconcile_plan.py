@@ -231,7 +231,7 @@ def make_plan(run) -> None:
     from pgreconcile.apply.probes import pending_steps
     from pgreconcile.apply.refusals import unsupported_refusal
     from pgreconcile.errors import Refused
-    from pgreconcile.files import atomic_write_text, write_json
+    from pgreconcile.files import write_private_json, write_private_text
     from pgreconcile.runbook.stages import plan_changes, prove_plan
 
     params, result = run.params, run.result
@@ -267,8 +267,8 @@ def make_plan(run) -> None:
 
     if out_dir is not None and not run.check_mode:
         try:
-            write_json(out_dir / "plan.json", plan.to_dict())
-            atomic_write_text(out_dir / "plan.sql", script)
+            write_private_json(out_dir / "plan.json", plan.to_dict())
+            write_private_text(out_dir / "plan.sql", script)
         except OSError as exc:
             run.fail(f"cannot write the plan to {out_dir}: {exc}", error="OSError", exit_code=1)
         result["written"] = True

@@ -100,6 +100,7 @@ def run_module(body, options: dict | None = None, *, reference: str | None = Non
         # Stopped at the maintenance window's end: its own result, not a failure. What was
         # done stays done and the next run resumes it; the role skips the later stages.
         details = exc.to_dict()
+        details.update(message=redact(details["message"]), hint=redact(details["hint"]))
         run.result.update(changed=True, paused=True, status="paused",
                           msg=f"{details['message']} (hint: {details['hint']})",
                           error=details["error"], exit_code=details["exit_code"],
@@ -134,13 +135,18 @@ class ModuleRun:
                       "after_header": after_header}
 
     def warn(self, message: str) -> None:
-        self.module.warn(message)
+        self.module.warn(redact(message) if redact is not None else message)
 
     def fail(self, message: str, *, error: str, exit_code: int, hint: str | None = None,
              **extra) -> None:
-        """Fail the task, keeping the result so far; fail_json strips every no_log value."""
+        """Fail the task, keeping the result so far; fail_json strips every no_log value, and
+        the message, hint and any text field pass through `redact` (a DSN option's password
+        may reach an error in another spelling than the option's own)."""
         fields = {k: v for k, v in self.result.items() if k != "changed"}
         fields.update(extra, error=error, exit_code=exit_code)
+        if redact is not None:
+            message, hint = redact(message), None if hint is None else redact(hint)
+            fields = {k: redact(v) if isinstance(v, str) else v for k, v in fields.items()}
         if hint is not None:
             fields["hint"] = hint
         self.module.fail_json(msg=f"{message} (hint: {hint})" if hint else message, **fields)

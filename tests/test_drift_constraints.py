@@ -150,6 +150,9 @@ def test_foreign_key_to_another_column_with_orphans_is_refused(db, tmp_path):
     as_json(cli("plan", "--reference-sql", str(ref), "--out", str(plan_path), "--json", spec=db))
     proc = cli("apply", str(plan_path), "--no-backup", "--json", spec=db)
     assert proc.returncode == 4, proc.stdout + proc.stderr
+    # The orphans are named by their primary keys; their values only on request.
+    assert "3 row(s) would violate it (e.g. rows with id = 1, 2, 3)" in as_json(proc)["message"]
+    proc = cli("apply", str(plan_path), "--no-backup", "--json", "--show-samples", spec=db)
     assert "3 row(s) would violate it (e.g. zz, zz, zz)" in as_json(proc)["message"]
     assert [c for c in _constraints(db) if c[0] == "child_parent_fk"] == [
         ("child_parent_fk", "FOREIGN KEY (parent_id) REFERENCES parent(id)", True)]

@@ -96,7 +96,7 @@ class Executor:
         with self.spec.connect(autocommit=True) as conn:
             conn.execute("SET application_name = 'pgreconcile apply'")
             with reconcile_lock(conn, self.spec.dbname, "apply", self.opt.run_id):
-                refuse_existing_data(conn, self.plan)
+                refuse_existing_data(conn, self.plan, self.opt.show_samples)
                 entries = ledger.read(conn, self.plan)
                 if (not entries and self.opt.current_fingerprint is not None
                         and self.opt.current_fingerprint != self.plan.live_fingerprint):

@@ -11,6 +11,12 @@ tables only, and `detail.allowed_updates` the rows its own UPDATEs reported. Bot
 added inside the audited transaction itself, so they are exactly what committed. A paused
 step stays `running` with its progress (`rows`, `last_key`, `detail.paused`); a revert
 resets the progress, so the next apply starts the step afresh.
+
+The schema is pgreconcile's own: created by, and owned by, the role pgreconcile connects
+as. Its tables are written with the operator's privileges, so a schema or table someone
+else made beforehand (the application's role needs only CREATE on the database), or one
+carrying triggers, rules or policies, or a schema others may create objects in, is refused
+before anything is written (`refuse_untrusted`).
 """
 from __future__ import annotations
 
@@ -53,13 +59,68 @@ def _jsonb(detail: dict) -> str:
     return json.dumps(detail, ensure_ascii=False)
 
 
+#: pgreconcile's tables in its schema (the ledger, the run lock's lease: apply/lock.py).
+OWN_TABLES = ("ledger", "run_lock")
+
+# What makes the schema untrusted, one row per problem: (what, detail).
+_UNTRUSTED_SQL = """
+WITH me AS (SELECT oid FROM pg_roles WHERE rolname = current_user),
+     s AS (SELECT oid, nspowner, nspacl FROM pg_namespace WHERE nspname = 'pgreconcile'),
+     t AS (SELECT c.oid, c.relname, c.relkind, c.relowner FROM pg_class c JOIN s
+           ON c.relnamespace = s.oid WHERE c.relname = ANY (%(tables)s))
+SELECT 'schema pgreconcile is owned by ' || pg_get_userbyid(s.nspowner)
+  FROM s WHERE s.nspowner <> (SELECT oid FROM me)
+UNION ALL
+SELECT 'role ' || CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END
+       || ' may create objects in schema pgreconcile'
+  FROM s, aclexplode(s.nspacl) AS a
+ WHERE a.privilege_type = 'CREATE' AND a.grantee <> s.nspowner
+UNION ALL
+SELECT 'pgreconcile.' || t.relname || ' is not a plain table (relkind ' || t.relkind::text || ')'
+  FROM t WHERE t.relkind <> 'r'
+UNION ALL
+SELECT 'pgreconcile.' || t.relname || ' is owned by ' || pg_get_userbyid(t.relowner)
+  FROM t WHERE t.relowner <> (SELECT oid FROM me)
+UNION ALL
+SELECT 'pgreconcile.' || t.relname || ' has trigger ' || tg.tgname
+  FROM t JOIN pg_trigger tg ON tg.tgrelid = t.oid WHERE NOT tg.tgisinternal
+UNION ALL
+SELECT 'pgreconcile.' || t.relname || ' has rule ' || r.rulename
+  FROM t JOIN pg_rewrite r ON r.ev_class = t.oid
+UNION ALL
+SELECT 'pgreconcile.' || t.relname || ' has row-level security policy ' || p.polname
+  FROM t JOIN pg_policy p ON p.polrelid = t.oid
+"""
+
+
+def refuse_untrusted(conn) -> None:
+    """Refuse (exit 4), before anything is written, when schema pgreconcile or its tables
+    were made or changed by another role: not owned by the connecting role, others may
+    CREATE in the schema, or a table carries triggers, rules or policies (which would run
+    with the operator's privileges). Nothing when the schema does not exist yet."""
+    problems = [r[0] for r in conn.execute(_UNTRUSTED_SQL,
+                                           {"tables": list(OWN_TABLES)}).fetchall()]
+    if problems:
+        raise Refused("pgreconcile's own schema cannot be trusted: " + "; ".join(problems)
+                      + "; nothing was changed",
+                      hint="check what is in schema pgreconcile and who made it; then drop "
+                           "it (DROP SCHEMA pgreconcile CASCADE) or make the role pgreconcile "
+                           "connects as its owner (ALTER SCHEMA/TABLE ... OWNER TO) and remove "
+                           "the triggers, rules, policies and CREATE grants")
+
+
 def exists(conn) -> bool:
-    return conn.execute("SELECT to_regclass('pgreconcile.ledger')").fetchone()[0] is not None
+    """Whether the ledger exists (refusing an untrusted one: see `refuse_untrusted`)."""
+    if conn.execute("SELECT to_regclass('pgreconcile.ledger')").fetchone()[0] is None:
+        return False
+    refuse_untrusted(conn)
+    return True
 
 
 def read(conn, plan: Plan) -> dict[str, LedgerEntry]:
     """The plan's entries by step id (creating the ledger the first time). Refuses when
-    the ledger holds entries this plan does not know."""
+    the ledger holds entries this plan does not know, or cannot be trusted."""
+    refuse_untrusted(conn)
     conn.execute(LEDGER_DDL)
     rows = conn.execute("SELECT step_id, status, rows, last_key, attempts FROM "
                         "pgreconcile.ledger WHERE plan_id = %s", (plan.id,)).fetchall()

@@ -88,6 +88,8 @@ def run_holds_lock(conn, run_id: str) -> bool:
 def _lease(conn):
     if conn.execute("SELECT to_regclass('pgreconcile.run_lock')").fetchone()[0] is None:
         return None
+    from pgreconcile.apply.ledger import refuse_untrusted
+    refuse_untrusted(conn)  # a run_lock someone else made (a view, a trigger) is not read
     return conn.execute(
         "SELECT run_id, holder, renewed_at + make_interval(secs => ttl_seconds) > now(), "
         "renewed_at + make_interval(secs => ttl_seconds) FROM pgreconcile.run_lock"
@@ -105,6 +107,8 @@ def _refuse_other_lease(conn, dbname: str, action: str, run_id: str | None) -> N
 
 
 def _renew_lease(conn, run_id: str, holder: str, ttl: int | None = None) -> None:
+    from pgreconcile.apply.ledger import refuse_untrusted
+    refuse_untrusted(conn)
     conn.execute(LEASE_DDL)
     conn.execute(
         "INSERT INTO pgreconcile.run_lock (run_id, holder, ttl_seconds) VALUES (%s, %s, %s) "

@@ -24,6 +24,7 @@ class ApplyOptions:
                                         # cannot finish before it pause (errors.Paused)
     current_fingerprint: str | None = None
     run_id: str | None = None           # the run this apply belongs to (the run lock)
+    show_samples: bool = False          # refusals show offending rows' values, not keys
 
     def __post_init__(self) -> None:
         for name in ("lock_timeout", "statement_timeout"):

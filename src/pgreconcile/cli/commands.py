@@ -250,6 +250,9 @@ def _apply_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--batch-size", type=_positive_int, default=5_000,
                    help="rows per backfill batch (5000, tuned by bench/bench_apply.py)")
     g.add_argument("--batch-delay", type=float, default=0.0, help="seconds between batches")
+    g.add_argument("--show-samples", action="store_true",
+                   help="a refusal over existing rows shows their values (by default only "
+                        "their primary keys: reports and logs may be read by others)")
 
 
 def _schemas(p: argparse.ArgumentParser) -> None:
@@ -430,11 +433,11 @@ def windows_from(args):
 
 @command("inspect")
 def cmd_inspect(args, reporter) -> dict:
-    from pgreconcile.files import write_json
+    from pgreconcile.files import write_private_json
     from pgreconcile.runbook.inspection import inspect_live
     result = inspect_live(target_from(args, need_reference=False))
     if args.out:
-        write_json(args.out, result["schema"])
+        write_private_json(args.out, result["schema"])
         result["_human"] = {"wrote": {"schema": args.out}}
     return result
 
@@ -450,11 +453,11 @@ def cmd_migrations(args, reporter) -> dict:
 
 @command("diff")
 def cmd_diff(args, reporter) -> dict:
-    from pgreconcile.files import write_json
+    from pgreconcile.files import write_private_json
     from pgreconcile.runbook.stages import diagnose
     result = diagnose(target_from(args), args.reference_state, reporter).to_dict()
     if args.out:
-        write_json(args.out, result)
+        write_private_json(args.out, result)
     return {**result, "_exit_code": 0 if result["empty"] else 3,
             "_human": {"wrote": {"diff": args.out} if args.out else {}}}
 
@@ -474,7 +477,7 @@ def cmd_preflight(args, reporter) -> dict:
 
 @command("plan")
 def cmd_plan(args, reporter) -> dict:
-    from pgreconcile.files import atomic_write_text, write_json
+    from pgreconcile.files import write_private_json, write_private_text
     from pgreconcile.runbook.stages import plan_changes
     target = target_from(args)
     plan, diagnosis = plan_changes(target, strategy=args.pk_strategy,
@@ -482,10 +485,10 @@ def cmd_plan(args, reporter) -> dict:
                                    reporter=reporter)
     wrote = {}
     if args.out:
-        write_json(args.out, plan.to_dict())
+        write_private_json(args.out, plan.to_dict())
         wrote["plan"] = args.out
     if args.sql:
-        atomic_write_text(args.sql, plan.sql_script())
+        write_private_text(args.sql, plan.sql_script())
         wrote["SQL script"] = args.sql
     drafts = _migration_drafts(args.migration_draft, target, plan, diagnosis, wrote) \
         if args.migration_draft else None
@@ -531,7 +534,8 @@ def _apply_opts(args):
     from pgreconcile.apply.options import ApplyOptions
     return ApplyOptions(allow_destructive=args.allow_destructive, lock_timeout=args.lock_timeout,
                         statement_timeout=args.statement_timeout, retries=args.retries,
-                        batch_size=args.batch_size, batch_delay=args.batch_delay)
+                        batch_size=args.batch_size, batch_delay=args.batch_delay,
+                        show_samples=args.show_samples)
 
 
 @command("apply")
@@ -645,7 +649,8 @@ def main(argv: list[str] | None = None) -> int:
         args.pg_bin_dir = None
     handler = COMMANDS[args.command]
     as_json = getattr(args, "json", False)
-    reporter = default_reporter(quiet=as_json and not sys.stderr.isatty() or args.quiet)
+    reporter = _Redacting(default_reporter(quiet=as_json and not sys.stderr.isatty()
+                                           or args.quiet))
     try:
         result = handler(args, reporter)
         code = int(result.pop("_exit_code", EXIT_OK))
@@ -702,9 +707,25 @@ def print_json(document: dict) -> None:
     sys.stdout.write(text + "\n")
 
 
+class _Redacting:
+    """The reporter with every log line and task description through `redact`."""
+
+    def __init__(self, inner: Reporter):
+        self.inner = inner
+
+    def info(self, message: str) -> None:
+        from pgreconcile.pg.connection import redact
+        self.inner.info(redact(message))
+
+    def task(self, description: str, total: float | None = None):
+        from pgreconcile.pg.connection import redact
+        return self.inner.task(redact(description), total)
+
+
 def _render_error(payload: dict, code: int, as_json: bool) -> int:
     from pgreconcile.pg.connection import redact
-    payload = {**payload, "message": redact(payload["message"]), "ok": False}
+    payload = {**payload, "message": redact(payload["message"]),
+               "hint": redact(payload.get("hint") or ""), "ok": False}
     if as_json:
         print_json(payload)
     line = f"pgreconcile: {payload['error']}: {payload['message']}"

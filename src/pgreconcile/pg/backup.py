@@ -34,7 +34,7 @@ from pgreconcile.errors import (
     RestoreRefused,
     UsageError,
 )
-from pgreconcile.files import sync_directory, utc_now, write_json
+from pgreconcile.files import restrict_acl, sync_directory, utc_now, write_private_json
 from pgreconcile.pg import census
 from pgreconcile.pg.connection import ConnectionSpec, redact
 from pgreconcile.pg.scratch import (
@@ -366,6 +366,7 @@ def _chmod_private(path: Path) -> None:
             p.chmod(0o700 if p.is_dir() else 0o600)
     else:
         path.chmod(0o600)
+    restrict_acl(path)  # Windows: mode bits mean nothing there; icacls, current user only
 
 
 def _remove(path: Path) -> None:
@@ -572,18 +573,18 @@ def create_backup(spec: ConnectionSpec, out_dir: str | Path, *, fmt: str = "cust
         finished_at=utc_now(), size_bytes=_dir_size(final), database_size_bytes=db_size,
         sha256=digest, files=files, row_counts=counts, schema_fingerprint=fingerprint,
         toc_entries=toc, verified=True, server_id=identity, locale=locale)
-    write_json(manifest_path, manifest.to_dict(), mode=0o600, durable=True)
+    write_private_json(manifest_path, manifest.to_dict(), durable=True)
     reporter.info(f"backup written: {final} (sha256 {digest[:12]}…, {toc} TOC entries)")
 
     if test_restore:
         try:
             outcome = trial_restore(final, spec, pg_bin_dir=pg_bin_dir, reporter=reporter)
         except BaseException:
-            write_json(manifest_path, {**manifest.to_dict(), "verified": False,
-                                       "test_restore": {"ok": False}}, mode=0o600, durable=True)
+            write_private_json(manifest_path, {**manifest.to_dict(), "verified": False,
+                                               "test_restore": {"ok": False}}, durable=True)
             raise
         manifest = BackupManifest.from_dict({**manifest.to_dict(), "test_restore": outcome})
-        write_json(manifest_path, manifest.to_dict(), mode=0o600, durable=True)
+        write_private_json(manifest_path, manifest.to_dict(), durable=True)
 
     removed: list[str] = []
     if keep:

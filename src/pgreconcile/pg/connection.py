@@ -16,7 +16,6 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from pgreconcile.errors import ConnectionFailed, UsageError
 
-_SECRET_KEYS = ("password",)
 _ENV_FOR_KEY = {
     "host": "PGHOST", "port": "PGPORT", "dbname": "PGDATABASE", "user": "PGUSER",
     "password": "PGPASSWORD", "sslmode": "PGSSLMODE", "passfile": "PGPASSFILE",
@@ -44,8 +43,12 @@ class ConnectionSpec:
         try:
             params = conninfo_to_dict(source) if source else {}
         except psycopg.ProgrammingError as exc:
-            raise UsageError("cannot parse the connection string: "
-                             f"{_cut(redact(_first_line(exc)))}", hint=_DSN_HINT) from None
+            # libpq quotes the fragment it choked on, which may be part of a password.
+            detail = ("(libpq's detail is withheld: the string holds a secret)"
+                      if re.search(r"passw|secret|://[^/?#]*:[^\s]*@", source, re.I)
+                      else _cut(redact(_first_line(exc))))
+            raise UsageError(f"cannot parse the connection string: {detail}",
+                             hint=_DSN_HINT) from None
         params = {k: str(v) for k, v in params.items() if v is not None}
         _check_params(params)
         return cls(params)
@@ -69,12 +72,12 @@ class ConnectionSpec:
 
     def public_conninfo(self) -> str:
         """conninfo without secrets, safe for argv and logs."""
-        return make_conninfo("", **{k: v for k, v in self.params.items() if k not in _SECRET_KEYS})
+        return make_conninfo("", **{k: v for k, v in self.params.items()
+                                    if not is_secret_key(k)})
 
     def redacted(self) -> str:
-        parts = dict(self.params)
-        if "password" in parts:
-            parts["password"] = "********"
+        """conninfo for messages: every secret option shown as ********."""
+        parts = {k: MASK if is_secret_key(k) else v for k, v in self.params.items()}
         return make_conninfo("", **parts) if parts else "(libpq defaults)"
 
     def describe(self) -> str:
@@ -88,6 +91,14 @@ class ConnectionSpec:
         Command lines built from `public_conninfo()` + this env never expose the password
         in `ps` output.
         """
+        if self.params.get("sslpassword"):
+            # libpq reads sslpassword from the conninfo only (no environment variable), and
+            # a conninfo on a command line is visible to every user of the host.
+            raise UsageError(
+                "sslpassword cannot be passed to pg_dump, psql or manage.py without putting "
+                "it on their command line; nothing was run",
+                hint="use a client key without a passphrase (kept 0600), or decrypt it "
+                     "into a private file and point sslkey at it")
         env = dict(os.environ if base is None else base)
         env.pop("DATABASE_URL", None)
         for key, value in self.params.items():
@@ -157,15 +168,68 @@ def _check_params(params: Mapping[str, str]) -> None:
                              "whole number", hint=_DSN_HINT)
 
 
+def is_secret_key(key: str) -> bool:
+    """Whether a connection option holds a secret (password, sslpassword, ...)."""
+    return key.lower() in SECRET_KEYS or bool(re.search(r"passw(or)?d|secret", key, re.I))
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def redact(text: str) -> str:
-    """Remove anything that looks like a password from free text (errors from libpq, Django)."""
-    text = re.sub(r"(password\s*=\s*)('[^']*'|\S+)", r"\1********", text, flags=re.I)
-    return re.sub(r"(postgres(?:ql)?://[^:/@\s]+:)[^@\s]+@", r"\1********@", text)
+#: Connection options that hold a secret: never in argv, a log, a report or a result.
+SECRET_KEYS = frozenset({"password", "sslpassword"})
+MASK = "********"
+
+# A key naming a secret: password, passwd, sslpassword, PGPASSWORD, db_password, "password"
+# (quoted in JSON or a Python repr), followed by `=`, `:` or (SQL: PASSWORD 'x') blanks.
+_KEY = r"""(?P<key>["']?\b\w*(?:passw(?:or)?d|secret)["']?)"""
+_QUOTED = r"""'(?:[^'\\]|\\.|'')*(?:'|$)|"(?:[^"\\]|\\.)*(?:"|$)"""
+_CHUNK = r"""'(?:[^'\\]|\\.)*(?:'|$)|"(?:[^"\\]|\\.)*(?:"|$)|[^\s'"]"""  # no '' escape
+_SECRET_PATTERNS = (
+    # key = value (conninfo, query string, env, shell): quoted chunks (with their escapes;
+    # shell's 'a'"'"'b' is three) and unquoted characters, up to a blank.
+    re.compile(_KEY + r"(?P<sep>\s*=\s*)(?P<value>(?:" + _CHUNK + r")+|\S+)", re.I | re.S),
+    # YAML block scalar: key: | (or >) and the indented lines below it.
+    re.compile(_KEY + r"(?P<sep>\s*:[ \t]*)(?P<value>[|>][-+0-9]*[ \t]*(?:\r?\n[ \t]+[^\r\n]*)+)",
+               re.I),
+    # key: value (JSON, YAML, a Python dict): a quoted value, else the rest of the line
+    # (never SQL's :: cast).
+    re.compile(_KEY + r"(?P<sep>\s*:(?!:)[ \t]*)(?P<value>" + _QUOTED + r"|[^\r\n]+)", re.I | re.S),
+    # SQL: PASSWORD 'value'.
+    re.compile(r"(?P<key>\bpassword)(?P<sep>\s+)(?P<value>'(?:[^'\\]|\\.|'')*(?:'|$))", re.I),
+)
+# A URI's user:password@: the password runs to the LAST @ on the line, so one holding @, :
+# or / goes whole (a line holding two URIs loses more than the password, never less).
+_URI = re.compile(r"(?P<head>\b[a-z][a-z0-9+.-]*://[^\s:@/?#]*:)(?P<value>[^\r\n]*)@", re.I)
+
+
+def redact(text) -> str:
+    """`text` with every secret it holds replaced by ********: the one function every
+    message, log line, report, manifest and Ansible result goes through.
+
+    Covers key=value conninfo (quoted, with escapes), `?password=` query parameters,
+    PGPASSWORD=... environment forms, JSON, YAML and Python-repr `password: ...` forms, SQL
+    `PASSWORD '...'`, `sslpassword` and any key naming a password or secret, and URIs'
+    `user:password@host` (the password may hold @ and :). It errs towards removing more.
+    """
+    if text is None:
+        return ""
+    text = str(text)
+
+    def mask(match: re.Match) -> str:
+        value = match.group("value")
+        if value[:1] in "'\"" and value.endswith(value[:1]) and len(value) > 1:
+            masked = value[0] + MASK + value[0]
+        else:
+            masked = MASK
+        return match.group("key") + match.group("sep") + masked
+
+    text = _URI.sub(lambda m: m.group("head") + MASK + "@", text)
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(mask, text)
+    return text
 
 
 def _os_user() -> str:

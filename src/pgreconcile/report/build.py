@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from pgreconcile import __version__
 from pgreconcile.errors import EXIT_PAUSED, EXIT_REFUSED, ReconcileError
-from pgreconcile.files import utc_now, write_json
+from pgreconcile.files import utc_now, write_private_json
 
 T = TypeVar("T")
 
@@ -214,7 +214,7 @@ class RunReport(dict):
         out = Path(out_dir)
         json_path = out / "report.json"
         data = redact_data(dict(self))
-        write_json(json_path, data)
+        write_private_json(json_path, data)
         try:
             return render_reports(data, out, json_path)
         except Exception as exc:  # noqa: BLE001 - the report must not mask the run's error

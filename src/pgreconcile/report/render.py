@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pgreconcile import __version__
-from pgreconcile.files import atomic_write_text
+from pgreconcile.files import write_private_text
 from pgreconcile.pg.connection import redact
 from pgreconcile.schema.diff import describe_side
 
@@ -46,7 +46,7 @@ def render_reports(report: dict, out_dir: Path, json_path: str | Path | None = N
     data = redact_data(report if isinstance(report, dict) else {})
     jpath = Path(json_path) if json_path else out / "report.json"
     if not jpath.exists():
-        atomic_write_text(jpath, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+        write_private_text(jpath, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
     files = {"json": str(jpath)}
     for key, name, render in (("markdown", "report.md", render_markdown),
                               ("html", "report.html", render_html)):
@@ -55,7 +55,7 @@ def render_reports(report: dict, out_dir: Path, json_path: str | Path | None = N
         except Exception as exc:  # noqa: BLE001 - a report must never mask the run's error
             text = _fallback(key, data, exc)
         path = out / name
-        atomic_write_text(path, redact(text))
+        write_private_text(path, redact(text))
         files[key] = str(path)
     return files
 

@@ -33,7 +33,7 @@ from pgreconcile.errors import (
     UsageError,
     VerificationFailed,
 )
-from pgreconcile.files import atomic_write_text, write_json
+from pgreconcile.files import write_private_json, write_private_text
 from pgreconcile.pg.connection import ConnectionSpec
 from pgreconcile.plan.planner import make_plan
 from pgreconcile.plan.steps import DriftNote, Plan
@@ -343,8 +343,8 @@ def reconcile(target: Target, opts: ReconcileOptions, reporter: Reporter = NULL)
                 drop_extra=opts.drop_extra, reporter=reporter))
             report["diff_before"] = diagnosis.to_dict()
             report["plan"] = plan.to_dict()
-            write_json(report_dir / "plan.json", plan.to_dict())
-            atomic_write_text(report_dir / "plan.sql", plan.sql_script())
+            write_private_json(report_dir / "plan.json", plan.to_dict())
+            write_private_text(report_dir / "plan.sql", plan.sql_script())
             refuse_unsupported(plan)
             if project is not None and plan.steps:
                 after = stage("preflight-with-plan", lambda: prove_plan(target, plan,

@@ -188,7 +188,8 @@ def judge_invalid(now: list[dict], *, plan: Plan | None = None, baseline: dict |
 # --------------------------------------------------------------------------- own writes
 def ledger_audit(conn, plan_id: str) -> dict[str, dict]:
     """The plan's ledger rows by step id: {status, detail}. Empty without a ledger."""
-    if conn.execute("SELECT to_regclass('pgreconcile.ledger')").fetchone()[0] is None:
+    from pgreconcile.apply import ledger
+    if not ledger.exists(conn):  # refuses a ledger someone else made (a view, a trigger)
         return {}
     out = {}
     for step_id, status, detail in conn.execute(LEDGER_AUDIT_SQL, (plan_id,)):

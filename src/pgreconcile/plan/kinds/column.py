@@ -290,8 +290,9 @@ def _type_step(out: Planned, change: Change, ctx: PlanContext, live: Column,
     if not safe and (via_text or _TEXT_LIKE.fullmatch(live.type)):
         # Values that do not read as the new type (pg_input_is_valid, PostgreSQL 16+; on
         # older servers the check cannot run and the ALTER itself fails on them).
-        precheck = (f"SELECT count(*), string_agg(v, ', ') FILTER (WHERE n <= 5) FROM "
-                    f"(SELECT {c}::text AS v, row_number() OVER () AS n FROM {t} WHERE {c} IS "
+        precheck = (f"SELECT count(*), string_agg(v, ', ') FILTER (WHERE n <= 5), "
+                    f"string_agg(r, ' ') FILTER (WHERE n <= 5) FROM (SELECT {c}::text AS v, "
+                    f"ctid::text AS r, row_number() OVER () AS n FROM {t} WHERE {c} IS "
                     f"NOT NULL AND NOT pg_input_is_valid({c}::text, {literal(exp.type)})) AS s")
     title = f"change type of {change.object}: {live.type} → {exp.type}"
     if using:

@@ -412,15 +412,18 @@ def definition_is(t: str, name: str, definition: str, *, validated: bool = False
 
 
 def violations_sql(t: str, con: Constraint, definition: str) -> str:
-    """Rows that would make VALIDATE fail: FK orphans or CHECK violations, with samples."""
+    """Rows that would make VALIDATE fail: FK orphans or CHECK violations, with samples
+    (an FK's third column: the rows' ctids, for apply/refusals.py to show keys)."""
     if con.kind == "fk":
         cols = [ident(c) for c in con.columns]
         refs = [ident(c) for c in con.ref_columns]
         join = " AND ".join(f"p.{r} = c.{x}" for x, r in zip(cols, refs, strict=True))
         notnull = " AND ".join(f"c.{x} IS NOT NULL" for x in cols)
         key = " || ',' || ".join(f"c.{x}::text" for x in cols)
-        return (f"SELECT count(*), string_agg(k, ', ') FILTER (WHERE n <= 5) FROM (SELECT {key} "
-                f"AS k, row_number() OVER () AS n FROM {t} AS c WHERE {notnull} AND NOT EXISTS "
+        return (f"SELECT count(*), string_agg(k, ', ') FILTER (WHERE n <= 5), "
+                f"string_agg(r, ' ') FILTER (WHERE n <= 5) FROM (SELECT {key} AS k, "
+                f"c.ctid::text AS r, row_number() OVER () AS n FROM {t} AS c WHERE {notnull} "
+                f"AND NOT EXISTS "
                 f"(SELECT 1 FROM {qualified_name(con.ref_table)} AS p WHERE {join})) AS v")
     expr = definition.removeprefix("CHECK ").strip()
     return (f"SELECT count(*), string_agg(ctid::text, ', ') FILTER (WHERE n <= 5) FROM "
@@ -429,10 +432,12 @@ def violations_sql(t: str, con: Constraint, definition: str) -> str:
 
 def duplicates_sql(t: str, columns: tuple[str, ...], *, nulls_distinct: bool = True) -> str:
     """Groups of rows that would make a unique index on `columns` fail, with samples
-    (NULLs never collide unless the index has NULLS NOT DISTINCT)."""
+    (NULLs never collide unless the index has NULLS NOT DISTINCT). The third column holds
+    the rows' ctids, which a refusal turns into primary keys (apply/refusals.py)."""
     key = " || ',' || ".join(f"coalesce({ident(c)}::text, 'NULL')" for c in columns)
     where = (" WHERE " + " AND ".join(f"{ident(c)} IS NOT NULL" for c in columns)
              if nulls_distinct else "")
-    return (f"SELECT count(*), string_agg(k, ', ') FILTER (WHERE n <= 5) FROM (SELECT {key} AS k,"
-            f" row_number() OVER () AS n FROM {t}{where}"
+    return (f"SELECT count(*), string_agg(k, ', ') FILTER (WHERE n <= 5), string_agg(r, ' ') "
+            f"FILTER (WHERE n <= 5) FROM (SELECT {key} AS k, array_to_string((array_agg(ctid))"
+            f"[1:3], ' ') AS r, row_number() OVER () AS n FROM {t}{where}"
             f" GROUP BY {idents(columns)} HAVING count(*) > 1) AS v")
