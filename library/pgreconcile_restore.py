@@ -34,8 +34,9 @@ options:
     required: true
   replace:
     description:
-      - Allow replacing an existing, non-empty O(target_db). A backup of it is taken first,
-        into O(safety_backup_dir).
+      - Allow replacing an existing O(target_db) (without it, an existing database, empty or
+        not, is refused). New connections to it are blocked and open ones ended, then a
+        backup of it is taken into O(safety_backup_dir), then it is replaced.
     type: bool
     default: false
   safety_backup_dir:
@@ -106,7 +107,7 @@ fingerprint_match:
   returned: success, not in check mode
   type: bool
 replaced:
-  description: Whether an existing non-empty database was replaced.
+  description: Whether an existing database was replaced.
   returned: success, not in check mode
   type: bool
 safety_backup:
@@ -152,14 +153,15 @@ OPTIONS = {
 
 
 def restore(run) -> None:
-    from pgreconcile.pg.backup import restore_backup, verify_backup
+    from pgreconcile.pg.backup import preview_restore, restore_backup
 
     params = run.params
     run.show_diff("", f"restore {params['path']} into database {params['target_db']}"
                       f"{' (replacing it)' if params['replace'] else ''}\n",
                   params["target_db"], params["target_db"])
     if run.check_mode:
-        checked = verify_backup(params["path"], pg_bin_dir=params["pg_bin_dir"]).to_dict()
+        checked = preview_restore(params["path"], run.live, params["target_db"],
+                                  replace=params["replace"], pg_bin_dir=params["pg_bin_dir"])
         run.result.update(checked, changed=True)
         return
     restored = restore_backup(params["path"], run.live, params["target_db"],

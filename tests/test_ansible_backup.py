@@ -226,3 +226,27 @@ def test_inventory_doc_lists_every_role_variable_with_its_default():
         missing += [name for name in defaults if name not in rows]
     assert missing == []
     assert "`5432`" in rows["reconcile_db_port"] and "`[lint]`" in rows["toolkit_extras"]
+
+
+def test_restore_module_check_mode_refuses_an_existing_target_as_a_real_run(db, make_db,
+                                                                           tmp_path):
+    """Check mode says what a real run would do: an existing target without replace is
+    refused (never shown as a change), and nothing is touched either way."""
+    populate(db)
+    out_dir = tmp_path / "backups"
+    made = ansible("ansible", "localhost", "-m", "pgreconcile_backup", "-a",
+                   f"out_dir={out_dir} test_restore=false", spec=db)
+    assert made.returncode == 0, made.stdout + made.stderr
+    dump = next(p for p in out_dir.iterdir() if p.suffix == ".dump")
+    existing = make_db("restore_into")
+    run_sql(existing, "CREATE VIEW v AS SELECT 1 AS one")  # "empty" once; now it exists
+    refused = ansible("ansible", "localhost", "-m", "pgreconcile_restore", "-a",
+                      f"path={dump} target_db={existing.dbname}", "--check", spec=db)
+    assert refused.returncode != 0, refused.stdout
+    assert "FAILED" in refused.stdout and "without --replace" in refused.stdout, refused.stdout
+    assert query(existing, "SELECT count(*) FROM pg_views WHERE viewname = 'v'") == [(1,)]
+    shown = ansible("ansible", "localhost", "-m", "pgreconcile_restore", "-a",
+                    f"path={dump} target_db={existing.dbname} replace=true", "--check",
+                    spec=db)
+    assert shown.returncode == 0 and "CHANGED" in shown.stdout, shown.stdout + shown.stderr
+    assert query(existing, "SELECT count(*) FROM pg_views WHERE viewname = 'v'") == [(1,)]

@@ -388,18 +388,10 @@ def cmd_backup_verify(args, reporter) -> dict:
 
 @command("restore")
 def cmd_restore(args, reporter) -> dict:
-    from pgreconcile.pg.backup import restore_backup, verify_backup
+    from pgreconcile.pg.backup import preview_restore, restore_backup
     if args.dry_run:
-        from pgreconcile.errors import RestoreRefused
-        from pgreconcile.pg.backup import target_state
-        result = verify_backup(args.path, pg_bin_dir=args.pg_bin_dir).to_dict()
-        state = target_state(spec_from(args), args.target_db)
-        if state != "absent" and not args.replace:
-            raise RestoreRefused(f"database {args.target_db!r} exists; restore without "
-                                 "--replace only creates a new database; a real run would "
-                                 "refuse")
-        return {**result, "target_db": args.target_db, "target_state": state,
-                "changed": False, "would_change": True}
+        return preview_restore(args.path, spec_from(args), args.target_db,
+                               replace=args.replace, pg_bin_dir=args.pg_bin_dir)
     return restore_backup(args.path, spec_from(args), args.target_db, replace=args.replace,
                           jobs=args.jobs, pg_bin_dir=args.pg_bin_dir,
                           safety_backup_dir=args.backup_dir, no_owner=args.no_owner,

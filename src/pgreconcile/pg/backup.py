@@ -750,6 +750,20 @@ def target_state(server: ConnectionSpec, name: str) -> str:
     return "absent" if _database_info(admin_spec(server), name) is None else "exists"
 
 
+def preview_restore(path: str | Path, server: ConnectionSpec, target_db: str, *,
+                    replace: bool = False, pg_bin_dir: str | None = None) -> dict:
+    """What `restore` would do, changing nothing (CLI --dry-run, Ansible check mode): the
+    backup is verified, and a target that exists without `replace` is refused exactly as a
+    real run would refuse it (exit 4)."""
+    result = verify_backup(path, pg_bin_dir=pg_bin_dir).to_dict()
+    state = target_state(server, target_db)
+    if state != "absent" and not replace:
+        raise RestoreRefused(f"database {target_db!r} exists; restore without --replace "
+                             "only creates a new database; a real run would refuse")
+    return {**result, "target_db": target_db, "target_state": state,
+            "changed": False, "would_change": True}
+
+
 def _create_target(admin: ConnectionSpec, name: str, *, locale: dict | None) -> None:
     """CREATE DATABASE in the source's encoding and locale, and only that: an existing
     database (even one created a moment ago by someone else) is refused, never reused."""
