@@ -203,6 +203,18 @@ def test_the_file_runs_as_a_role_without_rights_on_live(live, tmp_path):
                  "AND setting = '77kB'") == [(0,)]
 
 
+def test_no_one_can_log_in_as_the_role_while_the_file_runs(live, tmp_path):
+    """The role may set its own password (any role may), so while the file runs its
+    logins are closed (VALID UNTIL in the past); the table below exists only if so."""
+    proc = diff(live, SCHEMA + "\nALTER ROLE CURRENT_USER PASSWORD 'known';\n"
+                "DO $$ BEGIN IF (SELECT rolvaliduntil < now() FROM pg_roles "
+                "WHERE rolname = current_user) THEN CREATE TABLE public.logins_closed (); "
+                "END IF; END $$;\n", tmp_path)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert [(c["bucket"], c["object"]) for c in as_json(proc)["changes"]
+            if not c["cosmetic"]] == [("missing", "public.logins_closed")]
+
+
 def test_a_failing_file_names_its_line_and_leaves_nothing(live, tmp_path):
     proc = diff(live, SCHEMA + "\n\n-- a typo\nCREATE TABEL x (a int);\n", tmp_path)
     assert proc.returncode == 2

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterator
 
+import psycopg
 from psycopg import sql
 
 from pgreconcile.errors import ConnectionFailed, ReconcileError
@@ -25,7 +26,6 @@ def scratch_name(purpose: str) -> str:
 
 
 def create_database(admin: ConnectionSpec, name: str, *, template: str = "template0") -> None:
-    import psycopg
     with admin.connect() as conn:
         try:
             conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
@@ -83,9 +83,8 @@ class SandboxUnavailable(ReconcileError):
 @contextmanager
 def sandbox_role(server: ConnectionSpec) -> Iterator["Sandbox"]:
     """A temporary LOGIN role with no rights at all (NOSUPERUSER NOCREATEDB NOCREATEROLE
-    NOINHERIT NOREPLICATION NOBYPASSRLS, valid for a day), a random password only this
+    NOINHERIT NOREPLICATION NOBYPASSRLS, logins for an hour), a random password only this
     process knows, always dropped; stale ones from killed runs are dropped first."""
-    import psycopg
     admin = admin_spec(server)
     name = f"{SANDBOX_PREFIX}{os.getpid()}_{secrets.token_hex(4)}"
     password = secrets.token_urlsafe(32)
@@ -100,7 +99,7 @@ def sandbox_role(server: ConnectionSpec) -> Iterator["Sandbox"]:
                 "CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT "
                 "NOREPLICATION NOBYPASSRLS CONNECTION LIMIT 3 PASSWORD {} VALID UNTIL {}").format(
                     sql.Identifier(name), sql.Literal(verifier),
-                    sql.Literal(_tomorrow())))
+                    sql.Literal(_in(hours=1))))
         except psycopg.errors.InsufficientPrivilege as exc:
             raise SandboxUnavailable(
                 "cannot create the role a reference SQL file runs as: "
@@ -118,39 +117,63 @@ def sandbox_role(server: ConnectionSpec) -> Iterator["Sandbox"]:
                          (_SANDBOX_LOCK_CLASS, name))
 
 
-@dataclass(frozen=True)
+@dataclass
 class Sandbox:
+    """The temporary role. It may change its own password (any role may), so logins are
+    closed while the file runs and reopened afterwards with a new password only this
+    process knows."""
+
     role: str
     password: str = field(repr=False)
     admin: ConnectionSpec = field(repr=False)
 
-    def own(self, dbname: str) -> ConnectionSpec:
-        """Make the role the owner of scratch database `dbname` (so it may create what a dump
-        creates there) and return the spec that connects to it as the role."""
+    def own(self, dbname: str) -> None:
+        """Make the role the owner of scratch database `dbname`, so it may create there
+        what a dump creates, and nothing anywhere else."""
         with self.admin.connect() as conn:
             conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(
                 sql.Identifier(dbname), sql.Identifier(self.role)))
+
+    def spec(self, dbname: str) -> ConnectionSpec:
         spec = ConnectionSpec({k: v for k, v in self.admin.params.items()
                                if k not in ("passfile", "service")})
-        spec = spec.with_params(dbname=dbname, user=self.role, password=self.password)
+        return spec.with_params(dbname=dbname, user=self.role, password=self.password)
+
+    @contextmanager
+    def session(self, dbname: str) -> Iterator[psycopg.Connection]:
+        """One connection to `dbname` as the role; no other login while it is open."""
+        spec = self.spec(dbname)
         try:
-            with spec.connect():
-                pass
+            conn = spec.connect()
         except ConnectionFailed as exc:
             raise SandboxUnavailable(
                 f"the temporary role {self.role} cannot log in to the scratch database: "
                 f"{exc}") from None
-        return spec
+        with conn:
+            self._logins(until="epoch")
+            yield conn
+
+    def reopen(self, dbname: str) -> ConnectionSpec:
+        """A new password, valid for an hour: the spec to read the scratch database with."""
+        self.password = secrets.token_urlsafe(32)
+        self._logins(until=_in(hours=1))
+        return self.spec(dbname)
+
+    def _logins(self, *, until: str) -> None:
+        with self.admin.connect() as conn:
+            verifier = conn.pgconn.encrypt_password(self.password.encode(), self.role.encode(),
+                                                    b"scram-sha-256").decode()
+            conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {} VALID UNTIL {}").format(
+                sql.Identifier(self.role), sql.Literal(verifier), sql.Literal(until)))
 
 
-def _tomorrow() -> str:
+def _in(*, hours: int) -> str:
     from datetime import datetime, timedelta, timezone
-    return (datetime.now(timezone.utc) + timedelta(days=1)).isoformat()
+    return (datetime.now(timezone.utc) + timedelta(hours=hours)).isoformat()
 
 
 def _drop_sandbox(conn, name: str) -> None:
     """Drop the databases the role owns (scratch ones only) and the role."""
-    import psycopg
     owned = conn.execute(
         "SELECT datname FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba "
         "WHERE r.rolname = %s", (name,)).fetchall()

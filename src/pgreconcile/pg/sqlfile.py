@@ -17,8 +17,9 @@ words of a statement:
   dumps and they only restrict psql further. They are blanked out.
 * `COPY ... FROM stdin` and its data lines up to `\\.` are blanked out unread: a reference
   is a schema, its rows do not matter (a data dump loads as its schema alone).
-* `ALTER ... OWNER TO role` is blanked out when the file runs as the sandbox role (which
-  may not give objects away): pgreconcile does not compare owners.
+* `ALTER ... OWNER TO role` and `ALTER DEFAULT PRIVILEGES` are blanked out when the file
+  runs as the sandbox role (which may not act for other roles): pgreconcile compares
+  neither.
 
 Blanking keeps every newline, so the server's error positions are the file's lines.
 """

@@ -141,21 +141,26 @@ def _materialise(source: ReferenceSource, live: ConnectionSpec, server: Connecti
     # owns the scratch database and nothing else: the operator never connects to a database
     # the file wrote.
     with sandbox_role(server) as sandbox, scratch_database(server, "reference") as scratch:
-        as_sandbox = sandbox.own(scratch.dbname)
-        load_sql(as_sandbox, script, script.without_owner_changes())
-        return inspect_schema(as_sandbox, schemas=schemas, exclude_schemas=exclude_schemas)
+        sandbox.own(scratch.dbname)
+        with sandbox.session(scratch.dbname) as conn:
+            load_sql(conn, script, script.without_owner_changes())
+        return inspect_schema(sandbox.reopen(scratch.dbname), schemas=schemas,
+                              exclude_schemas=exclude_schemas)
 
 
-def load_sql(target: ConnectionSpec, script: ReferenceSql, text: str) -> None:
-    """The file's SQL in one simple query, without psql: no meta-command can run, and it
-    loads completely or not at all (one implicit transaction, unless it says otherwise)."""
+def load_sql(target, script: ReferenceSql, text: str) -> None:
+    """The file's SQL in one simple query on `target` (a spec or an open connection),
+    without psql: no meta-command can run, and it loads completely or not at all (one
+    implicit transaction, unless the file says otherwise)."""
     import psycopg
-    with target.connect() as conn:
-        try:
-            conn.execute(text.encode(), prepare=False)
-        except psycopg.Error as exc:
-            raise UsageError(f"{script.path} does not load: {_describe(exc, text)}",
-                             hint=_load_hint(exc)) from None
+    if isinstance(target, ConnectionSpec):
+        with target.connect() as conn:
+            return load_sql(conn, script, text)
+    try:
+        target.execute(text.encode(), prepare=False)
+    except psycopg.Error as exc:
+        raise UsageError(f"{script.path} does not load: {_describe(exc, text)}",
+                         hint=_load_hint(exc)) from None
 
 
 def _describe(exc, text: str) -> str:
