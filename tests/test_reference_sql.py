@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pgreconcile.errors import UsageError
 from pgreconcile.pg.connection import ConnectionSpec
 from pgreconcile.pg.scratch import (
     SANDBOX_PREFIX,
@@ -91,6 +92,19 @@ def test_blanking_keeps_lines_and_drops_psql_lines_copy_data_and_owner_changes(t
     sandboxed = script.without_owner_changes()
     assert "someone" not in sandboxed and "DEFAULT PRIVILEGES" not in sandboxed
     assert "CREATE TABLE t (a int);" in sandboxed and "SELECT 'OWNER TO';" in sandboxed
+
+
+def test_a_file_is_read_in_the_encoding_it_declares(tmp_path):
+    """pg_dump writes the database's encoding and says so; in SJIS the second byte of 表
+    is a backslash, which must not be read as a psql command."""
+    path = tmp_path / "sjis.sql"
+    path.write_bytes("SET client_encoding = 'SJIS';\nCOMMENT ON TABLE t IS '表';\n"
+                     .encode("shift_jis"))
+    assert b"\\" in path.read_bytes()
+    assert "'表'" in read_reference_sql(path).text
+    path.write_bytes(b"\xff\xfe not text")
+    with pytest.raises(UsageError, match="not valid UTF8 text"):
+        read_reference_sql(path)
 
 
 @settings(max_examples=200, deadline=None)
@@ -213,6 +227,18 @@ def test_no_one_can_log_in_as_the_role_while_the_file_runs(live, tmp_path):
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert [(c["bucket"], c["object"]) for c in as_json(proc)["changes"]
             if not c["cosmetic"]] == [("missing", "public.logins_closed")]
+
+
+def test_a_latin1_dump_with_non_ascii_names_loads(live, tmp_path):
+    run_sql(live, 'CREATE TABLE public."café" (id int)')
+    try:
+        path = tmp_path / "latin1.sql"
+        path.write_bytes(("SET client_encoding = 'LATIN1';\n" + SCHEMA
+                          + '\nCREATE TABLE public."café" (id int);\n').encode("latin-1"))
+        proc = cli("diff", "--reference-sql", str(path), "--json", spec=live)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    finally:
+        run_sql(live, 'DROP TABLE public."café"')
 
 
 def test_a_failing_file_names_its_line_and_leaves_nothing(live, tmp_path):

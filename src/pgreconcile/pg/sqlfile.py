@@ -26,13 +26,12 @@ Blanking keeps every newline, so the server's error positions are the file's lin
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pgreconcile.errors import Refused, UsageError
 
-_IDENT_START = re.compile(r"[A-Za-z_\u0080-\U0010ffff]")
-_IDENT = re.compile(r"[A-Za-z0-9_$\u0080-\U0010ffff]*")
 _DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_\u0080-\U0010ffff][A-Za-z0-9_\u0080-\U0010ffff]*)?\$")
 _RESTRICT = re.compile(r"[ \t]*\\(restrict|unrestrict)[ \t]+([A-Za-z0-9]+)[ \t]*\r?$")
 _COPY_END = re.compile(r"\\\.[ \t]*\r?$")
@@ -63,15 +62,30 @@ class Lexed:
     restrict_key: str | None = None
 
 
+# where something the lexer tracks may start; everything between is words, numbers,
+# operators and blanks
+_INTERESTING = re.compile(r"--|/\*|['\"$;\\()]")
+_WORD = re.compile(r"[A-Za-z_\u0080-\U0010ffff][A-Za-z0-9_$\u0080-\U0010ffff]*")
+_E_STRING_END = re.compile(r"(?:[^'\\]|\\.|'')*'", re.S)
+_NON_SPACE = re.compile(r"\S")
+_WATCHED = ("ALTER", "COPY")   # statements whose words are collected (see below)
+
+
 def lex(text: str) -> Lexed:
-    """Split `text` as psql would, collecting statements and meta-commands. Never raises."""
+    """Split `text` as psql would, collecting statements and meta-commands. Never raises.
+
+    Words are collected only for statements that start with ALTER or COPY (the only ones
+    anything is decided on); other statements carry their first word alone."""
     out = Lexed(text)
+    newlines = [m.start() for m in re.finditer("\n", text)]
+
+    def line_of(pos: int) -> int:
+        return bisect_left(newlines, pos) + 1
+
     n = len(text)
     i = 0
-    line = 1
     depth = 0
     stmt_start: int | None = None
-    stmt_line = 0
     words: list[str] = []
     seen_sql = False          # any statement so far (for \restrict: must come first)
     unrestricted = False      # \unrestrict seen: only comments and blanks may follow
@@ -79,65 +93,76 @@ def lex(text: str) -> Lexed:
     def finish(end: int) -> None:
         nonlocal stmt_start, words, depth
         if stmt_start is not None:
-            out.statements.append(Statement(stmt_start, end, stmt_line, tuple(words)))
+            out.statements.append(Statement(stmt_start, end, line_of(stmt_start),
+                                            tuple(words)))
         stmt_start, words, depth = None, [], 0
 
     def begin(pos: int) -> None:
-        nonlocal stmt_start, stmt_line, seen_sql
+        nonlocal stmt_start, seen_sql
         if stmt_start is None:
-            stmt_start, stmt_line, seen_sql = pos, line, True
+            stmt_start, seen_sql = pos, True
             if unrestricted:
-                out.meta.append((line, "SQL after \\unrestrict"))
+                out.meta.append((line_of(pos), "SQL after \\unrestrict"))
+
+    def plain(start: int, end: int) -> None:
+        """Words, numbers, operators and blanks between start and end."""
+        if start >= end:
+            return
+        if stmt_start is None:
+            first = _first_non_space(text, start, end)
+            if first is None:
+                return
+            begin(first)
+        if depth == 0 and (not words or words[0] in _WATCHED) and len(words) < 64:
+            words.extend(w.upper() for w in _WORD.findall(text, start, end))
 
     while i < n:
-        c = text[i]
-        if c == "\n":
-            line += 1
-            i += 1
-        elif c in " \t\r\f\v":
-            i += 1
-        elif text.startswith("--", i):
-            j = text.find("\n", i)
+        m = _INTERESTING.search(text, i)
+        if m is None:
+            plain(i, n)
+            break
+        k = m.start()
+        plain(i, k)
+        token = m.group(0)
+        if token == "--":
+            j = text.find("\n", k)
             i = n if j < 0 else j
-        elif text.startswith("/*", i):
-            level, j = 1, i + 2
-            while j < n and level:
-                if text.startswith("/*", j):
-                    level, j = level + 1, j + 2
-                elif text.startswith("*/", j):
-                    level, j = level - 1, j + 2
+        elif token == "/*":
+            level, j = 1, k + 2
+            while level:
+                opened, closed = text.find("/*", j), text.find("*/", j)
+                if closed < 0:
+                    j = n
+                    break
+                if 0 <= opened < closed:
+                    level, j = level + 1, opened + 2
                 else:
-                    j += 1
-            line += text.count("\n", i, j)
+                    level, j = level - 1, closed + 2
             i = j
-        elif c == "'":
-            begin(i)
-            backslash = (i > 0 and text[i - 1] in "eE"
-                         and not (i > 1 and _is_ident_char(text[i - 2])))
-            j = _end_of_quoted(text, i + 1, "'", backslash)
-            line += text.count("\n", i, j)
-            i = j
-        elif c == '"':
-            begin(i)
-            j = _end_of_quoted(text, i + 1, '"', False)
-            line += text.count("\n", i, j)
-            i = j
-        elif c == "$" and not (i > 0 and _is_ident_char(text[i - 1])):
-            begin(i)
-            m = _DOLLAR_TAG.match(text, i)
-            if m is None:
-                i += 1
+        elif token == "'":
+            begin(k)
+            if k > 0 and text[k - 1] in "eE" and not (k > 1 and _is_ident_char(text[k - 2])):
+                e = _E_STRING_END.match(text, k + 1)
+                i = e.end() if e else n
+            else:
+                i = _end_of_quoted(text, k + 1, "'")
+        elif token == '"':
+            begin(k)
+            i = _end_of_quoted(text, k + 1, '"')
+        elif token == "$":
+            begin(k)
+            tag = None if k > 0 and _is_ident_char(text[k - 1]) else _DOLLAR_TAG.match(text, k)
+            if tag is None:
+                i = k + 1
                 continue
-            close = text.find(m.group(0), m.end())
-            j = n if close < 0 else close + len(m.group(0))
-            line += text.count("\n", i, j)
-            i = j
-        elif c == "\\":
-            eol = text.find("\n", i)
+            close = text.find(tag.group(0), tag.end())
+            i = n if close < 0 else close + len(tag.group(0))
+        elif token == "\\":
+            eol = text.find("\n", k)
             eol = n if eol < 0 else eol
-            bol = text.rfind("\n", 0, i) + 1
+            bol = text.rfind("\n", 0, k) + 1
             restrict = _RESTRICT.match(text, bol, eol)
-            if (restrict and stmt_start is None and text[bol:i].strip() == ""
+            if (restrict and stmt_start is None and text[bol:k].strip() == ""
                     and _restrict_allowed(out, restrict, seen_sql, unrestricted)):
                 if restrict.group(1) == "restrict":
                     out.restrict_key = restrict.group(2)
@@ -145,18 +170,17 @@ def lex(text: str) -> Lexed:
                     unrestricted = True
                 out.blanks.append((bol, eol))
             else:
-                out.meta.append((line, _command_name(text, i)))
+                out.meta.append((line_of(k), _command_name(text, k)))
             # psql takes the rest of the line as the command's arguments
             i = eol
-        elif c == ";":
-            if stmt_start is None:
-                begin(i)
+        elif token == ";":
+            begin(k)
+            i = k + 1
             if depth == 0:
-                finish(i + 1)
-                last = out.statements[-1]
-                if _is_copy_from_stdin(last.words):
+                finish(k + 1)
+                if _is_copy_from_stdin(out.statements[-1].words):
                     # the data follow on the next line, up to a line `\.` (or the end)
-                    eol = text.find("\n", i)
+                    eol = text.find("\n", k)
                     j = n if eol < 0 else eol + 1
                     data_start = j
                     while j < n:
@@ -167,52 +191,40 @@ def lex(text: str) -> Lexed:
                             break
                         j = n if nxt < 0 else nxt + 1
                     out.blanks.append((data_start, j))
-                    line += text.count("\n", i, j)
                     i = j
-                    continue
-            i += 1
-        elif c == "(":
-            begin(i)
+        elif token == "(":
+            begin(k)
             depth += 1
-            i += 1
-        elif c == ")":
-            begin(i)
+            i = k + 1
+        else:  # ")"
+            begin(k)
             depth = max(0, depth - 1)
-            i += 1
-        elif _IDENT_START.match(c):
-            begin(i)
-            m = _IDENT.match(text, i + 1)
-            if depth == 0 and len(words) < 64:
-                words.append(text[i:m.end()].upper())
-            i = m.end()
-        else:
-            begin(i)
-            i += 1
+            i = k + 1
     finish(n)
     if out.restrict_key and not unrestricted:
-        out.meta.append((line, "\\restrict without \\unrestrict"))
+        out.meta.append((line_of(n), "\\restrict without \\unrestrict"))
     return out
+
+
+def _first_non_space(text: str, start: int, end: int) -> int | None:
+    m = _NON_SPACE.search(text, start, end)
+    return m.start() if m else None
 
 
 def _is_ident_char(c: str) -> bool:
     return c.isalnum() or c in "_$" or ord(c) >= 0x80
 
 
-def _end_of_quoted(text: str, i: int, quote: str, backslash: bool) -> int:
-    """Offset just past the closing quote (doubled quotes and, in E'', backslashes escape)."""
-    n = len(text)
-    while i < n:
-        c = text[i]
-        if backslash and c == "\\":
-            i += 2
-        elif c == quote:
-            if i + 1 < n and text[i + 1] == quote:
-                i += 2
-            else:
-                return i + 1
+def _end_of_quoted(text: str, i: int, quote: str) -> int:
+    """Offset just past the closing quote (a doubled quote is one character)."""
+    while True:
+        j = text.find(quote, i)
+        if j < 0:
+            return len(text)
+        if text.startswith(quote, j + 1):
+            i = j + 2
         else:
-            i += 1
-    return n
+            return j + 1
 
 
 def _restrict_allowed(out: Lexed, m: re.Match, seen_sql: bool, unrestricted: bool) -> bool:
@@ -248,12 +260,12 @@ class ReferenceSql:
     path: Path
     text: str           # what the server is given (allowed psql lines and COPY data blanked)
     statements: int
+    owner_changes: tuple[tuple[int, int], ...] = ()   # spans of ALTER ... OWNER TO & co
 
     def without_owner_changes(self) -> str:
-        """The text with `ALTER ... OWNER TO` blanked (the sandbox role may not give away)."""
-        lexed = lex(self.text)
-        return _blank(self.text, [(s.start, s.end) for s in lexed.statements
-                                  if _is_owner_change(s.words)])
+        """The text with `ALTER ... OWNER TO` and `ALTER DEFAULT PRIVILEGES` blanked (the
+        sandbox role may not act for other roles)."""
+        return _blank(self.text, list(self.owner_changes))
 
 
 def _blank(text: str, spans: list[tuple[int, int]]) -> str:
@@ -276,18 +288,53 @@ def read_reference_sql(path: Path) -> ReferenceSql:
         raw = path.read_bytes()
     except OSError as exc:
         raise UsageError(f"cannot read --reference-sql {path}: {exc.strerror}") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"--reference-sql {path} is not UTF-8 text (byte {exc.start})",
-                         hint="write the file as UTF-8 (pg_dump -E UTF8)") from None
+    text = decode(raw, path)
     if "\x00" in text:
         raise UsageError(f"--reference-sql {path} holds a NUL byte: not a SQL file")
     lexed = check_text(text, str(path))
     copy_statements = [(s.start, s.end) for s in lexed.statements
                        if _is_copy_from_stdin(s.words)]
+    owner_changes = tuple((s.start, s.end) for s in lexed.statements
+                          if _is_owner_change(s.words))
     return ReferenceSql(path, _blank(text, lexed.blanks + copy_statements),
-                        len(lexed.statements))
+                        len(lexed.statements), owner_changes)
+
+
+_DECLARED = re.compile(rb"^SET client_encoding = '([A-Za-z0-9_]+)';", re.M)
+
+
+def decode(raw: bytes, path: Path) -> str:
+    """The file as text: in the encoding its `SET client_encoding` names (pg_dump writes
+    the database's), else UTF-8. The lexer reads characters, not bytes, so a multibyte
+    encoding whose second byte may be a backslash or a quote cannot mislead it; the text
+    goes to the server as UTF-8."""
+    declared = _DECLARED.search(raw[:65536])
+    name = declared.group(1).decode().upper() if declared else "UTF8"
+    codec = _python_codec(name)
+    try:
+        if codec is None:
+            raise LookupError(name)
+        return raw.decode("utf-8-sig" if codec == "utf-8" else codec)
+    except LookupError:
+        raise UsageError(f"--reference-sql {path}: client_encoding {name} is not supported",
+                         hint="dump the reference with pg_dump -E UTF8") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"--reference-sql {path} is not valid {name} text (byte {exc.start})",
+                         hint="dump the reference with pg_dump -E UTF8") from None
+
+
+def _python_codec(pg_name: str) -> str | None:
+    if pg_name in ("UTF8", "UNICODE"):
+        return "utf-8"
+    if pg_name == "SQL_ASCII":
+        return None           # bytes without an encoding: nothing to read them as
+    win = re.fullmatch(r"WIN(\d+)", pg_name)
+    name = f"cp{win.group(1)}" if win else pg_name.lower()
+    import codecs
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return None
 
 
 def check_text(text: str, name: str = "the file") -> Lexed:

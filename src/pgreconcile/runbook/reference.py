@@ -40,6 +40,8 @@ class ReferenceSource:
         path = Path(reference_sql)
         if not path.is_file():
             raise UsageError(f"--reference-sql {path} does not exist")
+        # psql commands are refused here, before any backup, lock or scratch database.
+        read_reference_sql(path.absolute())
         return cls("sql", sql_file=path.absolute())
 
     def describe(self) -> str:
@@ -157,6 +159,7 @@ def load_sql(target, script: ReferenceSql, text: str) -> None:
         with target.connect() as conn:
             return load_sql(conn, script, text)
     try:
+        target.execute("SET client_encoding TO 'UTF8'")
         target.execute(text.encode(), prepare=False)
     except psycopg.Error as exc:
         raise UsageError(f"{script.path} does not load: {_describe(exc, text)}",
