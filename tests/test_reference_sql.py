@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import secrets
 import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from pgreconcile.errors import UsageError
@@ -121,6 +123,27 @@ def test_lexer_only_ever_refuses_with_the_clear_error(text):
     for start, end in lexed.blanks:
         assert 0 <= start <= end <= len(text)
     assert lex(text).meta == []
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.one_of(st.binary(max_size=120),
+                 st.builds(lambda enc, body: f"SET client_encoding = '{enc}';\n".encode()
+                           + body, st.sampled_from(["LATIN1", "SJIS", "WIN1252", "SQL_ASCII",
+                                                    "NOPE", "UTF8"]),
+                           st.binary(max_size=80))))
+@example(b"SELECT 1;\x00")
+@example(b"\\! id")
+@example(b"SET client_encoding = 'X';")
+def test_reading_any_bytes_gives_text_or_one_clear_error(raw):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "f.sql"
+        path.write_bytes(raw)
+        try:
+            script = read_reference_sql(path)
+        except (UsageError, MetaCommandRefused) as exc:
+            assert str(exc) and exc.hint
+            return
+        assert len(script.text) == len(script.without_owner_changes())
 
 
 # --------------------------------------------------------------------------- end to end

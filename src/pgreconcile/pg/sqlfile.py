@@ -287,10 +287,12 @@ def read_reference_sql(path: Path) -> ReferenceSql:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise UsageError(f"cannot read --reference-sql {path}: {exc.strerror}") from None
+        raise UsageError(f"cannot read --reference-sql {path}: {exc.strerror}",
+                         hint="check the path and that this user may read it") from None
     text = decode(raw, path)
     if "\x00" in text:
-        raise UsageError(f"--reference-sql {path} holds a NUL byte: not a SQL file")
+        raise UsageError(f"--reference-sql {path} holds a NUL byte: not a SQL file",
+                         hint="give a plain SQL script, e.g. from pg_dump --schema-only")
     lexed = check_text(text, str(path))
     copy_statements = [(s.start, s.end) for s in lexed.statements
                        if _is_copy_from_stdin(s.words)]
