@@ -137,7 +137,7 @@ def _materialise(source: ReferenceSource, live: ConnectionSpec, server: Connecti
     if server is not live:
         # --scratch-dsn: a separate scratch server, where the file runs as the role given.
         with scratch_database(server, "reference") as scratch:
-            load_sql(scratch, script, script.text)
+            load_sql(scratch, script, script.text, sandboxed=False)
             return inspect_schema(scratch, schemas=schemas, exclude_schemas=exclude_schemas)
     # On live's own server the file runs, and its result is read, as a temporary role that
     # owns the scratch database and nothing else: the operator never connects to a database
@@ -145,25 +145,25 @@ def _materialise(source: ReferenceSource, live: ConnectionSpec, server: Connecti
     with sandbox_role(server) as sandbox, scratch_database(server, "reference") as scratch:
         sandbox.own(scratch.dbname)
         with sandbox.session(scratch.dbname) as conn:
-            load_sql(conn, script, script.without_owner_changes())
+            load_sql(conn, script, script.without_owner_changes(), sandboxed=True)
         return inspect_schema(sandbox.reopen(scratch.dbname), schemas=schemas,
                               exclude_schemas=exclude_schemas)
 
 
-def load_sql(target, script: ReferenceSql, text: str) -> None:
+def load_sql(target, script: ReferenceSql, text: str, *, sandboxed: bool) -> None:
     """The file's SQL in one simple query on `target` (a spec or an open connection),
     without psql: no meta-command can run, and it loads completely or not at all (one
     implicit transaction, unless the file says otherwise)."""
     import psycopg
     if isinstance(target, ConnectionSpec):
         with target.connect() as conn:
-            return load_sql(conn, script, text)
+            return load_sql(conn, script, text, sandboxed=sandboxed)
     try:
         target.execute("SET client_encoding TO 'UTF8'")
         target.execute(text.encode(), prepare=False)
     except psycopg.Error as exc:
         raise UsageError(f"{script.path} does not load: {_describe(exc, text)}",
-                         hint=_load_hint(exc)) from None
+                         hint=_load_hint(exc, sandboxed)) from None
 
 
 def _describe(exc, text: str) -> str:
@@ -178,9 +178,9 @@ def _describe(exc, text: str) -> str:
     return redact(where + message)[:400]
 
 
-def _load_hint(exc) -> str:
+def _load_hint(exc, sandboxed: bool) -> str:
     import psycopg
-    if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+    if sandboxed and isinstance(exc, psycopg.errors.InsufficientPrivilege):
         return ("the file runs as a temporary role that owns only the scratch database; "
                 "statements that need more (an untrusted extension, other roles, other "
                 "databases) are refused: remove them, or pass --scratch-dsn naming a "
