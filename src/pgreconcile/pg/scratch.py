@@ -83,8 +83,12 @@ class SandboxUnavailable(ReconcileError):
 @contextmanager
 def sandbox_role(server: ConnectionSpec) -> Iterator["Sandbox"]:
     """A temporary LOGIN role with no rights at all (NOSUPERUSER NOCREATEDB NOCREATEROLE
-    NOINHERIT NOREPLICATION NOBYPASSRLS, logins for an hour), a random password only this
-    process knows, always dropped; stale ones from killed runs are dropped first."""
+    NOREPLICATION NOBYPASSRLS, logins for an hour), a random password only this process
+    knows, always dropped; stale ones from killed runs are dropped first.
+
+    It is INHERIT: its only membership is the implicit pg_database_owner of the scratch
+    database it will own, which it needs to create in schema public (PostgreSQL 15+);
+    nobody can grant it another one while it exists but the operator."""
     admin = admin_spec(server)
     name = f"{SANDBOX_PREFIX}{os.getpid()}_{secrets.token_hex(4)}"
     password = secrets.token_urlsafe(32)
@@ -96,7 +100,7 @@ def sandbox_role(server: ConnectionSpec) -> Iterator["Sandbox"]:
         try:
             # The verifier, not the password, goes to the server (and so to its log).
             conn.execute(sql.SQL(
-                "CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT "
+                "CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT "
                 "NOREPLICATION NOBYPASSRLS CONNECTION LIMIT 3 PASSWORD {} VALID UNTIL {}").format(
                     sql.Identifier(name), sql.Literal(verifier),
                     sql.Literal(_in(hours=1))))
