@@ -349,6 +349,18 @@ def test_an_untrusted_extension_fails_with_a_message(live, tmp_path):
     assert "permission denied" in err["message"] and "--scratch-dsn" in err["hint"]
 
 
+def test_a_trusted_extension_loads_as_the_database_owner(live, tmp_path):
+    rows = query(live, "SELECT name FROM pg_available_extension_versions WHERE trusted "
+                 "AND name <> 'plpgsql' ORDER BY name LIMIT 1")
+    if not rows:
+        pytest.skip("this server has no trusted extension besides plpgsql installed to try")
+    proc = diff(live, f'CREATE EXTENSION IF NOT EXISTS "{rows[0][0]}" WITH SCHEMA public;\n'
+                + SCHEMA, tmp_path)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert ("missing", rows[0][0]) in {(c["bucket"], c["object"])
+                                       for c in as_json(proc)["changes"]}
+
+
 def test_with_a_scratch_server_the_file_runs_as_given(live, server, tmp_path):
     """--scratch-dsn (here from PGRECONCILE_SCRATCH_DSN): the file runs as the role given
     there, which may give objects away; no sandbox role is made."""
