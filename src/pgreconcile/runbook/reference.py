@@ -6,15 +6,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from pgreconcile.django.project import DjangoProject, check_project, migrate_to
 from pgreconcile.errors import UsageError
 from pgreconcile.pg.connection import ConnectionSpec, redact
-from pgreconcile.pg.scratch import scratch_database
-from pgreconcile.pg.toolchain import find_tool, server_major
+from pgreconcile.pg.scratch import sandbox_role, scratch_database
+from pgreconcile.pg.sqlfile import ReferenceSql, read_reference_sql
 from pgreconcile.progress import NULL, Reporter
 from pgreconcile.schema.catalog import inspect_schema
 from pgreconcile.schema.model import Schema
@@ -41,6 +40,8 @@ class ReferenceSource:
         path = Path(reference_sql)
         if not path.is_file():
             raise UsageError(f"--reference-sql {path} does not exist")
+        # psql commands are refused here, before any backup, lock or scratch database.
+        read_reference_sql(path.absolute())
         return cls("sql", sql_file=path.absolute())
 
     def describe(self) -> str:
@@ -127,23 +128,61 @@ def _materialise(source: ReferenceSource, live: ConnectionSpec, server: Connecti
                  schemas, exclude_schemas, pg_bin_dir, targets, reporter) -> Schema:
     if source.kind == "django":
         check_project(source.project, live)
-    with scratch_database(server, "reference") as scratch:
-        if source.kind == "django":
+        with scratch_database(server, "reference") as scratch:
             with reporter.task("running the project's migrations into a scratch database"):
                 migrate_to(source.project, scratch, targets)
-        else:
-            load_sql_file(scratch, source.sql_file, pg_bin_dir=pg_bin_dir)
-        return inspect_schema(scratch, schemas=schemas, exclude_schemas=exclude_schemas)
+            return inspect_schema(scratch, schemas=schemas, exclude_schemas=exclude_schemas)
+    # A SQL file is refused (psql commands) before any role or database is made.
+    script = read_reference_sql(source.sql_file)
+    if server is not live:
+        # --scratch-dsn: a separate scratch server, where the file runs as the role given.
+        with scratch_database(server, "reference") as scratch:
+            load_sql(scratch, script, script.text, sandboxed=False)
+            return inspect_schema(scratch, schemas=schemas, exclude_schemas=exclude_schemas)
+    # On live's own server the file runs, and its result is read, as a temporary role that
+    # owns the scratch database and nothing else: the operator never connects to a database
+    # the file wrote.
+    with sandbox_role(server) as sandbox, scratch_database(server, "reference") as scratch:
+        sandbox.own(scratch.dbname)
+        with sandbox.session(scratch.dbname) as conn:
+            load_sql(conn, script, script.without_owner_changes(), sandboxed=True)
+        return inspect_schema(sandbox.reopen(scratch.dbname), schemas=schemas,
+                              exclude_schemas=exclude_schemas)
 
 
-def load_sql_file(target: ConnectionSpec, path: Path, *, pg_bin_dir: str | None = None) -> None:
-    """psql -f with ON_ERROR_STOP: a SQL file loads completely or not at all."""
-    with target.connect() as conn:
-        major = server_major(conn)
-    psql = find_tool("psql", major, pg_bin_dir)
-    proc = subprocess.run([psql.path, "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction",
-                           "-d", target.public_conninfo(), "-f", str(path)],
-                          env=target.child_env(), capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise UsageError(f"{path} does not load: {redact(proc.stderr.strip())[-400:]}",
-                         hint="the reference SQL must apply cleanly to an empty database")
+def load_sql(target, script: ReferenceSql, text: str, *, sandboxed: bool) -> None:
+    """The file's SQL in one simple query on `target` (a spec or an open connection),
+    without psql: no meta-command can run, and it loads completely or not at all (one
+    implicit transaction, unless the file says otherwise)."""
+    import psycopg
+    if isinstance(target, ConnectionSpec):
+        with target.connect() as conn:
+            return load_sql(conn, script, text, sandboxed=sandboxed)
+    try:
+        target.execute("SET client_encoding TO 'UTF8'")
+        target.execute(text.encode(), prepare=False)
+    except psycopg.Error as exc:
+        raise UsageError(f"{script.path} does not load: {_describe(exc, text)}",
+                         hint=_load_hint(exc, sandboxed)) from None
+
+
+def _describe(exc, text: str) -> str:
+    diag = getattr(exc, "diag", None)
+    message = (diag.message_primary if diag is not None and diag.message_primary
+               else str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+    where = ""
+    position = diag.statement_position if diag is not None else None
+    if position and position.isdigit():
+        # a character position (1-based) in the text the server was given
+        where = f"line {text.count(chr(10), 0, int(position) - 1) + 1}: "
+    return redact(where + message)[:400]
+
+
+def _load_hint(exc, sandboxed: bool) -> str:
+    import psycopg
+    if sandboxed and isinstance(exc, psycopg.errors.InsufficientPrivilege):
+        return ("the file runs as a temporary role that owns only the scratch database; "
+                "statements that need more (an untrusted extension, other roles, other "
+                "databases) are refused: remove them, or pass --scratch-dsn naming a "
+                "separate scratch server (see docs/reference-sql.md)")
+    return "the reference SQL must apply cleanly to an empty database"
