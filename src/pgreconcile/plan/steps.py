@@ -211,15 +211,15 @@ class Step:
 
     @classmethod
     def from_dict(cls, d: object, where: str = "step") -> Step:
-        """A step as to_dict wrote it; its `destructive` is the file's (covered by the plan's
-        digest) or the classifier's opinion of its SQL, whichever says yes."""
+        """A step as to_dict wrote it, `destructive` as written: Plan.from_dict checks the
+        plan's digest over it, then derives it again (`derived`)."""
         d = _record(d, where, _STEP_FIELDS)
         kind = _str(d["kind"], f"{where}.kind")
         if kind not in {k.value for k in StepKind}:
             raise _Malformed(f"{where}.kind: {ascii(kind)[:40]} is not one of "
                              f"{', '.join(k.value for k in StepKind)}")
         target, backfill = d["target"], d["backfill"]
-        step = cls(
+        return cls(
             id=_str(d["id"], f"{where}.id"), title=_str(d["title"], f"{where}.title"),
             reason=_str(d["reason"], f"{where}.reason"), kind=StepKind(kind),
             table=_str_or_none(d["table"], f"{where}.table"),
@@ -237,10 +237,10 @@ class Step:
                       else Backfill.from_dict(backfill, f"{where}.backfill")),
             precheck=_str(d["precheck"], f"{where}.precheck"),
             done_if=_str(d["done_if"], f"{where}.done_if"))
-        return step.derived()
 
     def derived(self) -> Step:
-        """This step with `destructive` set when the classifier finds it destructive too."""
+        """This step, destructive when the planner said so or the classifier over its SQL
+        finds it destructive (pgreconcile.plan.destructive)."""
         if self.destructive or not step_is_destructive(self):
             return self
         return replace(self, destructive=True)
