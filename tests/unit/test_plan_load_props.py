@@ -19,7 +19,7 @@ from pgreconcile.plan.steps import Plan, Step, StepKind, plan_digest
 
 from .builders import seed
 
-SETTINGS = settings(max_examples=150, deadline=None,
+SETTINGS = settings(max_examples=100, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 KEEP = make_plan(*seed(), strategy="keep")

@@ -458,19 +458,19 @@ def _bool(value, where: str) -> bool:
 def _int(value, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise _Malformed(f"{where} must be an integer, not {_kind(value)}")
-    if not 0 <= value < 2 ** 63:
-        raise _Malformed(f"{where} must be between 0 and 2^63")
+    if not -2 ** 63 <= value < 2 ** 63:
+        raise _Malformed(f"{where} must fit in 64 bits")
     return value
 
 
 def _num(value, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _Malformed(f"{where} must be a number, not {_kind(value)}")
-    if isinstance(value, int) and not 0 <= value < 2 ** 63:
-        raise _Malformed(f"{where} must be a finite number of seconds, 0 or more")
+    if isinstance(value, int) and not -2 ** 63 <= value < 2 ** 63:
+        raise _Malformed(f"{where} must be a finite number of seconds")
     value = float(value)
-    if not math.isfinite(value) or value < 0:
-        raise _Malformed(f"{where} must be a finite number of seconds, 0 or more")
+    if not math.isfinite(value):
+        raise _Malformed(f"{where} must be a finite number of seconds")
     return value
 
 
