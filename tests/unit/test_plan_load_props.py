@@ -196,6 +196,8 @@ def test_huge_numbers_unicode_and_wrong_types_are_refused_with_the_field_named()
     "REVOKE SELECT ON t FROM app", "ALTER EXTENSION citext UPDATE TO '1.6'",
     "DROP/**/TABLE t", "DROP -- hidden\n TABLE t", "ALTER TYPE mood DROP ATTRIBUTE a",
     "DO $$ BEGIN EXECUTE 'x'; TRUNCATE t; END $$", "ALTER TABLE p DETACH PARTITION c",
+    "DO $x$ BEGIN CREATE FUNCTION f() RETURNS int AS $f$SELECT 1$f$ LANGUAGE sql; "
+    "DELETE FROM t; END $x$",
 ])
 def test_classifier_flags_statements_that_lose_data(statement):
     assert statement_is_destructive(statement)
@@ -208,6 +210,8 @@ def test_classifier_flags_statements_that_lose_data(statement):
     "ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES p (id) ON DELETE CASCADE "
     "NOT VALID", "GRANT SELECT, TRUNCATE ON t TO app", "ALTER TABLE t VALIDATE CONSTRAINT f",
     "LOCK TABLE t IN SHARE UPDATE EXCLUSIVE MODE",
+    "CREATE OR REPLACE FUNCTION public.touch() RETURNS trigger LANGUAGE plpgsql AS "
+    "$function$BEGIN UPDATE t SET n = n + 1; DELETE FROM q; RETURN NEW; END$function$",
 ])
 def test_classifier_leaves_statements_that_keep_every_row(statement):
     assert not statement_is_destructive(statement)

@@ -41,11 +41,18 @@ _DESTRUCTIVE = [re.compile(p, re.I | re.S) for p in (
 _RETYPE = re.compile(r"\bALTER\s+(?:COLUMN\s+)?(\"(?:[^\"]|\"\")+\"|\w+)\s+(?:SET\s+DATA\s+)?"
                      r"TYPE\s+(.+?)(\s+USING\b.*|\s+COLLATE\b.*)?\s*;?\s*$", re.I | re.S)
 _COMMENT = re.compile(r"/\*.*?\*/|--[^\n]*", re.S)
+# The dollar-quoted body of CREATE FUNCTION / PROCEDURE (`AS $tag$ … $tag$`, as
+# pg_get_functiondef writes it): stored, not run, so a trigger function's UPDATE in it
+# does not make creating the function destructive. A DO block's body (`DO $tag$`) runs:
+# it is not skipped.
+_BODY = re.compile(r"\bAS\s+(\$[A-Za-z_0-9]*\$).*?\1", re.S | re.I)
 
 
 def _texts(statement: str) -> tuple[str, str]:
-    """The statement as written and with comments blanked: both are checked, so neither a
-    comment between keywords nor a comment marker inside a string hides a statement."""
+    """The statement as written and with comments blanked (function bodies left out of
+    both): both are checked, so neither a comment between keywords nor a comment marker
+    inside a string hides a statement."""
+    statement = _BODY.sub("AS ''", statement)
     return statement, _COMMENT.sub(" ", statement)
 
 
