@@ -23,6 +23,7 @@ from .support import (
     fingerprint_and_counts,
     make_plan_file,
     query,
+    run_sql,
 )
 
 
@@ -160,7 +161,8 @@ def test_reconcile_refuses_a_destructive_plan_before_backup_scratch_or_lock(seed
 
 def test_the_unedited_plan_applies(seed, server):
     """The check refuses edits, not plans: the plan as written applies (to a copy of the
-    seed database, which the other tests need unchanged)."""
+    seed database, which the other tests need unchanged) once live is again what it was
+    planned from."""
     spec, path = seed
     name = f"{TEST_DB_PREFIX}tamper_copy_{secrets.token_hex(4)}"
     with server.connect(autocommit=True) as conn:
@@ -168,6 +170,14 @@ def test_the_unedited_plan_applies(seed, server):
             sql.Identifier(name), sql.Identifier(spec.dbname)))
     copy = server.with_dbname(name)
     try:
+        # Live changed since planning: refused before the lock and the ledger (point 9).
+        run_sql(copy, "CREATE TABLE public.newcomer (id int)")
+        before = fingerprint_and_counts(copy)
+        proc = cli("apply", str(path), "--no-backup", "--allow-destructive", "--json",
+                   spec=copy)
+        _refused_unchanged(proc, copy, before, "PlanOutdated")
+        run_sql(copy, "DROP TABLE public.newcomer")
+
         proc = cli("apply", str(path), "--no-backup", "--allow-destructive", "--json",
                    spec=copy)
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
