@@ -118,10 +118,8 @@ def test_a_resealed_plan_still_needs_allow_destructive(plan_copy):
     ("[]", "must be a JSON object"),
     ("{}", "has no format field"),
     ("{not json", "cannot read plan"),
-    ("\udcff\x00\xff", "cannot read plan"),
     ("[" * 100_000 + "]" * 100_000, "cannot read plan"),
     ('{"format": 1, "id": "x"}', "format 1"),
-    ('{"format": 2}', "malformed"),
     ('{"format": 2, "id": 1e999}', "malformed"),
 ])
 def test_a_malformed_plan_file_is_one_usage_error(seed, tmp_path, text, words):

@@ -237,3 +237,16 @@ def test_the_planner_marks_what_the_classifier_finds():
     for plan in (KEEP, SWAP):
         for step in plan.steps:
             assert step.destructive or not step_is_destructive(step), step.id
+
+
+@pytest.mark.parametrize("raw", [b"\xff\xfe\x00garbage", b"[" * 100_000 + b"]" * 100_000,
+                                 b'{"format": 2}', b"", b"null", b"1e999"])
+def test_load_plan_turns_any_bytes_into_one_usage_error_naming_the_file(tmp_path, raw):
+    from pgreconcile.runbook.stages import load_plan
+    path = tmp_path / "plan.json"
+    path.write_bytes(raw)
+    with pytest.raises(UsageError) as err:
+        load_plan(path)
+    assert str(path) in str(err.value) and err.value.hint
+    with pytest.raises(UsageError, match="cannot read plan"):
+        load_plan(tmp_path)  # a directory
