@@ -93,6 +93,13 @@ class PlanOutdated(Refused):
     hint = "the live schema changed since the plan was made; run `pgreconcile plan` again"
 
 
+class PlanTampered(Refused):
+    """The plan's id is not the digest of its content: the file was edited after
+    `pgreconcile plan` wrote it (or damaged). Nothing was changed."""
+
+    hint = "make the plan again with `pgreconcile plan --out`, and apply that file unedited"
+
+
 class StepFailed(ReconcileError):
     hint = ("the ledger marks the step failed; a DDL step runs in one transaction, so none of "
             "it was applied; fix the cause and run apply again (finished steps are skipped)")

@@ -1,4 +1,4 @@
-"""plan.json format 1: what to_dict writes, what from_dict reads back and what it refuses."""
+"""plan.json format 2: what to_dict writes, what from_dict reads back and what it refuses."""
 from __future__ import annotations
 
 import json
@@ -22,9 +22,9 @@ def plan(seed_models) -> Plan:
     return make_plan(*seed_models, strategy="swap")
 
 
-def test_plan_dict_is_format_1_with_readable_kinds_and_typed_records(plan):
+def test_plan_dict_is_format_2_with_readable_kinds_and_typed_records(plan):
     d = json.loads(json.dumps(plan.to_dict()))
-    assert d["format"] == PLAN_FORMAT == 1
+    assert d["format"] == PLAN_FORMAT == 2
     assert set(d) == {"format", "id", "database", "strategy", "backfill_mode",
                       "live_fingerprint", "steps", "kept", "unsupported", "residual", "notes",
                       "lint", "destructive", "scope"}
@@ -55,10 +55,11 @@ def test_plan_reads_back_equal_to_what_was_written(seed_models):
     ([], "must be a JSON object"),
     ("plan", "must be a JSON object"),
     ({"id": "x"}, "has no format field"),
-    ({"format": 2, "id": "x"}, "has format 2"),
-    ({"format": "1"}, "has format '1'"),
+    ({"format": 1, "id": "x"}, "has format 1"),
+    ({"format": "2"}, "has format '2'"),
+    ({"format": True}, "has format True"),
 ])
-def test_from_dict_refuses_what_is_not_a_format_1_plan(data, words):
+def test_from_dict_refuses_what_is_not_a_format_2_plan(data, words):
     with pytest.raises(UsageError) as err:
         Plan.from_dict(data)
     assert words in str(err.value) and err.value.hint

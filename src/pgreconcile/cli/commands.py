@@ -180,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-tests", action="store_true", help="also run manage.py test")
     p.add_argument("--test-settings", help="settings for the tests, e.g. staging_settings")
 
-    p = sub.add_parser("reconcile", help="backup → inspect → preflight → plan → apply → "
+    p = sub.add_parser("reconcile", help="inspect → plan → preflight → backup → apply → "
                                          "migrate → verify, in one command")
     _common(p)
     _schemas(p)

@@ -15,8 +15,6 @@ in order and numbers their steps.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 
 from pgreconcile.errors import Refused
@@ -81,10 +79,9 @@ def make_plan(live: Schema, expected: Schema, diff: Diff, *, strategy: str = "ke
     refuse_dotted_schemas(live, expected, diff)
     planned = plan_changes(PlanContext(live, expected, diff, strategy, backfill, drop_extra,
                                        dict(field_defaults or {})))
-    steps = planned.numbered()
-    body = json.dumps({"fp": live.fingerprint(), "steps": [s.to_dict() for s in steps]},
-                      sort_keys=True)
-    plan_id = hashlib.sha256(body.encode()).hexdigest()[:16]
-    return Plan(plan_id, live.database, strategy, backfill, live.fingerprint(), tuple(steps),
+    # Destructive when the handler said so or the classifier does (plan/destructive.py):
+    # the same union Plan.from_dict computes when the plan is read back.
+    steps = tuple(s.derived() for s in planned.numbered())
+    return Plan("", live.database, strategy, backfill, live.fingerprint(), steps,
                 tuple(planned.kept), tuple(planned.unsupported), tuple(planned.residual),
-                tuple(planned.notes))
+                tuple(planned.notes)).sealed()

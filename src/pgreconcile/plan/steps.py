@@ -1,21 +1,37 @@
-"""The records a plan is made of: typed, immutable, and written to plan.json (format 1).
+"""The records a plan is made of: typed, immutable, and written to plan.json (format 2).
 
 A step says what SQL it runs, which object it creates or changes (`target`, `creates`),
 which lock it takes and for how long, how to tell it is already done (a probe query),
 how to undo it, and whether it destroys anything. docs/plan-format.md documents every
 field as it appears in plan.json.
+
+A plan read back is checked whole before anything uses it: every field of the type
+to_dict writes (no more, no fewer), its id equal to the digest of its content
+(`plan_digest`: an edited file is refused, PlanTampered), and each step's `destructive`
+derived again (pgreconcile.plan.destructive), never taken from the file alone.
 """
 from __future__ import annotations
 
+import hashlib
+import math
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from pgreconcile.errors import UsageError
+from pgreconcile import canonical_json
+from pgreconcile.errors import PlanTampered, UsageError
 from pgreconcile.plan.backfill import backfill_do_block
+from pgreconcile.plan.destructive import step_is_destructive
 from pgreconcile.plan.sqltext import ident, qualified
 
-#: The version of plan.json this code writes and reads.
-PLAN_FORMAT = 1
+#: The version of plan.json this code writes and reads. 2: the id is the digest of the
+#: whole content (plan_digest) and is checked on load; every field is required.
+PLAN_FORMAT = 2
+
+_MALFORMED_HINT = "pass the plan.json written by `pgreconcile plan --out`, unedited"
+
+
+class _Malformed(ValueError):
+    """A field of the plan file is missing, extra or of the wrong type (where: its path)."""
 
 
 class StepKind(StrEnum):
@@ -68,8 +84,10 @@ class ObjectRef:
                 "name": self.name}
 
     @classmethod
-    def from_dict(cls, d: dict) -> ObjectRef:
-        return cls(d["kind"], d["schema"], d.get("table"), d["name"])
+    def from_dict(cls, d: object, where: str = "object ref") -> ObjectRef:
+        d = _record(d, where, ("kind", "schema", "table", "name"))
+        return cls(_str(d["kind"], f"{where}.kind"), _str(d["schema"], f"{where}.schema"),
+                   _str_or_none(d["table"], f"{where}.table"), _str(d["name"], f"{where}.name"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,9 +134,11 @@ class Backfill:
                 "column": self.column, "expression": self.expression, "where": self.where}
 
     @classmethod
-    def from_dict(cls, d: dict) -> Backfill:
-        return cls(d["schema"], d["table"], d["key"], d["column"], d["expression"],
-                   d.get("where"))
+    def from_dict(cls, d: object, where: str = "backfill") -> Backfill:
+        d = _record(d, where, ("schema", "table", "key", "column", "expression", "where"))
+        return cls(*(_str(d[k], f"{where}.{k}")
+                     for k in ("schema", "table", "key", "column", "expression")),
+                   _str_or_none(d["where"], f"{where}.where"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,8 +162,10 @@ class DriftNote:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> DriftNote:
-        return cls(d["bucket"], d["kind"], d["object"], d.get("why") or "")
+    def from_dict(cls, d: object, where: str = "drift note") -> DriftNote:
+        d = _record(d, where, ("bucket", "kind", "object"), optional=("why",))
+        return cls(_str(d["bucket"], f"{where}.bucket"), _str(d["kind"], f"{where}.kind"),
+                   _str(d["object"], f"{where}.object"), _str(d.get("why", ""), f"{where}.why"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +192,10 @@ class Step:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", StepKind(self.kind))  # "ddl" works too
+        # One JSON form for each (the plan's digest is over the JSON): rows an integer,
+        # seconds a float, whatever number a handler computed them as.
+        object.__setattr__(self, "estimated_rows", int(self.estimated_rows))
+        object.__setattr__(self, "estimated_seconds", float(self.estimated_seconds))
 
     def to_dict(self) -> dict:
         return {"id": self.id, "title": self.title, "reason": self.reason,
@@ -184,12 +210,45 @@ class Step:
                 "precheck": self.precheck, "done_if": self.done_if}
 
     @classmethod
-    def from_dict(cls, d: dict) -> Step:
-        target, backfill = d.get("target"), d.get("backfill")
-        return cls(**{**d, "target": ObjectRef.from_dict(target) if target else None,
-                      "creates": tuple(ObjectRef.from_dict(c) for c in d.get("creates", ())),
-                      "sql": tuple(d.get("sql", ())), "reverse": tuple(d.get("reverse", ())),
-                      "backfill": Backfill.from_dict(backfill) if backfill else None})
+    def from_dict(cls, d: object, where: str = "step") -> Step:
+        """A step as to_dict wrote it, `destructive` as written: Plan.from_dict checks the
+        plan's digest over it, then derives it again (`derived`)."""
+        d = _record(d, where, _STEP_FIELDS)
+        kind = _str(d["kind"], f"{where}.kind")
+        if kind not in {k.value for k in StepKind}:
+            raise _Malformed(f"{where}.kind: {ascii(kind)[:40]} is not one of "
+                             f"{', '.join(k.value for k in StepKind)}")
+        target, backfill = d["target"], d["backfill"]
+        return cls(
+            id=_str(d["id"], f"{where}.id"), title=_str(d["title"], f"{where}.title"),
+            reason=_str(d["reason"], f"{where}.reason"), kind=StepKind(kind),
+            table=_str_or_none(d["table"], f"{where}.table"),
+            target=None if target is None else ObjectRef.from_dict(target, f"{where}.target"),
+            creates=tuple(ObjectRef.from_dict(c, f"{where}.creates[{n}]")
+                          for n, c in enumerate(_list(d["creates"], f"{where}.creates"))),
+            sql=_strs(d["sql"], f"{where}.sql"), probe=_str(d["probe"], f"{where}.probe"),
+            reverse=_strs(d["reverse"], f"{where}.reverse"),
+            lock=_str(d["lock"], f"{where}.lock"),
+            lock_duration=_str(d["lock_duration"], f"{where}.lock_duration"),
+            destructive=_bool(d["destructive"], f"{where}.destructive"),
+            estimated_rows=_int(d["estimated_rows"], f"{where}.estimated_rows"),
+            estimated_seconds=_num(d["estimated_seconds"], f"{where}.estimated_seconds"),
+            backfill=(None if backfill is None
+                      else Backfill.from_dict(backfill, f"{where}.backfill")),
+            precheck=_str(d["precheck"], f"{where}.precheck"),
+            done_if=_str(d["done_if"], f"{where}.done_if"))
+
+    def derived(self) -> Step:
+        """This step, destructive when the planner said so or the classifier over its SQL
+        finds it destructive (pgreconcile.plan.destructive)."""
+        if self.destructive or not step_is_destructive(self):
+            return self
+        return replace(self, destructive=True)
+
+
+_STEP_FIELDS = ("id", "title", "reason", "kind", "table", "target", "creates", "sql", "probe",
+                "reverse", "lock", "lock_duration", "destructive", "estimated_rows",
+                "estimated_seconds", "backfill", "precheck", "done_if")
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,36 +288,72 @@ class Plan:
 
     @classmethod
     def from_dict(cls, d: object) -> Plan:
-        """A plan read back from plan.json; anything else is refused with a clear error."""
+        """A plan read back from plan.json: refused with one clear error when it is not an
+        object of format 2 (UsageError), lacks a field, has one too many or of the wrong
+        type (UsageError), or when its id is not the digest of its content (PlanTampered)."""
         if not isinstance(d, dict):
             raise UsageError(f"a plan must be a JSON object as `pgreconcile plan` writes it, "
                              f"not {type(d).__name__}",
                              hint="pass the plan.json written by `pgreconcile plan --out`")
         version = d.get("format")
-        if version != PLAN_FORMAT:
-            what = "has no format field" if version is None else f"has format {version!r}"
+        if version != PLAN_FORMAT or isinstance(version, bool):
+            what = ("has no format field" if version is None
+                    else f"has format {ascii(version)[:40]}")
             raise UsageError(f"the plan {what}; this pgreconcile reads plan format "
                              f"{PLAN_FORMAT} only",
                              hint="make the plan again with this version: `pgreconcile plan`")
         try:
-            scope = d.get("scope") or {}
-            return cls(d["id"], d["database"], d["strategy"], d["backfill_mode"],
-                       d["live_fingerprint"], tuple(Step.from_dict(s) for s in d["steps"]),
-                       tuple(DriftNote.from_dict(k) for k in d.get("kept", ())),
-                       tuple(DriftNote.from_dict(u) for u in d.get("unsupported", ())),
-                       tuple(DriftNote.from_dict(r) for r in d.get("residual", ())),
-                       tuple(d.get("notes", ())), tuple(d.get("lint", ())),
-                       _tupled(scope.get("schemas")), _tupled(scope.get("exclude_schemas")))
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise UsageError(f"the plan is malformed ({type(exc).__name__}: {exc})",
-                             hint="pass the plan.json written by `pgreconcile plan --out`, "
-                                  "unedited") from None
+            plan = cls._read(d)
+        except _Malformed as exc:
+            raise UsageError(f"the plan is malformed: {exc}", hint=_MALFORMED_HINT) from None
+        except RecursionError:
+            raise UsageError("the plan is malformed: nested too deeply",
+                             hint=_MALFORMED_HINT) from None
+        digest = plan_digest(plan)
+        if plan.id != digest:
+            raise PlanTampered(
+                f"plan {ascii(plan.id)[:40]} was edited after it was made: its content "
+                f"(steps, SQL, flags, scope) no longer matches its id (digest {digest}); "
+                "nothing was changed")
+        return replace(plan, steps=tuple(s.derived() for s in plan.steps))
+
+    @classmethod
+    def _read(cls, d: dict) -> Plan:
+        d = _record(d, "plan", _PLAN_FIELDS)
+        strategy = _str(d["strategy"], "plan.strategy")
+        backfill_mode = _str(d["backfill_mode"], "plan.backfill_mode")
+        if strategy not in ("keep", "swap"):
+            raise _Malformed(f"plan.strategy: {ascii(strategy)[:40]} is not keep or swap")
+        if backfill_mode not in ("stable", "random"):
+            raise _Malformed(f"plan.backfill_mode: {ascii(backfill_mode)[:40]} is not "
+                             "stable or random")
+        scope = _record(d["scope"], "plan.scope", ("schemas", "exclude_schemas"))
+        _strs(d["destructive"], "plan.destructive")  # derived: checked, never used
+        return cls(
+            _str(d["id"], "plan.id"), _str(d["database"], "plan.database"), strategy,
+            backfill_mode, _str(d["live_fingerprint"], "plan.live_fingerprint"),
+            tuple(Step.from_dict(s, f"plan.steps[{n}]")
+                  for n, s in enumerate(_list(d["steps"], "plan.steps"))),
+            *(tuple(DriftNote.from_dict(x, f"plan.{name}[{n}]")
+                    for n, x in enumerate(_list(d[name], f"plan.{name}")))
+              for name in ("kept", "unsupported", "residual")),
+            _strs(d["notes"], "plan.notes"),
+            tuple(_record(x, f"plan.lint[{n}]", (), free=True)
+                  for n, x in enumerate(_list(d["lint"], "plan.lint"))),
+            _scope(scope["schemas"], "plan.scope.schemas"),
+            _scope(scope["exclude_schemas"], "plan.scope.exclude_schemas"))
+
+    def sealed(self) -> Plan:
+        """This plan with its id set to the digest of its content (plan_digest)."""
+        return replace(self, id=plan_digest(self))
 
     def with_lint(self, findings: list[dict]) -> Plan:
         return replace(self, lint=tuple(findings))
 
     def with_scope(self, schemas, exclude_schemas) -> Plan:
-        return replace(self, schemas=_tupled(schemas), exclude_schemas=_tupled(exclude_schemas))
+        """The plan for this scope, its id the digest again (the scope is part of it)."""
+        return replace(self, schemas=_tupled(schemas),
+                       exclude_schemas=_tupled(exclude_schemas)).sealed()
 
     def sql_script(self) -> str:
         lines = [f"-- pgreconcile plan {self.id} for database {self.database}",
@@ -278,6 +373,105 @@ class Plan:
         return "\n".join(lines)
 
 
+_PLAN_FIELDS = ("format", "id", "database", "strategy", "backfill_mode", "live_fingerprint",
+                "steps", "kept", "unsupported", "residual", "notes", "lint", "scope",
+                "destructive")
+#: What the id does not cover: the id itself, squawk's findings (added after planning,
+#: never executed) and the list of destructive step ids (derived from the steps).
+_UNDIGESTED = ("id", "lint", "destructive")
+
+
+def plan_digest(plan: Plan) -> str:
+    """16 hex digits of the sha256 of the plan's content: format, database, strategy,
+    backfill mode, live fingerprint, scope, every field of every step (SQL, reverse, probe,
+    precheck, done_if, backfill, lock, kind, table, target, creates, destructive, …) and the
+    drift notes, as canonical JSON (floats as their repr, so the text does not depend on
+    which JSON encoder made it)."""
+    content = {k: v for k, v in plan.to_dict().items() if k not in _UNDIGESTED}
+    text = canonical_json.dumps(_floats_as_text(content))
+    return hashlib.sha256(text.encode("ascii")).hexdigest()[:16]
+
+
+def _floats_as_text(value):
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, dict):
+        return {k: _floats_as_text(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_floats_as_text(v) for v in value]
+    return value
+
+
+# -- reading plan.json: each helper returns the value or raises _Malformed naming the field
+
+def _kind(value) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _record(d, where: str, fields, *, optional=(), free: bool = False) -> dict:
+    if not isinstance(d, dict):
+        raise _Malformed(f"{where} must be an object, not {_kind(d)}")
+    if free:
+        return d
+    missing = [k for k in fields if k not in d]
+    if missing:
+        raise _Malformed(f"{where} lacks {', '.join(missing)}")
+    extra = [k for k in d if k not in fields and k not in optional]
+    if extra:
+        raise _Malformed(f"{where} has unknown field(s) "
+                         f"{', '.join(ascii(k)[:40] for k in extra[:5])}")
+    return d
+
+
+def _str(value, where: str) -> str:
+    if not isinstance(value, str):
+        raise _Malformed(f"{where} must be a string, not {_kind(value)}")
+    if "\x00" in value:
+        raise _Malformed(f"{where} contains a NUL character")
+    return value
+
+
+def _str_or_none(value, where: str) -> str | None:
+    return None if value is None else _str(value, where)
+
+
+def _list(value, where: str) -> list:
+    if not isinstance(value, list):
+        raise _Malformed(f"{where} must be a list, not {_kind(value)}")
+    return value
+
+
+def _strs(value, where: str) -> tuple[str, ...]:
+    return tuple(_str(v, f"{where}[{n}]") for n, v in enumerate(_list(value, where)))
+
+
+def _scope(value, where: str) -> tuple[str, ...] | None:
+    return None if value is None else _strs(value, where)
+
+
+def _bool(value, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise _Malformed(f"{where} must be true or false, not {_kind(value)}")
+    return value
+
+
+def _int(value, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _Malformed(f"{where} must be an integer, not {_kind(value)}")
+    if not -2 ** 63 <= value < 2 ** 63:
+        raise _Malformed(f"{where} must fit in 64 bits")
+    return value
+
+
+def _num(value, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _Malformed(f"{where} must be a number, not {_kind(value)}")
+    if isinstance(value, int) and not -2 ** 63 <= value < 2 ** 63:
+        raise _Malformed(f"{where} must be a finite number of seconds")
+    value = float(value)
+    if not math.isfinite(value):
+        raise _Malformed(f"{where} must be a finite number of seconds")
+    return value
 
 
 def _listed(names: tuple[str, ...] | None) -> list[str] | None:

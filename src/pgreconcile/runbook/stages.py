@@ -17,7 +17,11 @@ from pgreconcile.apply import revert
 from pgreconcile.apply.executor import ApplyResult, Executor
 from pgreconcile.apply.options import ApplyOptions
 from pgreconcile.apply.probes import pending_steps
-from pgreconcile.apply.refusals import refuse_destructive, refuse_unsupported
+from pgreconcile.apply.refusals import (
+    refuse_destructive,
+    refuse_existing_data,
+    refuse_unsupported,
+)
 from pgreconcile.apply.retry import attempts
 from pgreconcile.django.project import DjangoProject, manage, migration_state
 from pgreconcile.errors import (
@@ -26,6 +30,7 @@ from pgreconcile.errors import (
     MigrationPreflightFailed,
     Paused,
     PlanOutdated,
+    PlanTampered,
     ReconcileError,
     Refused,
     RollbackRefused,
@@ -146,12 +151,20 @@ def _field_defaults(target: Target, diagnosis: Diagnosis) -> dict:
 
 
 def load_plan(path: str | Path) -> Plan:
+    """The plan in `path`, checked whole (Plan.from_dict): one clear error, naming the file,
+    for a file that is unreadable, not JSON, malformed (UsageError) or edited (PlanTampered)."""
     try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"cannot read plan {path}: {exc}") from None
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError and JSONDecodeError included
+        raise UsageError(f"cannot read plan {path}: {exc}",
+                         hint="pass the plan.json written by `pgreconcile plan --out`") from None
+    except RecursionError:
+        raise UsageError(f"cannot read plan {path}: nested too deeply to be a plan",
+                         hint="pass the plan.json written by `pgreconcile plan --out`") from None
     try:
         return Plan.from_dict(data)
+    except PlanTampered as exc:
+        raise PlanTampered(f"cannot use plan {path}: {exc}", hint=exc.hint) from None
     except UsageError as exc:
         raise UsageError(f"cannot read plan {path}: {exc}", hint=exc.hint) from None
 
@@ -160,7 +173,12 @@ def apply_changes(live: ConnectionSpec, plan: Plan, options: ApplyOptions, *,
                   backup: str | None = None, no_backup: bool = False,
                   windows: MaintenanceWindows | None = None, pg_bin_dir: str | None = None,
                   reporter: Reporter = NULL) -> ApplyResult:
-    """Refusals first (nothing changed), then the executor."""
+    """Refusals first (nothing changed), then the executor.
+
+    Every refusal that needs no lock comes before the executor takes one and before it
+    creates or writes the ledger: destructive steps without allow_destructive (the plan's
+    flags are derived on load, Plan.from_dict), no backup, a closed window, a live schema
+    that changed since planning (unless the ledger shows the plan started)."""
     refuse_destructive(plan, options.allow_destructive)
     if windows is not None and pending_steps(live, plan):
         windows.require_open()
@@ -174,6 +192,7 @@ def apply_changes(live: ConnectionSpec, plan: Plan, options: ApplyOptions, *,
         verify_backup(backup, pg_bin_dir=pg_bin_dir)
     if options.current_fingerprint is None:
         options = replace(options, current_fingerprint=live_fingerprint(live, plan))
+    refuse_outdated(live, plan, options.current_fingerprint)
     result = Executor(live, plan, options, reporter).run()
     result.backup = backup
     return result
@@ -183,6 +202,35 @@ def live_fingerprint(live: ConnectionSpec, plan: Plan) -> str:
     """Live's schema fingerprint over the plan's own scope: what plan.live_fingerprint is."""
     return inspect_schema(live, schemas=plan.schemas,
                           exclude_schemas=plan.exclude_schemas).fingerprint()
+
+
+def refuse_outdated(live: ConnectionSpec, plan: Plan, current: str) -> None:
+    """PlanOutdated when live's fingerprint is not the plan's and no run of the plan has
+    started (the executor's own rule), read-only: the ledger is read where it exists,
+    never created, so the refusal leaves no trace in live."""
+    if current == plan.live_fingerprint:
+        return
+    with live.connect(autocommit=True) as conn:
+        started = conn.execute(
+            "SELECT to_regclass('pgreconcile.ledger') IS NOT NULL").fetchone()[0]
+        if started:
+            started = conn.execute("SELECT EXISTS (SELECT 1 FROM pgreconcile.ledger WHERE "
+                                   "plan_id = %s)", (plan.id,)).fetchone()[0]
+    if not started:
+        raise PlanOutdated(f"{live.dbname!r} changed since plan {plan.id} was made (schema "
+                           "fingerprint differs); nothing was changed")
+
+
+def refuse_before_changes(live: ConnectionSpec, plan: Plan, options: ApplyOptions) -> None:
+    """The refusals reconcile makes before its first side effect (scratch clone, lock,
+    backup, ledger): drift the plan cannot fix, destructive steps without
+    allow_destructive, and existing rows that would make a pending step fail (asked again
+    by the executor under its lock, as writers may add some meanwhile)."""
+    refuse_unsupported(plan)
+    refuse_destructive(plan, options.allow_destructive)
+    if any(step.precheck for step in plan.steps):
+        with live.connect(autocommit=True) as conn:
+            refuse_existing_data(conn, plan, options.show_samples)
 
 
 def recheck_plan(live: ConnectionSpec, plan: Plan) -> str:
@@ -304,7 +352,13 @@ class ReconcileOptions:
 
 
 def reconcile(target: Target, opts: ReconcileOptions, reporter: Reporter = NULL) -> dict:
-    """backup → preflight → plan → apply → migrate → verify; rollback on failure; report.
+    """plan → refusals → preflight → backup → apply → migrate → verify; rollback on
+    failure; report.
+
+    Every refusal that can be known from the plan (unsupported drift, destructive steps
+    without allow_destructive, existing rows a step would fail on) comes right after
+    planning, before any scratch clone, lock, backup or ledger write (the reference itself
+    is built in a scratch database that is dropped again).
 
     From the backup to the report the run holds the reconcile lock on a connection of its
     own (RunLock), so no other run interleaves with its migrate, verify or rollback. At the
@@ -333,11 +387,6 @@ def reconcile(target: Target, opts: ReconcileOptions, reporter: Reporter = NULL)
                 report["maintenance_window"] = opts.windows.describe()
                 if not opts.dry_run:
                     stage("window", opts.windows.require_open)
-            if project is not None:
-                pre = stage("preflight", lambda: run_preflight(
-                    project, live, scratch_server=target.scratch, pg_bin_dir=target.pg_bin_dir,
-                    reporter=reporter))
-                report["preflight_before"] = {**pre.to_dict(), "summary": pre.summary()}
             plan, diagnosis = stage("plan", lambda: plan_changes(
                 target, strategy=opts.strategy, backfill=opts.backfill,
                 drop_extra=opts.drop_extra, reporter=reporter))
@@ -345,7 +394,15 @@ def reconcile(target: Target, opts: ReconcileOptions, reporter: Reporter = NULL)
             report["plan"] = plan.to_dict()
             write_private_json(report_dir / "plan.json", plan.to_dict())
             write_private_text(report_dir / "plan.sql", plan.sql_script())
-            refuse_unsupported(plan)
+            if opts.dry_run:  # a dry run changes nothing: it plans what it would refuse
+                refuse_unsupported(plan)
+            else:
+                refuse_before_changes(live, plan, opts.apply)
+            if project is not None:
+                pre = stage("preflight", lambda: run_preflight(
+                    project, live, scratch_server=target.scratch, pg_bin_dir=target.pg_bin_dir,
+                    reporter=reporter))
+                report["preflight_before"] = {**pre.to_dict(), "summary": pre.summary()}
             if project is not None and plan.steps:
                 after = stage("preflight-with-plan", lambda: prove_plan(target, plan,
                                                                         opts.apply, reporter))
