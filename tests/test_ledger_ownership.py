@@ -56,10 +56,10 @@ def _site(make_db):
 def test_a_ledger_made_by_the_application_role_is_refused_and_its_trigger_never_fires(
         make_db, app_role, tmp_path):
     live, ref = _site(make_db)
+    _hostile(live, app_role)  # before the plan: its public.hits is part of what is planned
     plan = tmp_path / "plan.json"
     proc = cli("plan", "--reference-dsn", ref.conninfo(), "--out", str(plan), spec=live)
     assert proc.returncode == 3, proc.stderr
-    _hostile(live, app_role)
     with live.connect() as conn:
         before = census.schema_fingerprint(conn)
 

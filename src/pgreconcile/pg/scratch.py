@@ -29,10 +29,11 @@ def database_locale(conn) -> dict:
     """The current database's encoding and libc locale, for a scratch database that must
     hold the same bytes (a SQL_ASCII dump does not restore into UTF8; LATIN1 text would be
     converted): {"encoding", "lc_collate", "lc_ctype", "provider"}."""
-    provider = ("CASE datlocprovider WHEN 'c' THEN 'libc' WHEN 'i' THEN 'icu' "
-                "ELSE 'builtin' END" if conn.info.server_version >= 150000 else "'libc'")
-    row = conn.execute(f"SELECT pg_encoding_to_char(encoding), datcollate, datctype, {provider} "
-                       "FROM pg_database WHERE datname = current_database()").fetchone()
+    provider = sql.SQL("CASE datlocprovider WHEN 'c' THEN 'libc' WHEN 'i' THEN 'icu' "
+                       "ELSE 'builtin' END" if conn.info.server_version >= 150000 else "'libc'")
+    row = conn.execute(sql.SQL("SELECT pg_encoding_to_char(encoding), datcollate, datctype, {} "
+                               "FROM pg_database WHERE datname = current_database()")
+                       .format(provider)).fetchone()
     return {"encoding": row[0], "lc_collate": row[1], "lc_ctype": row[2], "provider": row[3]}
 
 
