@@ -56,6 +56,17 @@ def maintenance_window_cron(text, host_tz="UTC") -> list[dict]:
     return _call("cron_fields", text, host_tz)
 
 
+def maintenance_window_cron_entries(windows, host_tz="UTC", prefix="pgreconcile") -> list[dict]:
+    """Cron fields of every window, each with a stable name for ansible.builtin.cron
+    ("<prefix> <window> at HH:MM"), so an entry can be found again and removed."""
+    entries = []
+    for text in windows:
+        for fields in maintenance_window_cron(text, host_tz):
+            at = f"{int(fields['hour']):02d}:{int(fields['minute']):02d}"
+            entries.append({**fields, "name": f"{prefix} {' '.join(str(text).split())} at {at}"})
+    return entries
+
+
 def maintenance_window_task_triggers(text, host_tz="UTC") -> list[dict]:
     """win_scheduled_task triggers that start the job when the window opens."""
     openings = _call("host_openings", text, host_tz)
@@ -82,6 +93,7 @@ class FilterModule:
         return {
             "maintenance_window_oncalendar": maintenance_window_oncalendar,
             "maintenance_window_cron": maintenance_window_cron,
+            "maintenance_window_cron_entries": maintenance_window_cron_entries,
             "maintenance_window_task_triggers": maintenance_window_task_triggers,
             "powershell_quote": powershell_quote,
         }
