@@ -79,6 +79,10 @@ def _crontab() -> str:
     return proc.stdout if proc.returncode == 0 else ""
 
 
+def _has_crontab() -> bool:
+    return subprocess.run(["crontab", "-l"], capture_output=True, check=False).returncode == 0
+
+
 def _playbook(root: Path, variables: dict) -> subprocess.CompletedProcess:
     vars_file = root / "vars.json"
     vars_file.write_text(json.dumps(variables))
@@ -95,7 +99,7 @@ def test_cron_starts_the_run_when_the_window_opens_and_the_report_appears(
     params = spec.params
     name = f"fires_{secrets.token_hex(3)}"
     unit = f"pgreconcile-{name}"
-    before = _crontab()
+    before, had_crontab = _crontab(), _has_crontab()
 
     # Opens at a minute boundary 45-105 s away: time for the playbook, then cron's minute.
     opens = (datetime.now(timezone.utc) + timedelta(seconds=105)).replace(second=0,
@@ -167,3 +171,5 @@ def test_cron_starts_the_run_when_the_window_opens_and_the_report_appears(
             kept = "".join(line + "\n" for line in left.splitlines()
                            if unit not in line and not line.startswith(f"#Ansible: {unit} "))
             subprocess.run(["crontab", "-"], input=kept, text=True, check=False)
+        if not had_crontab and _has_crontab() and not _crontab().strip():
+            subprocess.run(["crontab", "-r"], capture_output=True, check=False)
