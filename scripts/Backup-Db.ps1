@@ -96,7 +96,7 @@ param(
     [string]$Database,
 
     [Alias('Server', 'HostName')]
-    [ValidateNotNullOrEmpty()]
+    [ValidatePattern('^(?:[A-Za-z0-9_.:%\[\]-]{1,253}|(?:[A-Za-z]:)?[\\/][^"\x00-\x1F\x7F]{0,250})$(?!\n)')]
     [string]$SqlInstance = 'localhost',
 
     [ValidateRange(1, 65535)]

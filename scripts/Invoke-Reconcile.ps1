@@ -18,9 +18,9 @@
     With -Check or -WhatIf nothing changes and no backup is taken: pgreconcile inspects,
     runs the preflight and plans (--dry-run), and the plan is returned.
 
-    Reconciling changes a live schema, so the confirmation impact follows what may happen:
-    a normal run is Medium (asked only with -Confirm or $ConfirmPreference Medium or lower);
-    with -AllowDestructive it is High (asked unless -Confirm:$false or -Force).
+    Reconciling changes a live schema, so a run that may change it is ConfirmImpact High:
+    ShouldProcess asks first, unless -Confirm:$false or -Force (-Check and -WhatIf change
+    nothing and never ask).
 
     The password of -Credential (or of the file named by -CredentialPath) reaches pgreconcile
     only through PGPASSWORD for that one process; it never appears on a command line.
@@ -72,7 +72,7 @@
 
 .PARAMETER AllowDestructive
     Allow steps that drop or rewrite (e.g. -PkStrategy swap, -DropExtra). A verified backup is
-    taken first. Raises the confirmation impact to High.
+    taken first. The run asks first like any run that may change the schema.
 
 .PARAMETER Check
     Inspect, preflight and plan only (--dry-run), like -WhatIf: no backup, no change. Returns
@@ -130,7 +130,7 @@
 
 .PARAMETER Force
     Do not ask for confirmation (for scheduled, non-interactive runs). It does not imply
-    -AllowDestructive.
+    -AllowDestructive, and -Confirm or -WhatIf given with it still win.
 
 .PARAMETER PgBinDir
     Directory holding pg_dump and pg_restore to prefer, e.g. 'C:\Program Files\PostgreSQL\17\bin'.
@@ -205,7 +205,7 @@
 
     When verification fails, shows the exit code (3) and how the run was rolled back.
 #>
-[CmdletBinding(SupportsShouldProcess, ConfirmImpact = 'Medium', DefaultParameterSetName = 'Credential')]
+[CmdletBinding(SupportsShouldProcess, ConfirmImpact = 'High', DefaultParameterSetName = 'Credential')]
 [OutputType('PgReconcile.Report', 'PgReconcile.ReconcilePlan')]
 param(
     [Parameter(Mandatory)]
@@ -213,7 +213,7 @@ param(
     [string]$Database,
 
     [Alias('Server', 'HostName')]
-    [ValidateNotNullOrEmpty()]
+    [ValidatePattern('^(?:[A-Za-z0-9_.:%\[\]-]{1,253}|(?:[A-Za-z]:)?[\\/][^"\x00-\x1F\x7F]{0,250})$(?!\n)')]
     [string]$SqlInstance = 'localhost',
 
     [ValidateRange(1, 65535)]
@@ -309,13 +309,9 @@ if ($PSCmdlet.ParameterSetName -eq 'CredentialFile') {
     $Credential = Import-PgReconcileCredential -Path $CredentialPath
 }
 
-# Dropping or rewriting is ConfirmImpact High: prompt unless -Confirm:$false or -Force.
-if ($AllowDestructive -and $ConfirmPreference -eq 'High') {
-    $ConfirmPreference = 'Medium'
-}
-if ($Force -and -not $PSBoundParameters.ContainsKey('Confirm')) {
-    $ConfirmPreference = 'None'
-}
+# A run that may change the schema is ConfirmImpact High: ShouldProcess asks, unless
+# -Confirm:$false, or -Force (for unattended runs) without -Confirm and without -WhatIf.
+$skipPrompt = $Force -and -not $WhatIfPreference -and -not $PSBoundParameters.ContainsKey('Confirm')
 
 $stamp = Get-PgReconcileStamp
 $connInfo = ConvertTo-PgConnInfo -Server $SqlInstance -Port $Port -Database $Database
@@ -369,7 +365,7 @@ try {
         $cliArgs += '--dry-run'
         $typeName = 'PgReconcile.ReconcilePlan'
     }
-    elseif ($PSCmdlet.ShouldProcess($target, $action)) {
+    elseif ($skipPrompt -or $PSCmdlet.ShouldProcess($target, $action)) {
         $typeName = 'PgReconcile.Report'
     }
     elseif ($WhatIfPreference) {

@@ -9,6 +9,8 @@
     which is the one place that:
 
       * finds the pgreconcile executable,
+      * refuses a value Windows PowerShell 5.1 would not pass intact (Assert-PgReconcileCliArgument:
+        a double quote, a control character, an empty value, a trailing backslash after a space),
       * puts the user name and password of a PSCredential into PGUSER/PGPASSWORD for the
         child process only, and restores the previous environment afterwards,
       * runs the CLI with --json and turns its one JSON document into an object,
@@ -121,6 +123,64 @@ function ConvertTo-PgConnInfo {
     $parts -join ' '
 }
 
+function Assert-PgReconcileCliArgument {
+    <#
+    .SYNOPSIS
+        Refuses a value that Windows PowerShell 5.1 would not pass to a native program intact.
+
+    .DESCRIPTION
+        Windows PowerShell 5.1 builds a native program's command line itself and gets it
+        wrong in known ways (PowerShell 7.3 fixed them with $PSNativeCommandArgumentPassing):
+
+          * an embedded double quote is not escaped, so 'db01" --drop-extra "x' reaches
+            the program as three arguments, one of them an option nobody typed;
+          * a value with a space is wrapped in double quotes, but a trailing backslash is
+            not doubled, so it escapes the closing quote and swallows the next argument;
+          * an empty value is dropped, so the next argument takes its place.
+
+        Control characters (a line break, a tab, NUL) have no place in a host name, a path,
+        a window or a setting either. Every argument that reaches the CLI passes through
+        here (Invoke-PgReconcileCli calls it; Register-MaintenanceTask.ps1 calls it on the
+        values the scheduled run will pass), so a refused value is a terminating error
+        before anything runs, naming the value and why, in every PowerShell version.
+
+    .PARAMETER Argument
+        The arguments, in order.
+    #>
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory)]
+        [AllowEmptyString()]
+        [AllowEmptyCollection()]
+        [string[]]$Argument
+    )
+
+    foreach ($value in $Argument) {
+        $reason = $null
+        if ($value -eq '') {
+            $reason = 'it is empty (Windows PowerShell 5.1 drops an empty argument, so the next one would take its place)'
+        }
+        elseif ($value -match '"') {
+            $reason = 'it holds a double quote (Windows PowerShell 5.1 does not escape it, so the value would split into several arguments)'
+        }
+        elseif ($value -match '[\x00-\x1F\x7F]') {
+            $reason = 'it holds a control character (a line break, tab or NUL)'
+        }
+        elseif ($value -match '\s' -and $value -match '\\$') {
+            $reason = 'it holds a space and ends with a backslash (Windows PowerShell 5.1 would let the backslash escape its closing quote); drop the trailing backslash'
+        }
+        if ($reason) {
+            $shown = $value -replace '[\x00-\x1F\x7F]', '?'
+            $exception = [System.ArgumentException]::new(
+                "Refusing to pass '$shown' to pgreconcile: $reason. Nothing was run.", 'Argument')
+            $record = [System.Management.Automation.ErrorRecord]::new($exception,
+                'PgReconcile.UnsafeArgument', [System.Management.Automation.ErrorCategory]::InvalidArgument,
+                $shown)
+            $PSCmdlet.ThrowTerminatingError($record)
+        }
+    }
+}
+
 function Invoke-PgReconcileCli {
     <#
     .SYNOPSIS
@@ -181,6 +241,8 @@ function Invoke-PgReconcileCli {
     )
 
     $exe = Resolve-PgReconcileCli -Path $CliPath
+    # Before the password enters the environment: a value PowerShell 5.1 would split stops here.
+    Assert-PgReconcileCliArgument -Argument $Arguments
     $saved = @{}
     foreach ($name in 'PGUSER', 'PGPASSWORD') {
         $saved[$name] = [System.Environment]::GetEnvironmentVariable($name)

@@ -194,7 +194,7 @@
 
     Removes the task \pgreconcile\pgreconcile-pettycash.
 #>
-[CmdletBinding(SupportsShouldProcess, DefaultParameterSetName = 'Register')]
+[CmdletBinding(SupportsShouldProcess, ConfirmImpact = 'High', DefaultParameterSetName = 'Register')]
 [OutputType('PgReconcile.MaintenanceTask')]
 param(
     [Parameter(Mandatory)]
@@ -233,7 +233,7 @@ param(
 
     [Parameter(ParameterSetName = 'Register')]
     [Alias('Server', 'HostName')]
-    [ValidateNotNullOrEmpty()]
+    [ValidatePattern('^(?:[A-Za-z0-9_.:%\[\]-]{1,253}|(?:[A-Za-z]:)?[\\/][^"\x00-\x1F\x7F]{0,250})$(?!\n)')]
     [string]$SqlInstance = 'localhost',
 
     [Parameter(ParameterSetName = 'Register')]
@@ -471,6 +471,9 @@ if ($PSBoundParameters.ContainsKey('PgBinDir')) {
     $scriptArgs += @('-PgBinDir', (Resolve-PgReconcilePath -Path $PgBinDir))
 }
 
+# The scheduled run hands these values to the CLI under Windows PowerShell 5.1: refuse one it
+# would split now, at registration, rather than at 01:00 in the window.
+Assert-PgReconcileCliArgument -Argument $scriptArgs
 $taskArgs = @('-NoProfile', '-NonInteractive', '-ExecutionPolicy', 'Bypass', '-File', $invokeScript) + $scriptArgs
 $argumentLine = ($taskArgs | ForEach-Object { ConvertTo-TaskArgument -Value ([string]$_) }) -join ' '
 $action = New-ScheduledTaskAction -Execute $PowerShellPath -Argument $argumentLine -WorkingDirectory $projectPath

@@ -10,7 +10,8 @@
 
     By default the target must be new (or empty). An existing database with tables is only
     replaced with -Replace, and then pgreconcile first takes a fresh backup of it; because
-    that drops a live database, -Replace asks for confirmation unless -Confirm:$false is given.
+    that drops a live database. Every restore is ConfirmImpact High: it asks for confirmation
+    unless -Confirm:$false is given.
 
     The password of -Credential reaches pgreconcile only through PGPASSWORD for that one
     process; it never appears on a command line.
@@ -57,7 +58,7 @@
     Verifies the backup and reports what would be restored; changes nothing.
 
 .PARAMETER Confirm
-    Asks before restoring. Always asked with -Replace unless -Confirm:$false.
+    Asks before restoring (ConfirmImpact High: asked unless -Confirm:$false).
 
 .OUTPUTS
     PgReconcile.Restore: path, target_db, verified, row_counts_match, fingerprint_match,
@@ -90,7 +91,7 @@
 
     Verifies the backup and shows what would be replaced; changes nothing.
 #>
-[CmdletBinding(SupportsShouldProcess, ConfirmImpact = 'Medium')]
+[CmdletBinding(SupportsShouldProcess, ConfirmImpact = 'High')]
 [OutputType('PgReconcile.Restore', 'PgReconcile.RestoreIntent')]
 param(
     [Parameter(Mandatory, Position = 0, ValueFromPipelineByPropertyName)]
@@ -104,7 +105,7 @@ param(
     [string]$Database,
 
     [Alias('Server', 'HostName')]
-    [ValidateNotNullOrEmpty()]
+    [ValidatePattern('^(?:[A-Za-z0-9_.:%\[\]-]{1,253}|(?:[A-Za-z]:)?[\\/][^"\x00-\x1F\x7F]{0,250})$(?!\n)')]
     [string]$SqlInstance = 'localhost',
 
     [ValidateRange(1, 65535)]
@@ -135,11 +136,6 @@ begin {
     $ErrorActionPreference = 'Stop'
     . (Join-Path -Path $PSScriptRoot -ChildPath 'PgReconcile.Common.ps1')
 
-    # Replacing drops a live database: treat it as ConfirmImpact High (prompt unless the
-    # caller said -Confirm:$false or set $ConfirmPreference to None).
-    if ($Replace -and $ConfirmPreference -eq 'High') {
-        $ConfirmPreference = 'Medium'
-    }
     $connInfo = ConvertTo-PgConnInfo -Server $SqlInstance -Port $Port -Database 'postgres'
 }
 

@@ -352,3 +352,80 @@ def test_toolkit_installs_the_wheel_into_a_venv_and_second_run_changes_nothing(
 
     second = playbook("toolkit", dict(toolkit_vars), env=env)
     assert recap(second)["changed"] == 0
+
+
+# --------------------------------------------------------------------------- Windows paths
+# No Windows host here: the Windows tasks are checked against their modules' own documentation
+# (ansible-doc of the installed collections), and each role's argument specs against the
+# variables it uses. ansible-lint (production profile) runs over both roles in `make lint`.
+WINDOWS_TASK_FILES = [REPO / "roles/toolkit/tasks/windows.yml",
+                      REPO / "roles/schedule/tasks/windows.yml"]
+
+
+def _module_tasks(tasks: list) -> list[tuple[str, dict]]:
+    """(module name, its arguments) of every task, blocks included."""
+    found = []
+    for task in tasks:
+        for key in ("block", "rescue", "always"):
+            found += _module_tasks(task.get(key) or [])
+        for name, args in task.items():
+            if ("." in name and isinstance(args, dict)
+                    and not name.startswith("ansible.builtin.include")):
+                found.append((name, args))
+    return found
+
+
+def _documented_options(modules: list[str]) -> dict[str, dict]:
+    proc = subprocess.run([str(BIN / "ansible-doc"), "-j", *modules], capture_output=True,
+                          text=True, timeout=120, check=False, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    return {name: doc["doc"]["options"] for name, doc in json.loads(proc.stdout).items()}
+
+
+def _names(options: dict) -> set[str]:
+    return {alias for name, spec in options.items()
+            for alias in [name, *(spec.get("aliases") or [])]}
+
+
+def test_windows_tasks_use_only_options_their_modules_document():
+    import yaml
+    tasks = [t for path in WINDOWS_TASK_FILES
+             for t in _module_tasks(yaml.safe_load(path.read_text()))]
+    windows_modules = sorted({m for m, _ in tasks if "windows" in m})
+    assert "ansible.windows.win_command" in windows_modules
+    documented = _documented_options(windows_modules)
+    assert set(documented) == set(windows_modules), "a Windows collection is missing"
+    for module, args in tasks:
+        if module in documented:
+            unknown = set(args) - _names(documented[module]) - {"_raw_params"}
+            assert not unknown, f"{module}: {sorted(unknown)} not documented"
+    # The triggers the schedule filter builds are win_scheduled_task trigger sub-options.
+    triggers = _filters().maintenance_window_task_triggers("Mon-Fri 22:00-23:30 Europe/Berlin",
+                                                           "UTC")
+    triggers += _filters().maintenance_window_task_triggers("daily 01:00-02:00 UTC", "UTC")
+    trigger_options = _names(documented["community.windows.win_scheduled_task"]["triggers"]
+                             ["suboptions"])
+    for trigger in triggers:
+        assert set(trigger) <= trigger_options, trigger
+
+
+@pytest.mark.parametrize("role", ["toolkit", "schedule"])
+def test_argument_specs_cover_every_variable_of_the_role(role):
+    """Every <role>_* variable the role's tasks, templates and vars use is in its argument
+    specs, every spec is a default, and every literal default is the spec's default."""
+    import yaml
+    root = REPO / "roles" / role
+    specs = yaml.safe_load((root / "meta/argument_specs.yml").read_text())
+    options = specs["argument_specs"]["main"]["options"]
+    defaults = yaml.safe_load((root / "defaults/main.yml").read_text())
+    used = set()
+    for path in [*root.glob("tasks/*.yml"), *root.glob("templates/*"), root / "vars/main.yml",
+                 root / "handlers/main.yml"]:
+        if path.exists():
+            used |= set(re.findall(rf"\b{role}_[a-z0-9_]+", path.read_text()))
+    assert used - set(options) == set(), f"used but not in argument_specs: {used - set(options)}"
+    assert set(defaults) == set(options)
+    for name, spec in options.items():
+        value = defaults[name]
+        if "default" in spec and not (isinstance(value, str) and "{{" in value):
+            assert spec["default"] == value, name

@@ -1315,15 +1315,15 @@ def test_restore_db_builds_arguments_the_cli_parses(restore_script, bound, what_
         assert getattr(ns, key) == value, key
 
 
-def test_restore_db_replace_asks_first(restore_script):
-    """-Replace drops a live database: ConfirmImpact Medium is raised to a prompt."""
+def test_restore_db_asks_first_through_should_process(restore_script):
+    """A restore is ConfirmImpact High: ShouldProcess asks unless -Confirm:$false, and the
+    script never lowers $ConfirmPreference to get there."""
     s = restore_script
-    assert binding_setting(s, "ConfirmImpact") == "Medium"
-    [raise_impact] = [a for a in s.of_type("assignment_expression")
-                      if assigns_to(s, a, "ConfirmPreference")]
-    assert s.text(clause_condition(s, raise_impact)) == \
-        "$Replace -and $ConfirmPreference -eq 'High'"
-    assert string_value(s, assignment_parts(s, raise_impact)[2]) == "Medium"
+    assert binding_setting(s, "ConfirmImpact") == "High"
+    assert "supportsshouldprocess" in (cmdlet_binding_arguments(s) or {})
+    assert assignments_to(s, "ConfirmPreference") == []
+    assert any(re.search(r"\$PSCmdlet\.ShouldProcess\(\$target, \$action\)", s.text(n))
+               for n in s.of_type("if_statement"))
 
 
 # --------------------------------------------------------------------------- Invoke-Reconcile
@@ -1411,7 +1411,8 @@ def test_invoke_reconcile_returns_typed_reports(invoke_script):
             typed[branch] = (string_value(s, assignment_parts(s, node)[2]),
                              "'--dry-run'" in s.text(block))
     assert typed == {"$Check": ("PgReconcile.ReconcilePlan", True),
-                     "$PSCmdlet.ShouldProcess($target, $action)": ("PgReconcile.Report", False),
+                     "$skipPrompt -or $PSCmdlet.ShouldProcess($target, $action)":
+                         ("PgReconcile.Report", False),
                      "$WhatIfPreference": ("PgReconcile.ReconcilePlan", True)}
     [call] = commands_named(s, "Invoke-PgReconcileCli")
     assert variable_name(s, command_arguments(s, call)["typename"]) == "typename"
@@ -1428,16 +1429,14 @@ def test_invoke_reconcile_value_sets_are_the_clis_choices(invoke_script):
 
 
 def test_invoke_reconcile_asks_before_destructive_runs(invoke_script):
-    """ConfirmImpact Medium, raised to a prompt with -AllowDestructive; -Force waives the
-    prompt unless -Confirm is given."""
+    """ConfirmImpact High with ShouldProcess for every run that may change the schema;
+    -Force waives the prompt only without -Confirm and -WhatIf; $ConfirmPreference is
+    never touched."""
     s = invoke_script
-    assert binding_setting(s, "ConfirmImpact") == "Medium"
-    preference = {s.text(clause_condition(s, a)): string_value(s, assignment_parts(s, a)[2])
-                  for a in s.of_type("assignment_expression")
-                  if assigns_to(s, a, "ConfirmPreference")}
-    assert preference == {
-        "$AllowDestructive -and $ConfirmPreference -eq 'High'": "Medium",
-        "$Force -and -not $PSBoundParameters.ContainsKey('Confirm')": "None"}
+    assert binding_setting(s, "ConfirmImpact") == "High"
+    assert assignments_to(s, "ConfirmPreference") == []
+    assert assignments_to(s, "skipPrompt") == [
+        "$Force -and -not $WhatIfPreference -and -not $PSBoundParameters.ContainsKey('Confirm')"]
 
 
 @pytest.mark.parametrize("bound, reason", [
@@ -2027,3 +2026,205 @@ def test_common_returns_a_paused_run_as_a_warning_not_an_error(common_script):
     branch = s.text(ifs[paused])
     assert "Write-Warning" in branch and "return $document" in branch
     assert "ThrowTerminatingError" not in branch
+
+
+# ------------------------------------------------------------------- issue 14: Windows hosts
+# Destructive scripts ask through ShouldProcess at ConfirmImpact High; every value that reaches
+# the CLI survives Windows PowerShell 5.1's native command line, or is refused first.
+DESTRUCTIVE = ["Restore-Db.ps1", "Invoke-Reconcile.ps1", "Register-MaintenanceTask.ps1"]
+INSTANCE_PATHS = [p for p in WRAPPER_PATHS if "sqlinstance" in script_parameters(Script.load(p))]
+
+
+@pytest.mark.parametrize("name", DESTRUCTIVE)
+def test_destructive_scripts_ask_at_confirm_impact_high_through_should_process(name):
+    s = _script(name)
+    binding = cmdlet_binding_arguments(s) or {}
+    assert "supportsshouldprocess" in binding
+    assert binding_setting(s, "ConfirmImpact") == "High"
+    assert assignments_to(s, "ConfirmPreference") == [], "lowers $ConfirmPreference instead"
+    calls = [n for n in s.of_type("invokation_expression", "member_access", "pipeline")
+             if re.fullmatch(r"\$PSCmdlet\.ShouldProcess\(.+\)", s.text(n), re.DOTALL)]
+    assert calls, f"{name} never calls $PSCmdlet.ShouldProcess"
+
+
+def test_every_script_with_a_server_takes_the_same_server_pattern():
+    assert {p.name for p in INSTANCE_PATHS} >= {"Backup-Db.ps1", "Restore-Db.ps1",
+                                                "Invoke-Reconcile.ps1",
+                                                "Register-MaintenanceTask.ps1"}
+    patterns = {script_parameters(Script.load(p))["sqlinstance"].pattern for p in INSTANCE_PATHS}
+    assert len(patterns) == 1 and None not in patterns, patterns
+
+
+@pytest.mark.parametrize("path", INSTANCE_PATHS, ids=_ids(INSTANCE_PATHS))
+@pytest.mark.parametrize("server, accepted", [
+    ("localhost", True), ("db01.example.com", True), ("10.0.0.5", True), ("::1", True),
+    ("fe80::1%eth0", True), ("/var/run/postgresql", True), ("C:\\pg sockets", True),
+    ('db01" --drop-extra "x', False), ("db01 --drop-extra", False), ("db01\n", False),
+    ("db01\x00", False), ("", False), ('C:\\pg"sock', False), ("db01'x", False),
+], ids=lambda v: repr(v) if isinstance(v, str) else str(v))
+def test_sql_instance_refuses_quotes_spaces_and_control_characters(path, server, accepted):
+    script = Script.load(path)
+    bound = {**REQUIRED_VALUES[path.name], "SqlInstance": server}
+    if accepted:
+        bind(script, bound)
+    else:
+        with pytest.raises(ParameterRejected, match="SqlInstance"):
+            bind(script, bound)
+
+
+REQUIRED_VALUES = {
+    "Backup-Db.ps1": {"Database": "pettycash", "OutDir": "D:\\backups"},
+    "Restore-Db.ps1": {"Database": "pettycash", "Path": "D:\\b.dump"},
+    "Invoke-Reconcile.ps1": {"Database": "pettycash", "ProjectDir": str(EXAMPLE)},
+    "Register-MaintenanceTask.ps1": {"Database": "pettycash", "ProjectDir": str(EXAMPLE),
+                                     "MaintenanceWindow": ["Sat 01:00-03:00 UTC"],
+                                     "LogDir": "D:\\logs", "BackupDir": "D:\\backups"},
+}
+
+
+def test_the_injection_a_quote_in_sql_instance_would_make_is_real():
+    """Without the pattern: PowerShell 5.1 would hand the CLI a --dsn value that stops at the
+    quote and an option nobody typed."""
+    dsn = "host='db01\" --drop-extra \"x' port='5432' dbname='pettycash'"
+    line = ps51_command_line(["reconcile", "--dsn", dsn, "--project-dir", "D:\\src"])
+    assert "--drop-extra" in msvcrt_argv(line)
+
+
+def ps51_command_line(arguments: list[str]) -> str:
+    """Windows PowerShell 5.1's (legacy) command line for a native program: an argument with
+    whitespace outside double quotes is wrapped in double quotes, nothing is escaped, and an
+    empty argument leaves nothing behind."""
+    def needs_quotes(value: str) -> bool:
+        quotes, after_backslash = 0, False
+        for char in value:
+            if char == '"' and not after_backslash:
+                quotes += 1
+            elif char.isspace() and quotes % 2 == 0:
+                return True
+            after_backslash = char == "\\"
+        return False
+    return " ".join(f'"{a}"' if needs_quotes(a) else a for a in arguments)
+
+
+def msvcrt_argv(line: str) -> list[str]:
+    """The arguments the Microsoft C runtime (python.exe's argv) reads from a command line:
+    space/tab separate, double quotes group, 2n backslashes before a quote are n backslashes
+    and the quote groups, 2n+1 are n and a literal quote, "" inside quotes is a quote."""
+    args, i, n = [], 0, len(line)
+    while True:
+        while i < n and line[i] in " \t":
+            i += 1
+        if i >= n:
+            return args
+        arg, quoted = [], False
+        while i < n and (quoted or line[i] not in " \t"):
+            if line[i] == "\\":
+                j = i
+                while j < n and line[j] == "\\":
+                    j += 1
+                if j < n and line[j] == '"':
+                    arg.append("\\" * ((j - i) // 2))
+                    if (j - i) % 2:
+                        arg.append('"')
+                        j += 1
+                else:
+                    arg.append("\\" * (j - i))
+                i = j
+            elif line[i] == '"':
+                if quoted and i + 1 < n and line[i + 1] == '"':
+                    arg.append('"')
+                    i += 2
+                else:
+                    quoted = not quoted
+                    i += 1
+            else:
+                arg.append(line[i])
+                i += 1
+        args.append("".join(arg))
+
+
+def argument_rules(common: Script) -> list[str]:
+    """The refusal conditions of Assert-PgReconcileCliArgument, as written."""
+    body = common.function("Assert-PgReconcileCliArgument")
+    conditions = [common.text(next(c for c in n.children if c.type == "pipeline"))
+                  for n in common.of_type("if_statement", "elseif_clause", under=body)]
+    return [c for c in conditions if "$value" in c]
+
+
+def refused_by(rules: list[str], value: str) -> bool:
+    """Evaluates the rules (`$value -eq ''`, `$value -match '...'`, joined by -and)."""
+    for rule in rules:
+        results = []
+        for part in re.split(r"\s+-and\s+", rule.strip("()")):
+            if part == "$value -eq ''":
+                results.append(value == "")
+            elif found := re.fullmatch(r"\$value -match '((?:[^']|'')*)'", part):
+                results.append(re.search(found[1].replace("''", "'"), value, re.I) is not None)
+            else:
+                raise AssertionError(f"a rule this test cannot read: {part!r}")
+        if all(results):
+            return True
+    return False
+
+
+def test_cli_argument_rules_are_the_ones_ps51_needs(common_script):
+    rules = argument_rules(common_script)
+    assert len(rules) == 4, rules
+    for value in ['db01" --drop-extra "x', "", "a\nb", "tab\there", "D:\\My Backups\\",
+                  "C:\\x\x7f"]:
+        assert refused_by(rules, value), value
+        assert msvcrt_argv(ps51_command_line(["a", value, "b"])) != ["a", value, "b"] \
+            or "\t" in value or "\x7f" in value or "\n" in value, value
+    for value in ["Sat 01:00-03:00 UTC; Sun 02:30-04:00 Europe/Berlin", "D:\\My Backups",
+                  "C:\\", "host='db01' port='5432' dbname='it''s'", "pettycash_system.settings",
+                  "\\\\server\\share\\pg bin"]:
+        assert not refused_by(rules, value), value
+
+
+def test_every_value_the_rules_accept_reaches_the_cli_intact(common_script):
+    """The property behind the rules, over many generated values: whatever
+    Assert-PgReconcileCliArgument lets through, PowerShell 5.1's command line hands to the
+    CLI unchanged, as the same number of arguments."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+    rules = argument_rules(common_script)
+    values = st.text(alphabet=st.sampled_from(list('ab :;\\"\'-=\t\u00a0é')), max_size=12)
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(values, min_size=1, max_size=4))
+    def check(arguments):
+        if any(refused_by(rules, a) for a in arguments):
+            return
+        assert msvcrt_argv(ps51_command_line(arguments)) == arguments
+    check()
+
+
+def test_every_cli_call_and_the_task_pass_the_argument_check_first(common_script,
+                                                                   register_script):
+    s = common_script
+    body = s.function("Invoke-PgReconcileCli")
+    [check] = commands_named(s, "Assert-PgReconcileCliArgument", under=body)
+    assert s.text(check) == "Assert-PgReconcileCliArgument -Argument $Arguments"
+    run = next(n for n in s.of_type("command", under=body) if s.text(n).startswith("& $exe"))
+    password = next(a for a in s.of_type("assignment_expression", under=body)
+                    if s.text(a).startswith("$env:PGPASSWORD"))
+    assert check.end_byte < password.start_byte < run.start_byte
+    r = register_script
+    [task_check] = commands_named(r, "Assert-PgReconcileCliArgument")
+    assert r.text(task_check) == "Assert-PgReconcileCliArgument -Argument $scriptArgs"
+    [action] = commands_named(r, "New-ScheduledTaskAction")
+    assert task_check.end_byte < action.start_byte
+
+
+def test_windows_are_validated_by_the_cli_window_command_not_in_powershell(common_script):
+    """A window with a quote is refused by the argument check; one the engine cannot read
+    comes back from `pgreconcile window` as exit 2, the engine's own message."""
+    rules = argument_rules(common_script)
+    assert refused_by(rules, 'Sat 01:00-03:00 UTC" --drop-extra "')
+    code, document = run_cli(window_call(common_script, "Sat 01:00-03:00 Mars/Olympus"))
+    assert code == 2 and "time zone" in document["message"]
+    code, document = run_cli(window_call(common_script, "Fri 23:00-01:30 America/New_York"))
+    assert code == 0 and document["parts"][0]["tz"] == "America/New_York"
+    for path in WINDOW_PATHS:
+        text = path.read_text()
+        assert not re.search(r"\[0-9\]\{1,2\}:\[0-9\]|\\d\{1,2\}:\\d|Mon\|Tue", text), path.name

@@ -68,3 +68,121 @@ def test_reconcile_outside_window_refuses_and_changes_nothing(make_db, tmp_path)
     assert dry.returncode == 0, dry.stdout + dry.stderr
     assert json.loads(dry.stdout)["plan"]["steps"]
     assert fingerprint_and_counts(spec) == before
+
+
+# --------------------------------------------------------------------------- schedulers
+# The timer's OnCalendar= and the cron fields come from the same parser as the guard; each
+# case checks that the opening the scheduler fires at is one the guard calls open.
+from pgreconcile.runbook.window import Window, cron_fields, cron_lines, oncalendar  # noqa: E402
+
+WINTER = datetime(2026, 1, 14, 12, 0, tzinfo=UTC)   # Wednesday, CET (+1) / EST (-5)
+SUMMER = datetime(2026, 7, 15, 12, 0, tzinfo=UTC)   # Wednesday, CEST (+2) / EDT (-4)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Fri 23:00-01:30", "Fri *-*-* 23:00:00 UTC"),  # crosses midnight: opens on Friday
+    ("Fri 23:00-01:30 Europe/Berlin", "Fri *-*-* 23:00:00 Europe/Berlin"),
+    ("Mon-Fri 22:00-23:30 America/New_York", "Mon..Fri *-*-* 22:00:00 America/New_York"),
+    ("Sat,Sun 1:05-2:00", "Sat,Sun *-*-* 01:05:00 UTC"),
+    ("Fri-Mon 23:30-00:15 UTC", "Mon,Fri..Sun *-*-* 23:30:00 UTC"),
+    ("daily 02:00-04:00 UTC", "*-*-* 02:00:00 UTC"),
+])
+def test_oncalendar_is_the_opening_in_the_windows_own_zone(text, expected):
+    assert oncalendar(Window.parse(text)) == expected
+
+
+@pytest.mark.parametrize("text, host, around, expected", [
+    # across midnight, host on UTC: Friday 23:00 stays Friday
+    ("Fri 23:00-01:30", "UTC", WINTER, [{"minute": "0", "hour": "23", "weekday": "5"}]),
+    # Berlin's Friday 23:00 is Friday 22:00 UTC in winter, 21:00 in summer
+    ("Fri 23:00-01:30 Europe/Berlin", "UTC", WINTER,
+     [{"minute": "0", "hour": "22", "weekday": "5"}]),
+    ("Fri 23:00-01:30 Europe/Berlin", "UTC", SUMMER,
+     [{"minute": "0", "hour": "21", "weekday": "5"}]),
+    # New York's weekday 22:00 is the next day in UTC: Tue..Sat, 03:00 (EST) / 02:00 (EDT)
+    ("Mon-Fri 22:00-23:30 America/New_York", "UTC", WINTER,
+     [{"minute": "0", "hour": "3", "weekday": "2,3,4,5,6"}]),
+    ("Mon-Fri 22:00-23:30 America/New_York", "Etc/UTC", SUMMER,
+     [{"minute": "0", "hour": "2", "weekday": "2,3,4,5,6"}]),
+    # a UTC window on a Berlin host: Friday 23:00 UTC is Saturday 00:00/01:00 there
+    ("Fri 23:00-01:30 UTC", "Europe/Berlin", WINTER,
+     [{"minute": "0", "hour": "0", "weekday": "6"}]),
+    ("Fri 23:00-01:30 UTC", "Europe/Berlin", SUMMER,
+     [{"minute": "0", "hour": "1", "weekday": "6"}]),
+    # the host's own zone: taken as written, whatever the season
+    ("Sun 02:30-04:00 Europe/Berlin", "Europe/Berlin", datetime(2026, 3, 26, tzinfo=UTC),
+     [{"minute": "30", "hour": "2", "weekday": "0"}]),
+    # fixed offsets, as Ansible's facts give them
+    ("Sat 01:00-03:00 UTC", "-05:00", WINTER, [{"minute": "0", "hour": "20", "weekday": "5"}]),
+    ("daily 23:30-00:30 UTC", "+0100", WINTER, [{"minute": "30", "hour": "0", "weekday": "*"}]),
+])
+def test_cron_fields_are_the_opening_on_the_hosts_clock(text, host, around, expected):
+    window = Window.parse(text)
+    fields = cron_fields(window, host, around)
+    assert fields == expected
+    # The instant cron fires at is inside the window, by the guard's own reckoning.
+    zone = timezone.utc if host in ("UTC", "Etc/UTC") else None
+    if zone is None and host[0] in "+-":
+        sign = -1 if host[0] == "-" else 1
+        zone = timezone(sign * timedelta(hours=int(host[1:3])))
+    from zoneinfo import ZoneInfo
+    zone = zone or ZoneInfo(host)
+    local_day = around.astimezone(zone).date()
+    for entry in fields:
+        days = range(7) if entry["weekday"] == "*" else \
+            [(int(d) - 1) % 7 for d in entry["weekday"].split(",")]
+        for ahead in range(7):
+            day = local_day + timedelta(days=ahead)
+            if day.weekday() in days:
+                fires = datetime(day.year, day.month, day.day, int(entry["hour"]),
+                                 int(entry["minute"]), tzinfo=zone)
+                assert MaintenanceWindows((window,)).is_open(fires), (text, host, fires)
+
+
+def test_cron_lines_and_bad_host_zones():
+    window = Window.parse("Fri 23:00-01:30 UTC")
+    assert cron_lines(window, "/etc/pgreconcile/reconcile.sh", "UTC") == [
+        "0 23 * * 5 /etc/pgreconcile/reconcile.sh"]
+    for bad in ("Mars/Olympus", "+25:99x", "../../etc/passwd"):
+        with pytest.raises(UsageError, match="time zone"):
+            cron_fields(window, bad)
+
+
+def _exists(moment: datetime) -> bool:
+    """Whether a zoned wall-clock time exists (is not in the hour the clocks skip)."""
+    return moment.astimezone(UTC).astimezone(moment.tzinfo).replace(tzinfo=None) == \
+        moment.replace(tzinfo=None)
+
+
+@pytest.mark.skipif(__import__("shutil").which("systemd-analyze") is None,
+                    reason="needs systemd-analyze (systemd's calendar parser)")
+@pytest.mark.parametrize("text", ["Fri 23:00-01:30", "Fri 23:00-01:30 Europe/Berlin",
+                                  "Mon-Fri 22:00-23:30 America/New_York",
+                                  "Sun 02:30-04:00 Europe/Berlin"])
+@pytest.mark.parametrize("around", [WINTER, SUMMER, datetime(2026, 3, 27, tzinfo=UTC),
+                                    datetime(2026, 10, 30, tzinfo=UTC)],
+                         ids=["winter", "summer", "eu-spring-dst", "eu-autumn-dst"])
+def test_systemd_fires_the_timer_exactly_at_the_engines_openings(text, around):
+    """systemd's own calendar parser, asked when the timer elapses next (7 times from a
+    base time in winter, in summer and across the change of clocks): every elapse is an
+    opening of the window as the engine reads it, and no opening in between is missed,
+    except one whose wall-clock time does not exist (Sun 02:30 in Berlin on the day the
+    clocks skip 02:00-03:00): systemd skips it, so that week's run does not start."""
+    import re
+    import subprocess
+    window = Window.parse(text)
+    proc = subprocess.run(
+        ["systemd-analyze", "calendar", "--iterations=7",
+         f"--base-time={around:%Y-%m-%d %H:%M:%S} UTC", oncalendar(window)],
+        capture_output=True, text=True, timeout=30, check=False, env={"TZ": "UTC"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    elapses = [datetime.strptime(m, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+               for m in re.findall(r"(?:Next elapse|Iter\. #\d+): \w{3} (\S+ \S+) UTC",
+                                   proc.stdout)]
+    assert len(elapses) == 7, proc.stdout
+    openings = sorted({start for probe in range(0, 60, 1)
+                       for start, _ in window.occurrences(around + timedelta(days=probe))
+                       if start > around and _exists(start)})[:7]
+    assert elapses == openings
+    for fires in elapses:
+        assert MaintenanceWindows((window,)).is_open(fires)

@@ -7,115 +7,71 @@ the CLI's guard accepts. Each scheduler starts the job when a window opens:
 * systemd: one OnCalendar= line per window, in the window's own time zone;
 * cron and Windows Task Scheduler know only the host's clock, so the opening is converted
   to the host's time zone (an IANA name, or a fixed offset such as +0100 from the facts).
+
+Every conversion is the engine's (window.oncalendar, window.cron_fields,
+window.host_openings); these filters only adapt the result to a module's argument shape.
 """
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta, timezone, tzinfo
+from datetime import date, datetime
 
 from ansible.errors import AnsibleFilterError
 
-SYSTEMD_DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 WINDOWS_DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
-_OFFSET = re.compile(r"^(?P<sign>[+-])(?P<h>\d{2}):?(?P<m>\d{2})$")
 # Task Scheduler needs a start date; any past date works. A fixed one keeps runs idempotent.
 _TASK_EPOCH = date(2024, 1, 1)
 
 
-def _parse(text):
+def _engine():
     try:
-        from pgreconcile.errors import UsageError
-        from pgreconcile.runbook.window import Window
+        from pgreconcile.runbook import window
     except ImportError as exc:
         raise AnsibleFilterError(
             "the schedule role reads maintenance windows with the pgreconcile engine on the "
             f"controller ({exc}); run ansible-playbook from the project's venv (make venv)"
         ) from None
+    return window
+
+
+def _call(name, text, *args):
+    """window.<name>(Window.parse(text), *args), the engine's errors as filter errors."""
+    engine = _engine()
+    from pgreconcile.errors import UsageError
     if not isinstance(text, str):
         raise AnsibleFilterError(f"a maintenance window is a string, not {text!r}")
     try:
-        return Window.parse(text)
+        return getattr(engine, name)(engine.Window.parse(text), *args)
     except UsageError as exc:
-        raise AnsibleFilterError(f"{exc}") from None
-
-
-def _zone(name) -> tzinfo:
-    name = str(name or "UTC").strip()
-    if name.upper() in ("UTC", "Z", "GMT"):
-        return timezone.utc
-    found = _OFFSET.match(name)
-    if found:
-        delta = timedelta(hours=int(found["h"]), minutes=int(found["m"]))
-        return timezone(-delta if found["sign"] == "-" else delta)
-    try:
-        from zoneinfo import ZoneInfo
-        return ZoneInfo(name)
-    except Exception:  # ZoneInfoNotFoundError, ValueError: both mean "not a zone"
-        raise AnsibleFilterError(f"unknown time zone {name!r}: use UTC, an IANA name "
-                                 "(Europe/Berlin) or an offset (+0100)") from None
-
-
-def _window_zone(window) -> tzinfo:
-    return _zone(window.tz)
-
-
-def _day_list(days) -> str:
-    """systemd's weekday spec: runs of three or more days as ranges (Mon..Fri)."""
-    ordered, parts, run = sorted(days), [], []
-    for day in ordered + [None]:
-        if run and (day is None or day != run[-1] + 1):
-            parts.append(f"{SYSTEMD_DAYS[run[0]]}..{SYSTEMD_DAYS[run[-1]]}" if len(run) > 2
-                         else ",".join(SYSTEMD_DAYS[d] for d in run))
-            run = []
-        if day is not None:
-            run.append(day)
-    return ",".join(parts)
+        raise AnsibleFilterError(f"{exc} ({exc.hint})" if exc.hint else f"{exc}") from None
 
 
 def maintenance_window_oncalendar(text) -> str:
     """'Sat 01:00-03:00 UTC' -> 'Sat *-*-* 01:00:00 UTC' (systemd.time(7))."""
-    window = _parse(text)
-    days = "" if len(window.days) == 7 else _day_list(window.days) + " "
-    return f"{days}*-*-* {window.start:%H:%M}:00 {window.tz}"
-
-
-def _local_openings(text, host_tz, around: datetime | None = None):
-    """Openings of one window in the host's zone: [(weekday Mon=0, hour, minute)]."""
-    window, host = _parse(text), _zone(host_tz)
-    zone = _window_zone(window)
-    # Convert the next opening of each day, so a zone with daylight saving time is
-    # converted with the offset in force now (the run is re-done when the clocks change).
-    today = (around or datetime.now(timezone.utc)).astimezone(zone).date()
-    openings = set()
-    for ahead in range(7):
-        day = today + timedelta(days=ahead)
-        if day.weekday() in window.days:
-            local = datetime.combine(day, window.start, zone).astimezone(host)
-            openings.add((local.weekday(), local.hour, local.minute))
-    return sorted(openings)
-
-
-def _grouped(openings):
-    by_time: dict[tuple[int, int], list[int]] = {}
-    for weekday, hour, minute in openings:
-        by_time.setdefault((hour, minute), []).append(weekday)
-    return sorted(by_time.items())
+    return _call("oncalendar", text)
 
 
 def maintenance_window_cron(text, host_tz="UTC") -> list[dict]:
     """Cron fields that start the job when the window opens, in the host's clock."""
+    return _call("cron_fields", text, host_tz)
+
+
+def maintenance_window_cron_entries(windows, host_tz="UTC", prefix="pgreconcile") -> list[dict]:
+    """Cron fields of every window, each with a stable name for ansible.builtin.cron
+    ("<prefix> <window> at HH:MM"), so an entry can be found again and removed."""
     entries = []
-    for (hour, minute), weekdays in _grouped(_local_openings(text, host_tz)):
-        cron_days = sorted((d + 1) % 7 for d in weekdays)  # cron: 0 = Sunday
-        entries.append({"minute": str(minute), "hour": str(hour),
-                        "weekday": "*" if len(cron_days) == 7 else ",".join(map(str, cron_days))})
+    for text in windows:
+        for fields in maintenance_window_cron(text, host_tz):
+            at = f"{int(fields['hour']):02d}:{int(fields['minute']):02d}"
+            entries.append({**fields, "name": f"{prefix} {' '.join(str(text).split())} at {at}"})
     return entries
 
 
 def maintenance_window_task_triggers(text, host_tz="UTC") -> list[dict]:
     """win_scheduled_task triggers that start the job when the window opens."""
+    openings = _call("host_openings", text, host_tz)
     triggers = []
-    for (hour, minute), weekdays in _grouped(_local_openings(text, host_tz)):
+    for (hour, minute), weekdays in _engine().grouped_openings(openings):
         start = datetime.combine(_TASK_EPOCH, datetime.min.time()).replace(hour=hour, minute=minute)
         if len(weekdays) == 7:
             triggers.append({"type": "daily", "start_boundary": f"{start:%Y-%m-%dT%H:%M:%S}"})
@@ -137,6 +93,7 @@ class FilterModule:
         return {
             "maintenance_window_oncalendar": maintenance_window_oncalendar,
             "maintenance_window_cron": maintenance_window_cron,
+            "maintenance_window_cron_entries": maintenance_window_cron_entries,
             "maintenance_window_task_triggers": maintenance_window_task_triggers,
             "powershell_quote": powershell_quote,
         }

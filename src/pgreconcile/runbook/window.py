@@ -225,3 +225,100 @@ def window_status(windows: MaintenanceWindows | None, now: datetime | None = Non
                              f"{status['closes_at']}")
     return status
 
+
+
+# --------------------------------------------------------------------------- schedulers
+# The schedulers that start a run when a window opens read the window through this parser
+# too (the schedule role's filters call these), so a timer can never fire on a window the
+# engine would refuse, nor miss one it accepts.
+SYSTEMD_DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+_OFFSET = re.compile(r"^(?P<sign>[+-])(?P<h>\d{2}):?(?P<m>\d{2})$", re.ASCII)
+
+
+def host_zone(name: str | None):
+    """A host's clock: `UTC`, an IANA name (`Europe/Berlin`) or a fixed offset (`+0100`,
+    `-05:00`, as Ansible's facts give it). Anything else is a UsageError."""
+    name = str(name or "UTC").strip()
+    if name.upper() in ("UTC", "Z", "GMT"):
+        return timezone.utc
+    found = _OFFSET.match(name)
+    if found:
+        delta = timedelta(hours=int(found["h"]), minutes=int(found["m"]))
+        return timezone(-delta if found["sign"] == "-" else delta)
+    _check_zone(name)
+    return ZoneInfo(name)
+
+
+def _systemd_days(days: frozenset[int]) -> str:
+    """systemd's weekday spec: runs of three or more days as ranges (`Mon..Fri`)."""
+    parts: list[str] = []
+    run: list[int] = []
+    for day in sorted(days) + [None]:
+        if run and (day is None or day != run[-1] + 1):
+            parts.append(f"{SYSTEMD_DAYS[run[0]]}..{SYSTEMD_DAYS[run[-1]]}" if len(run) > 2
+                         else ",".join(SYSTEMD_DAYS[d] for d in run))
+            run = []
+        if day is not None:
+            run.append(day)
+    return ",".join(parts)
+
+
+def oncalendar(window: Window) -> str:
+    """The systemd.time(7) calendar event of the window's openings, in the window's own
+    zone: systemd takes a trailing zone name and follows its daylight saving time itself.
+    A window crossing midnight opens on the day it starts (`Fri 23:00-01:30` -> Fri 23:00)."""
+    days = "" if len(window.days) == 7 else _systemd_days(window.days) + " "
+    return f"{days}*-*-* {window.start:%H:%M}:00 {window.tz}"
+
+
+def host_openings(window: Window, host_tz: str | None = "UTC",
+                  around: datetime | None = None) -> list[tuple[int, int, int]]:
+    """The window's openings on a host's clock, as (weekday Mon=0, hour, minute).
+
+    For schedulers that know only the host's clock (cron, Windows Task Scheduler). Where the
+    host's zone is the window's own, the window is taken as written, whatever the season.
+    Otherwise each day's next opening after `around` (now by default) is converted with
+    the offsets in force then: when daylight saving time changes one of the two clocks,
+    install the schedule again (an opening that drifted out of the window is refused by
+    the run itself, nothing half-done)."""
+    host = host_zone(host_tz)
+    if str(host_tz or "UTC").strip() == window.tz or (host is timezone.utc
+                                                      and window.tz.upper() == "UTC"):
+        return sorted((d, window.start.hour, window.start.minute) for d in window.days)
+    zone = window._zone()
+    today = (around or datetime.now(timezone.utc)).astimezone(zone).date()
+    openings = set()
+    for ahead in range(7):
+        day = today + timedelta(days=ahead)
+        if day.weekday() in window.days:
+            local = datetime.combine(day, window.start, zone).astimezone(host)
+            openings.add((local.weekday(), local.hour, local.minute))
+    return sorted(openings)
+
+
+def grouped_openings(openings: list[tuple[int, int, int]]
+                     ) -> list[tuple[tuple[int, int], list[int]]]:
+    """Openings grouped by time of day: [((hour, minute), [weekdays Mon=0])]."""
+    by_time: dict[tuple[int, int], list[int]] = {}
+    for weekday, hour, minute in openings:
+        by_time.setdefault((hour, minute), []).append(weekday)
+    return sorted(by_time.items())
+
+
+def cron_fields(window: Window, host_tz: str | None = "UTC",
+                around: datetime | None = None) -> list[dict]:
+    """crontab(5) minute, hour and day-of-week fields that start a run when the window
+    opens, on the host's clock (cron takes no zone per entry); one dict per time of day."""
+    entries = []
+    for (hour, minute), weekdays in grouped_openings(host_openings(window, host_tz, around)):
+        cron_days = sorted((d + 1) % 7 for d in weekdays)  # cron: 0 = Sunday
+        entries.append({"minute": str(minute), "hour": str(hour),
+                        "weekday": "*" if len(cron_days) == 7 else ",".join(map(str, cron_days))})
+    return entries
+
+
+def cron_lines(window: Window, command: str, host_tz: str | None = "UTC",
+               around: datetime | None = None) -> list[str]:
+    """Whole crontab lines (`M H * * DOW command`) for the window's openings."""
+    return [f"{e['minute']} {e['hour']} * * {e['weekday']} {command}"
+            for e in cron_fields(window, host_tz, around)]
