@@ -299,6 +299,7 @@ def _playbook(inventory: Path, group: str, tmp_path: Path, spec: ConnectionSpec)
                    spec=spec, timeout=400)
 
 
+@pytest.mark.slow
 def test_ansible_staging_then_production(server, seed, tmp_path):
     staging = _copy(server, seed, "a_staging")
     production = _copy(server, seed, "a_prod")
