@@ -54,7 +54,8 @@ options:
 attributes:
   check_mode:
     support: full
-    description: V(check) reads only; V(present) writes nothing and says what it would write.
+    description: V(check) reads only and never fails for want of a rehearsal (it warns what a
+      real run would refuse); V(present) writes nothing.
   diff_mode:
     support: none
     description: Records are not compared.
@@ -105,10 +106,14 @@ def gate(run) -> None:
                          "pgreconcile_plan") from None
     if params["state"] == "check":
         reason = (params["override_reason"] or "").strip()
-        result = PromotionGate(directory=params["record_dir"], require=True,
-                               max_age=params["max_age"], override=reason or None).check(prints)
+        gate = PromotionGate(directory=params["record_dir"], require=True,
+                             max_age=params["max_age"], override=reason or None)
+        # Check mode changes nothing, so it refuses nothing: it says what a real run would.
+        result = gate.preview(prints) if run.check_mode else gate.check(prints)
         if reason:
             run.warn(f"REHEARSAL OVERRIDDEN: {reason}")
+        if result.get("would_refuse"):
+            run.warn(f"a real run would refuse: {result['would_refuse']}")
         run.result.update(promotion=result, changed=False)
         return
     if not params["verify"].get("ok"):

@@ -104,6 +104,9 @@ def test_gate_in_process(tmp_path):
                             {"migrations_digest": "abc"}, None)
     with pytest.raises(RehearsalMissing, match="different plan shape"):
         check_rehearsal(tmp_path, other, max_age="7d")
+    # A dry run (check mode) refuses nothing: it says why a real run would.
+    preview = PromotionGate(directory=str(tmp_path), require=True).preview(other)
+    assert "different plan shape" in preview["would_refuse"]
     gate = PromotionGate(directory=None, require=True, override="hotfix INC-7")
     assert gate.check(other) == {"overridden": True, "reason": "hotfix INC-7",
                                  **other.to_dict()}

@@ -222,6 +222,14 @@ class PromotionGate:
         return {"overridden": False, **check_rehearsal(self.directory, prints,
                                                        max_age=self.max_age)}
 
+    def preview(self, prints: Fingerprints) -> dict | None:
+        """What check() would say, for a dry run (check mode): never raises the refusal,
+        says it under `would_refuse`."""
+        try:
+            return self.check(prints)
+        except (RehearsalMissing, UsageError) as exc:
+            return {"needed": True, "would_refuse": str(exc), **prints.to_dict()}
+
     @property
     def records(self) -> bool:
         return bool(self.directory) and not self.require

@@ -402,6 +402,8 @@ def reconcile(target: Target, opts: ReconcileOptions, reporter: Reporter = NULL)
                                          diagnosis.expected.fingerprint(),
                                          pending_steps(live, plan))
             if opts.dry_run:  # a dry run changes nothing: it plans what it would refuse
+                if prints is not None and opts.promotion.require:
+                    report["promotion"] = opts.promotion.preview(prints)
                 refuse_unsupported(plan)
             else:
                 if prints is not None and opts.promotion.require:
