@@ -149,6 +149,12 @@ pending_steps:
   returned: success
   type: list
   elements: str
+promotion:
+  description: What the promotion gate (M(pgreconcile_promotion)) matches on -
+    C(migrations_digest), C(plan_shape_digest) (the steps and migrations, not the database)
+    and C(changes) (whether the run changes anything).
+  returned: success
+  type: dict
 pending_migrations:
   description: Migrations pending on live (with a Django project).
   returned: success
@@ -262,6 +268,10 @@ def make_plan(run) -> None:
     })
     if diagnosis.migrations is not None:
         result["migrations"] = migrations
+    # What the promotion gate matches on (pgreconcile_promotion): migrations and plan shape.
+    from pgreconcile.runbook.promotion import Fingerprints
+    result["promotion"] = Fingerprints.of(plan.to_dict(), diagnosis.migrations,
+                                          diagnosis.expected.fingerprint(), pending).to_dict()
     run.show_diff(_drift_text(diagnosis), script, f"{plan.database} (live drift)",
                   f"plan {plan.id} ({len(pending)} of {len(plan.steps)} steps to do)")
 

@@ -93,6 +93,14 @@ class PlanOutdated(Refused):
     hint = "the live schema changed since the plan was made; run `pgreconcile plan` again"
 
 
+class RehearsalMissing(Refused):
+    """A run that requires a rehearsal (production) found no promotion record for the same
+    migrations and plan shape, younger than the max age. Nothing was changed."""
+
+    hint = ("run the same change on staging first, or override with a reason "
+            "(--override-rehearsal REASON)")
+
+
 class PlanTampered(Refused):
     """The plan's id is not the digest of its content: the file was edited after
     `pgreconcile plan` wrote it (or damaged). Nothing was changed."""

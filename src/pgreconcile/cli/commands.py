@@ -203,6 +203,18 @@ def build_parser() -> argparse.ArgumentParser:
                         "into a new database")
     p.add_argument("--fail-verify", action="store_true",
                    help="rollback drill: treat verification as failed")
+    g = p.add_argument_group("promotion gate (staging first, then production)")
+    g.add_argument("--rehearsal-dir", metavar="DIR",
+                   help="where promotion records live: a clean run writes one here (staging); "
+                        "with --require-rehearsal one is looked up here (production)")
+    g.add_argument("--require-rehearsal", action="store_true",
+                   help="refuse before any change (exit 4) unless --rehearsal-dir holds a "
+                        "record of the same migrations and plan shape (production)")
+    g.add_argument("--rehearsal-max-age", default="7d", metavar="AGE",
+                   help="how old a record may be: 7d (default), 36h, 90m, 0s")
+    g.add_argument("--override-rehearsal", metavar="REASON",
+                   help="with --require-rehearsal: proceed without a record; the report shows "
+                        "the reason")
     _window(p)
 
     p = sub.add_parser("window", help="check a maintenance window: is it valid, is it open, "
@@ -593,8 +605,30 @@ def cmd_reconcile(args, reporter) -> dict:
         backup_test_restore=not args.no_test_restore, no_backup=args.no_backup,
         run_migrations=not args.no_migrate, run_tests=args.run_tests,
         test_settings=args.test_settings, rollback=args.rollback, report_dir=args.report_dir,
-        dry_run=args.dry_run, windows=windows_from(args), fail_verify=args.fail_verify)
+        dry_run=args.dry_run, windows=windows_from(args), fail_verify=args.fail_verify,
+        promotion=_promotion_gate(args))
     return reconcile(target_from(args), opts, reporter)
+
+
+def _promotion_gate(args):
+    """The promotion gate of `reconcile`, its flags checked before anything is read."""
+    from pgreconcile.errors import UsageError
+    from pgreconcile.runbook.promotion import PromotionGate, parse_max_age
+    parse_max_age(args.rehearsal_max_age)
+    reason = (args.override_rehearsal or "").strip()
+    if args.override_rehearsal is not None and not reason:
+        raise UsageError("--override-rehearsal needs a reason",
+                         hint='say why production goes first: --override-rehearsal "hotfix '
+                              'INC-123, approved by …"')
+    if reason and not args.require_rehearsal:
+        raise UsageError("--override-rehearsal only makes sense with --require-rehearsal")
+    if args.require_rehearsal and not args.rehearsal_dir and not reason:
+        raise UsageError("--require-rehearsal needs --rehearsal-dir DIR (where staging "
+                         "wrote its promotion record)")
+    if not (args.rehearsal_dir or args.require_rehearsal):
+        return None
+    return PromotionGate(directory=args.rehearsal_dir, require=args.require_rehearsal,
+                         max_age=args.rehearsal_max_age, override=reason or None)
 
 
 @command("window")

@@ -582,6 +582,14 @@ def render_reconcile(result: dict, console: Console, extras: dict) -> None:
                else "live was changed")
     status_line(console, status, OK if ok else BAD,
                 f"{result.get('server') or result.get('database')}; {outcome}")
+    promotion = result.get("promotion")
+    if isinstance(promotion, dict):
+        if promotion.get("overridden"):
+            say(console, f"REHEARSAL OVERRIDDEN: {promotion.get('reason')}", "bold red")
+        elif promotion.get("record"):
+            say(console, f"rehearsed: {promotion['record']} ({promotion.get('recorded_at')})")
+        elif promotion.get("recorded"):
+            say(console, f"promotion record written: {promotion['recorded']}")
     stages_table(console, result.get("stages") or [])
     plan = result.get("plan")
     if isinstance(plan, dict):

@@ -180,6 +180,9 @@ class RunReport(dict):
             if isinstance(body.get("drift"), dict):
                 self["diff_after"] = body["drift"]
             self["verify"] = {k: body[k] for k in ("ok", "checks", "problems") if k in body}
+        elif stage == "rehearsal":
+            if isinstance(body.get("promotion"), dict):
+                self["promotion"] = body["promotion"]
         elif stage in _WHOLE:
             self[stage] = body
         else:

@@ -200,6 +200,7 @@ def build_context(report: dict) -> dict:
         "stages": stages,
         "total_seconds": round(sum(s["seconds"] for s in stages), 3),
         "error": _d(r.get("error")),
+        "promotion": _d(r.get("promotion")),
         "backup": _backup(r),
         "preflight_before": _preflight(r.get("preflight_before")),
         "preflight_after": _preflight(r.get("preflight_after")),

@@ -44,6 +44,7 @@ from pgreconcile.plan.planner import make_plan
 from pgreconcile.plan.steps import DriftNote, Plan
 from pgreconcile.progress import NULL, Reporter
 from pgreconcile.report.build import RunReport
+from pgreconcile.runbook.promotion import Fingerprints, PromotionGate
 from pgreconcile.runbook.reference import build_reference
 from pgreconcile.runbook.target import Target
 from pgreconcile.runbook.window import MaintenanceWindows
@@ -349,6 +350,7 @@ class ReconcileOptions:
     windows: MaintenanceWindows | None = None
     fail_verify: bool = False          # fault injection for rollback drills (tests, staging)
     run_id: str | None = None          # default: new_run_id()
+    promotion: PromotionGate | None = None  # rehearsal record: check (production) or write
 
 
 def reconcile(target: Target, opts: ReconcileOptions, reporter: Reporter = NULL) -> dict:
@@ -394,9 +396,20 @@ def reconcile(target: Target, opts: ReconcileOptions, reporter: Reporter = NULL)
             report["plan"] = plan.to_dict()
             write_private_json(report_dir / "plan.json", plan.to_dict())
             write_private_text(report_dir / "plan.sql", plan.sql_script())
+            prints = None
+            if opts.promotion is not None:
+                prints = Fingerprints.of(plan.to_dict(), diagnosis.migrations,
+                                         diagnosis.expected.fingerprint(),
+                                         pending_steps(live, plan))
             if opts.dry_run:  # a dry run changes nothing: it plans what it would refuse
+                if prints is not None and opts.promotion.require:
+                    report["promotion"] = opts.promotion.preview(prints)
                 refuse_unsupported(plan)
             else:
+                if prints is not None and opts.promotion.require:
+                    # Production: a rehearsal of this very change, before anything else.
+                    report["promotion"] = stage("rehearsal",
+                                                lambda: opts.promotion.check(prints))
                 refuse_before_changes(live, plan, opts.apply)
             if project is not None:
                 pre = stage("preflight", lambda: run_preflight(
@@ -489,6 +502,9 @@ def reconcile(target: Target, opts: ReconcileOptions, reporter: Reporter = NULL)
                                           "note": "refused before any change; nothing to "
                                                   "roll back"}
                 raise exc
+            if prints is not None and opts.promotion.records and prints.changes:
+                report["promotion"] = _record_rehearsal(opts.promotion, prints, report,
+                                                        live, reporter)
             report["ok"] = True
             return report
         except ReconcileError as exc:
@@ -497,6 +513,26 @@ def reconcile(target: Target, opts: ReconcileOptions, reporter: Reporter = NULL)
         finally:
             report.finish()
             report["files"] = report.write(report_dir)
+
+
+def _record_rehearsal(gate: PromotionGate, prints: Fingerprints, report: dict,
+                      live: ConnectionSpec, reporter: Reporter) -> dict:
+    """After a clean run: the promotion record production will look for. A record that
+    cannot be written does not undo a clean run; the report says so, and production
+    refuses later for want of it."""
+    import socket
+
+    from pgreconcile.runbook.promotion import write_record
+    try:
+        path = write_record(gate.directory, prints, verify=report.get("verify") or {},
+                            source={"host": socket.gethostname(), "server": live.describe(),
+                                    "database": live.dbname},
+                            run_id=report.get("run_id"))
+    except OSError as exc:
+        reporter.info(f"! promotion record not written: {exc}")
+        return {"recorded": None, "error": f"not written: {exc}", **prints.to_dict()}
+    reporter.info(f"» promotion record {path}")
+    return {"recorded": str(path), **prints.to_dict()}
 
 
 def prove_plan(target: Target, plan: Plan, options: ApplyOptions | None = None,
