@@ -90,6 +90,15 @@ error:
   description: Why the run failed (error type, message, hint, exit code), or null.
   returned: always
   type: dict
+status:
+  description: The run's outcome in one word, as report.json says (C(ok), C(nothing-to-do),
+    C(paused), C(refused), C(rolled-back), C(failed)).
+  returned: always
+  type: str
+run_id:
+  description: The run's id, as report.json says (null when none was given).
+  returned: always
+  type: str
 seconds:
   description: Time the module took.
   returned: success
@@ -123,7 +132,8 @@ def write_report(run) -> None:
         for warning in report.get("warnings", []):
             run.warn(warning)
     run.result.update(written=not run.check_mode, files=files, ok=report["ok"],
-                      error=report["error"])
+                      error=report["error"], status=report.get("status"),
+                      run_id=report.get("run_id"))
 
 
 def main() -> None:

@@ -224,6 +224,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.add_argument("--quiet", "-q", action="store_true")
 
+    p = sub.add_parser("fleet-report", help="one summary of many runs: fleet.json, fleet.md "
+                                            "and fleet.html beside their reports")
+    p.add_argument("--report-dir", required=True,
+                   help="directory holding the runs' reports (searched for report.json; links "
+                        "in the summary are relative to it)")
+    p.add_argument("--runs", metavar="FILE",
+                   help="what the reconcile role recorded (JSON; - reads stdin): every host "
+                        "and database of the rollout, also those that did not run")
+    p.add_argument("--out-dir", help="where the fleet files go (default: --report-dir)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="build and print the summary, write nothing")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
+    p.add_argument("--quiet", "-q", action="store_true")
+
     p = sub.add_parser("report", help="render a run's report.json as Markdown and HTML")
     p.add_argument("report_json", help="report.json written by `reconcile`")
     p.add_argument("--out-dir", help="where report.md/report.html go (default: beside it)")
@@ -308,7 +322,7 @@ def _cut(text: str, limit: int = 300) -> str:
 
 
 #: Options whose value is a name or a path: an empty one is a mistake, never "the default".
-_NOT_EMPTY = ("target_db", "out_dir", "report_dir", "out", "sql", "migration_draft",
+_NOT_EMPTY = ("target_db", "out_dir", "report_dir", "runs", "out", "sql", "migration_draft",
               "backup_dir", "path", "plan", "report_json", "backup", "project_dir", "python",
               "pg_bin_dir", "reference_sql", "reference_dsn", "settings", "test_settings",
               "compress", "lock_timeout", "statement_timeout", "schemas", "exclude_schemas")
@@ -646,6 +660,23 @@ def cmd_report(args, reporter) -> dict:
     return {"files": render_reports(data, Path(args.out_dir or source.parent),
                                     json_path=source),
             "_human": {"report": data}}
+
+
+@command("fleet-report")
+def cmd_fleet_report(args, reporter) -> dict:
+    from pgreconcile.report.fleet import build_fleet, load_runs, write_fleet
+    runs = None
+    if args.runs:
+        try:
+            text = sys.stdin.read() if args.runs == "-" else Path(args.runs).read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"cannot read {args.runs}: {exc}",
+                             hint="pass the JSON file the reconcile role writes") from None
+        runs = load_runs(text, "stdin" if args.runs == "-" else args.runs)
+    fleet = build_fleet(args.report_dir, runs)
+    files = {} if args.dry_run else write_fleet(fleet, Path(args.out_dir or args.report_dir))
+    return {"ok": fleet["ok"], "counts": fleet["counts"], "files": files,
+            "written": not args.dry_run, "hosts": fleet["hosts"]}
 
 
 #: Set to 1 (or pass --debug anywhere) to let an unexpected error show its traceback.

@@ -238,6 +238,8 @@ def assemble_report(results: Mapping[str, Any], run: Mapping[str, Any],
     report = RunReport(face, database=run.get("database"), server=run.get("server"),
                        strategy=run.get("strategy"), dry_run=dry_run,
                        started_at=run.get("started_at") or None)
+    if run.get("run_id"):
+        report["run_id"] = str(run["run_id"])
     for name, result in results.items():
         if not isinstance(result, Mapping) or not result or result.get("skipped"):
             continue
