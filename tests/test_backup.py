@@ -130,8 +130,13 @@ def test_killed_pg_dump_leaves_nothing_that_looks_like_a_backup(db, tmp_path):
     killed = False
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
-        children = psutil.Process(proc.pid).children(recursive=True)
-        dumps = [c for c in children if "pg_dump" in c.name()]
+        dumps = []
+        for child in psutil.Process(proc.pid).children(recursive=True):
+            try:  # a short-lived child (hostname lookup, pg_restore --list) may be gone
+                if "pg_dump" in child.name():
+                    dumps.append(child)
+            except psutil.NoSuchProcess:
+                continue
         partials = list(out.glob(".*.partial")) if out.exists() else []
         if dumps and partials and partials[0].stat().st_size > 0:
             dumps[0].kill()
