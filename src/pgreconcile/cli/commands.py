@@ -11,24 +11,24 @@ needs them, so `--help`, `window` and `report` never load a database driver, and
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import os
 import re
 import sys
-import traceback
-from pathlib import Path
-from typing import Callable
 
 from pgreconcile import __version__
 from pgreconcile.errors import EXIT_ERROR, EXIT_OK, ReconcileError, UsageError
-from pgreconcile.progress import Reporter, default_reporter
 
-Handler = Callable[[argparse.Namespace, Reporter], dict]
+TYPE_CHECKING = False  # typing itself is not imported: it costs start-up time
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from pgreconcile.progress import Reporter
+
+    Handler = Callable[[argparse.Namespace, Reporter], dict]
 SCRATCH_HELP = ("server for scratch databases (default: live's); default "
                 "$PGRECONCILE_SCRATCH_DSN, which keeps a password off the command line")
 JSON_HELP = "print one JSON document on stdout (indented on a terminal, compact when piped)"
-COMMANDS: dict[str, Handler] = {}
+COMMANDS: dict[str, "Handler"] = {}
 _ARGV: list[str] = []  # the arguments main() parses, for the hints of usage errors
 
 
@@ -69,14 +69,31 @@ def command(name: str):
     """Register `fn` as the handler of `pgreconcile NAME`. A handler returns the dict that
     `--json` prints; two private keys are taken out of it first: `_exit_code` (when not 0)
     and `_human` (facts only the human rendering shows, e.g. the files written)."""
-    def register(fn: Handler) -> Handler:
+    def register(fn: "Handler") -> "Handler":
         COMMANDS[name] = fn
         return fn
     return register
 
 
 # --------------------------------------------------------------------------- parser
-def build_parser() -> argparse.ArgumentParser:
+class _Unbuilt:
+    """Stands in for the parser of a command this run does not parse: its options are
+    not built (argparse only ever reads the chosen command's), which keeps `--help`,
+    `window` and every `<command> --help` fast."""
+
+    def add_argument(self, *args, **kwargs) -> None:
+        return None
+
+    def add_argument_group(self, *args, **kwargs) -> _Unbuilt:
+        return self
+
+    add_mutually_exclusive_group = add_argument_group
+
+
+def build_parser(only: str | None = None, *, lazy: bool = False) -> argparse.ArgumentParser:
+    """The whole parser; with `lazy`, every command is listed (for `--help` and the "invalid
+    choice" error) but only the options of `only` are built (main() passes the command it
+    is about to run). Parsing `[only, ...]` gives the same result either way."""
     parser = _Parser(prog="pgreconcile",
                      description="Repair drift between Django migrations and a live "
                                  "PostgreSQL database, safely and repeatably.")
@@ -84,7 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
-    p = sub.add_parser("backup", help="pg_dump, prove it, write a manifest")
+    def add(name: str, **kwargs):
+        p = sub.add_parser(name, **kwargs)
+        return p if not lazy or name == only else _Unbuilt()
+
+    p = add("backup", help="pg_dump, prove it, write a manifest")
     _common(p)
     p.add_argument("--out-dir", default="backups", help="where backups go (default ./backups)")
     p.add_argument("--format", choices=["custom", "directory"], default="custom")
@@ -98,13 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true",
                    help="say what would be dumped, with which pg_dump; write nothing")
 
-    p = sub.add_parser("backup-verify", help="re-check a backup's checksums and readability")
+    p = add("backup-verify", help="re-check a backup's checksums and readability")
     _common(p)
     p.add_argument("path", help="the dump file/directory or its manifest")
     p.add_argument("--test-restore", action="store_true",
                    help="also restore into a scratch database on --dsn's server and compare")
 
-    p = sub.add_parser("restore", help="restore a verified backup into a new database")
+    p = add("restore", help="restore a verified backup into a new database")
     _common(p)
     p.add_argument("path", help="the dump file/directory or its manifest")
     p.add_argument("--target-db", required=True,
@@ -118,31 +139,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backup-dir", help="where the safety backup of a replaced database goes")
     p.add_argument("--dry-run", action="store_true", help="verify the backup and say what "
                                                           "would happen; change nothing")
-    p = sub.add_parser("inspect", help="read the live schema (and migration state) from pg_catalog")
+    p = add("inspect", help="read the live schema (and migration state) from pg_catalog")
     _common(p)
     _schemas(p)
     _project(p)
     p.add_argument("--out", help="also write the schema model as JSON to this file")
 
-    p = sub.add_parser("migrations", help="applied, pending and unknown Django migrations")
+    p = add("migrations", help="applied, pending and unknown Django migrations")
     _common(p)
     _project(p)
 
-    p = sub.add_parser("diff", help="compare live with what the migrations (or a reference) "
+    p = add("diff", help="compare live with what the migrations (or a reference) "
                                     "expect; exit 3 on drift")
     _common(p)
     _schemas(p)
     _reference(p)
     p.add_argument("--out", help="also write the diff as JSON to this file")
 
-    p = sub.add_parser("preflight", help="run pending migrations on a structure-only clone of "
+    p = add("preflight", help="run pending migrations on a structure-only clone of "
                                          "live and report exactly how they fail")
     _common(p)
     _project(p)
     p.add_argument("--scratch-dsn", default=os.environ.get("PGRECONCILE_SCRATCH_DSN"),
                    help=SCRATCH_HELP)
 
-    p = sub.add_parser("plan", help="turn the diff into ordered, lock-aware steps")
+    p = add("plan", help="turn the diff into ordered, lock-aware steps")
     _common(p)
     _schemas(p)
     _reference(p)
@@ -151,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sql", help="write the plan as a reviewable SQL script")
     p.add_argument("--migration-draft", help="write a Django migration draft for review")
 
-    p = sub.add_parser("apply", help="carry out a plan: idempotent, resumable, lock-aware")
+    p = add("apply", help="carry out a plan: idempotent, resumable, lock-aware")
     _common(p)
     p.add_argument("plan", help="plan.json written by `pgreconcile plan --out`")
     _apply_options(p)
@@ -161,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="apply without a backup (you take responsibility)")
     _window(p)
 
-    p = sub.add_parser("migrate", help="show `migrate --plan`, then run pending migrations")
+    p = add("migrate", help="show `migrate --plan`, then run pending migrations")
     _common(p)
     _project(p)
     p.add_argument("--dry-run", action="store_true", help="only show the plan")
@@ -171,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="attempts of `migrate` when a lock stays busy, with backoff")
     _window(p)
 
-    p = sub.add_parser("verify", help="zero drift, migrate --check, data preserved; exit 3 if not")
+    p = add("verify", help="zero drift, migrate --check, data preserved; exit 3 if not")
     _common(p)
     _schemas(p)
     _reference(p)
@@ -180,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-tests", action="store_true", help="also run manage.py test")
     p.add_argument("--test-settings", help="settings for the tests, e.g. staging_settings")
 
-    p = sub.add_parser("reconcile", help="inspect → plan → preflight → backup → apply → "
+    p = add("reconcile", help="inspect → plan → preflight → backup → apply → "
                                          "migrate → verify, in one command")
     _common(p)
     _schemas(p)
@@ -217,14 +238,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "the reason")
     _window(p)
 
-    p = sub.add_parser("window", help="check a maintenance window: is it valid, is it open, "
+    p = add("window", help="check a maintenance window: is it valid, is it open, "
                                       "when does it open next (exit 2 when it is not valid)")
     p.add_argument("maintenance_window", metavar="WINDOW",
                    help='e.g. "Sat 01:00-03:00 UTC" (several separated by ";")')
     p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.add_argument("--quiet", "-q", action="store_true")
 
-    p = sub.add_parser("fleet-report", help="one summary of many runs: fleet.json, fleet.md "
+    p = add("fleet-report", help="one summary of many runs: fleet.json, fleet.md "
                                             "and fleet.html beside their reports")
     p.add_argument("--report-dir", required=True,
                    help="directory holding the runs' reports (searched for report.json; links "
@@ -238,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.add_argument("--quiet", "-q", action="store_true")
 
-    p = sub.add_parser("report", help="render a run's report.json as Markdown and HTML")
+    p = add("report", help="render a run's report.json as Markdown and HTML")
     p.add_argument("report_json", help="report.json written by `reconcile`")
     p.add_argument("--out-dir", help="where report.md/report.html go (default: beside it)")
     p.add_argument("--json", action="store_true", help=JSON_HELP)
@@ -375,6 +396,7 @@ def check_options(args: argparse.Namespace) -> None:
         from pgreconcile.apply.options import ApplyOptions
         ApplyOptions(**timeouts)
     delay = getattr(args, "batch_delay", None)
+    import math
     if delay is not None and not (math.isfinite(delay) and 0 <= delay <= 3600):
         raise UsageError(f"--batch-delay {delay} is not a number of seconds from 0 to 3600",
                          hint="e.g. --batch-delay 0.5 (seconds between backfill batches)")
@@ -388,6 +410,8 @@ def spec_from(args: argparse.Namespace):
 # --------------------------------------------------------------------------- commands
 @command("backup")
 def cmd_backup(args, reporter) -> dict:
+    from pathlib import Path
+
     from pgreconcile.pg.backup import create_backup, describe_backup
     spec = spec_from(args)
     if args.jobs > 1 and args.format != "directory":
@@ -653,6 +677,8 @@ def cmd_window(args, reporter) -> dict:
 
 @command("report")
 def cmd_report(args, reporter) -> dict:
+    from pathlib import Path
+
     from pgreconcile.report.load import load_report
     from pgreconcile.report.render import render_reports
     source = Path(args.report_json)
@@ -664,6 +690,8 @@ def cmd_report(args, reporter) -> dict:
 
 @command("fleet-report")
 def cmd_fleet_report(args, reporter) -> dict:
+    from pathlib import Path
+
     from pgreconcile.report.fleet import build_fleet, load_runs, write_fleet
     runs = None
     if args.runs:
@@ -698,12 +726,16 @@ def main(argv: list[str] | None = None) -> int:
     as_json = _wants(argv, "--json")
     _ARGV[:] = argv
     try:
-        args = build_parser().parse_args(argv)
+        # Only the options of the command named are built: the top level has no option
+        # taking a value, so the first word not starting with "-" names the command.
+        chosen = next((a for a in argv if not a.startswith("-")), None)
+        args = build_parser(chosen, lazy=True).parse_args(argv)
         check_options(args)
     except ReconcileError as exc:
         return _render_error(exc.to_dict(), exc.exit_code, as_json)
     if not hasattr(args, "pg_bin_dir"):
         args.pg_bin_dir = None
+    from pgreconcile.progress import default_reporter
     handler = COMMANDS[args.command]
     as_json = getattr(args, "json", False)
     reporter = _Redacting(default_reporter(quiet=as_json and not sys.stderr.isatty()
@@ -737,6 +769,8 @@ def _unexpected(exc: Exception, as_json: bool, debug: bool) -> int:
     text = str(exc).strip()
     first = _cut(text.splitlines()[0] if text else type(exc).__name__)
     if debug:
+        import traceback
+
         from pgreconcile.pg.connection import redact
         sys.stderr.write(redact("".join(traceback.format_exception(exc))))
     if isinstance(exc, known):
@@ -757,6 +791,7 @@ def print_json(document: dict) -> None:
     no spaces) for a pipe or a file, where it is read by a program and 2,000 tables make
     megabytes. Same keys, same values, sorted keys either way."""
     if sys.stdout.isatty():
+        import json
         text = json.dumps(document, indent=2, sort_keys=True, default=str)
     else:  # compact: the same text json.dumps gives, from orjson when it can (~10x faster)
         from pgreconcile import canonical_json
