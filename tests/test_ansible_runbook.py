@@ -274,6 +274,8 @@ def test_second_run_changes_nothing(second_run, first_run):
         == "skipping"
     assert files_under(first_run["dirs"]["backups"]) == second_run["backups_before"]
     assert results["Show the verification"]["msg"]["ok"] is True
+    # It took no lock, and leaves no lease behind that would refuse the next run.
+    assert query(first_run["spec"], "SELECT run_id FROM pgreconcile.run_lock") == []
     report = json.loads((first_run["dirs"]["reports"] / "report.json").read_text())
     assert schema_errors(report) == []
     assert report["ok"] is True and report["changed"] is False and "backup" not in report

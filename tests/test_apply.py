@@ -85,6 +85,14 @@ def test_reconcile_end_to_end_applies_0002_keeps_every_row_and_is_idempotent(
     assert "skipped" in again["backup"]  # nothing to change: no new backup either
     assert sorted((tmp_path / "b").glob("*.dump")) == backups
     assert all(s["outcome"] != "done" for s in again["apply"]["steps"])
+    # Nothing to do (docs/cli.md): no clone, no migrate child, and no lease left behind
+    # that would refuse the next run for 15 minutes.
+    ran = [s["stage"] for s in again["stages"]]
+    assert not {"preflight", "preflight-with-plan", "migrate", "backup"} & set(ran), ran
+    assert "skipped" in again["preflight_before"] and "skipped" in again["migrate"]
+    assert again["verify"]["checks"]["migrate_check"]["ok"]
+    if query(drifted, "SELECT to_regclass('pgreconcile.run_lock')") != [(None,)]:
+        assert query(drifted, "SELECT run_id FROM pgreconcile.run_lock") == []
     assert (tmp_path / "r" / "report.json").exists()
     assert list_scratch_databases(server) == []
 

@@ -61,6 +61,9 @@ class Diagnosis:
     reference: str
     reference_state: str | None = None
     migrations: dict | None = None
+    # the project's MigrationState it was made with (not serialised): a verify right after
+    # a run that changed nothing reuses it instead of starting Django once more
+    state: object = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict:
         d = {"database": self.live.database, "reference": self.reference, **self.diff.to_dict()}
@@ -72,17 +75,20 @@ class Diagnosis:
 
 
 def diagnose(target: Target, reference_state: str = "applied",
-             reporter: Reporter = NULL) -> Diagnosis:
-    """Live vs reference. For Django, `applied` builds the state live claims to be in."""
+             reporter: Reporter = NULL, state=None) -> Diagnosis:
+    """Live vs reference. For Django, `applied` builds the state live claims to be in.
+    `state`: the project's migration state when the caller knows it is current."""
     if target.reference is None:
         raise UsageError("a reference is needed: --project-dir, --reference-dsn or "
                          "--reference-sql")
     live_schema = inspect_schema(target.live, schemas=target.schemas,
                                  exclude_schemas=target.exclude_schemas)
-    state = None
     targets = None
-    if target.project is not None:
+    if target.project is None:
+        state = None
+    elif state is None:
         state = migration_state(target.project, target.live)
+    if state is not None:
         if reference_state == "applied":
             targets = state.applied_targets
     expected = build_reference(target.reference, target.live, scratch_server=target.scratch,
@@ -96,7 +102,7 @@ def diagnose(target: Target, reference_state: str = "applied",
         drifted = {c.table.split(".", 1)[-1] for c in diff.significant if c.table}
         migrations = {**state.to_dict(), "suspect_edited": state.suspect_edited(drifted)}
     return Diagnosis(live_schema, expected, diff, target.reference.describe(),
-                     reference_state if state is not None else None, migrations)
+                     reference_state if state is not None else None, migrations, state)
 
 
 def squawk_findings(script: str) -> list[dict]:
@@ -312,14 +318,14 @@ def verify_target(target: Target, *, residual: list[DriftNote | dict] | None = N
                   expected_counts: dict | None = None, fingerprints_before: dict | None = None,
                   fingerprint_columns: dict | None = None, run_tests: bool = False,
                   test_settings: str | None = None, inject_failure: str | None = None,
-                  reporter: Reporter = NULL):
+                  reporter: Reporter = NULL, state=None):
     """Verify live against today's migrations. `plan`: the plan this run applied (its
     residual is accepted when `residual` is not given; its ledger audit and its own objects
     are checked); `baseline`: `verify_baseline(conn, plan)` taken before the first change
     (invalid objects before the run; counts and fingerprints as evidence). Without a plan,
     `expected_counts`/`fingerprints_before` decide (a standalone verify)."""
     from pgreconcile.runbook.verify import verify_live
-    diagnosis = diagnose(target, "latest", reporter)
+    diagnosis = diagnose(target, "latest", reporter, state=state)
     if residual is None and plan is not None:
         residual = list(plan.residual)
     residual = [r.to_dict() if isinstance(r, DriftNote) else r for r in residual or []]
@@ -411,12 +417,23 @@ def reconcile(target: Target, opts: ReconcileOptions, reporter: Reporter = NULL)
                     report["promotion"] = stage("rehearsal",
                                                 lambda: opts.promotion.check(prints))
                 refuse_before_changes(live, plan, opts.apply)
-            if project is not None:
+            migrations_pending = (diagnosis.migrations or {}).get("pending") or []
+            pending = pending_steps(live, plan)  # read-only: each step's "already done?"
+            if project is not None and not migrations_pending:
+                # Live has applied every migration (read in the plan stage): a clone would
+                # run none, so no clone is made (docs/cli.md, "nothing to do").
+                report["preflight_before"] = {
+                    "ok": True, "pending": [], "applied_on_clone": [], "error": None,
+                    "migrate_plan": None, "clone": {}, "summary": "no pending migrations",
+                    "skipped": "no pending migrations: nothing to run on a clone"}
+            elif project is not None:
                 pre = stage("preflight", lambda: run_preflight(
                     project, live, scratch_server=target.scratch, pg_bin_dir=target.pg_bin_dir,
                     reporter=reporter))
                 report["preflight_before"] = {**pre.to_dict(), "summary": pre.summary()}
-            if project is not None and plan.steps:
+            if project is not None and plan.steps and (pending or migrations_pending):
+                # With every step already done on live and no migration pending there is
+                # nothing to prove on a clone: neither apply nor migrate would run anything.
                 after = stage("preflight-with-plan", lambda: prove_plan(target, plan,
                                                                         opts.apply, reporter))
                 report["preflight_after"] = {**after.to_dict(), "summary": after.summary()}
@@ -426,13 +443,13 @@ def reconcile(target: Target, opts: ReconcileOptions, reporter: Reporter = NULL)
             if opts.dry_run:
                 report["ok"] = True
                 return report
-            migrations_pending = (diagnosis.migrations or {}).get("pending") or []
-            pending = pending_steps(live, plan)
+            locked = False
             if not pending and not (opts.run_migrations and migrations_pending):
                 report["backup"] = {"skipped": "nothing to change: no backup needed"}
             else:
                 # One lock from here to the report: no other run between our stages.
                 held.enter_context(RunLock(live, run_id))
+                locked = True
                 if not opts.no_backup:
                     # Taken right before the first change, after planning proved there is
                     # one to make.
@@ -451,7 +468,12 @@ def reconcile(target: Target, opts: ReconcileOptions, reporter: Reporter = NULL)
             # The plan was made before the backup: live must still be what it was made from.
             current = stage("recheck", lambda: recheck_plan(live, plan)) if pending \
                 else plan.live_fingerprint
-            apply_opts = replace(opts.apply, current_fingerprint=current, run_id=run_id)
+            # The run id lets the executor see this run's own RunLock; without one (nothing
+            # to change) the executor takes the advisory lock for itself, and no lease: a
+            # lease is for runs whose stages are separate processes, and nothing here would
+            # release it (a later run would be refused for its 15 minutes).
+            apply_opts = replace(opts.apply, current_fingerprint=current,
+                                 run_id=run_id if locked else None)
             if opts.windows is not None:
                 apply_opts = replace(apply_opts, deadline=opts.windows.current_end_epoch())
             executor = Executor(live, plan, apply_opts, reporter)
@@ -459,7 +481,12 @@ def reconcile(target: Target, opts: ReconcileOptions, reporter: Reporter = NULL)
                 applied = stage("apply", executor.run)
                 report["apply"] = applied.to_dict()
                 report["changed"] = applied.changed
-                if project is not None and opts.run_migrations:
+                if project is not None and opts.run_migrations and not locked:
+                    # Nothing pending (plan stage) and nothing applied: pgreconcile never
+                    # writes django_migrations, so `migrate` would find nothing to run.
+                    report["migrate"] = {"changed": False, "pending": [], "applied": [],
+                                         "skipped": "no pending migrations: migrate not run"}
+                elif project is not None and opts.run_migrations:
                     report["migrate"] = stage("migrate", lambda: run_migrations(
                         project, live, windows=opts.windows, options=opts.apply,
                         reporter=reporter))
@@ -469,7 +496,11 @@ def reconcile(target: Target, opts: ReconcileOptions, reporter: Reporter = NULL)
                     v, diag_after = verify_target(
                         target, plan=plan, baseline=baseline,
                         run_tests=opts.run_tests, test_settings=opts.test_settings,
-                        inject_failure="--fail-verify" if opts.fail_verify else None)
+                        inject_failure="--fail-verify" if opts.fail_verify else None,
+                        # nothing changed: the migration state read when planning holds
+                        # (pgreconcile never writes django_migrations); migrate --check
+                        # still runs below
+                        state=diagnosis.state if not locked else None)
                     report["diff_after"] = diag_after.to_dict()
                     report["verify"] = v.to_dict()
                     if not v.ok:
