@@ -74,6 +74,7 @@ GOAL_SECONDS = 2.0
 GOAL_RATIO = 5.0
 GOAL_TABLES = 2_000
 GOAL_CLI_RATIO = 0.7  # pgreconcile inspect --json > FILE / pg_dump --schema-only > FILE
+GOAL_RSS_BYTES = 500 * 1024 * 1024  # peak RSS of `pgreconcile inspect` / `diff` (issue 15)
 BATCH_TABLES = 250  # tables per multi-statement batch: one transaction must not run out
 #                     of lock slots (max_locks_per_transaction * max_connections)
 
@@ -243,9 +244,10 @@ def kinds_ddl(first: int, last: int) -> str:
                        f"(parent_id);")
         if i % 100 == 0:
             k = i // 100
+            t = (k - 1) % 20 + 1  # the prelude's 20 types, reused past 2,000 tables
             out.append(
-                f"ALTER TABLE \"{name}\" ADD COLUMN \"mood\" mood_{k:02d}, "
-                f"ADD COLUMN \"price\" positive_{k:02d}, ADD COLUMN \"pair\" pair_{k:02d};\n"
+                f"ALTER TABLE \"{name}\" ADD COLUMN \"mood\" mood_{t:02d}, "
+                f"ADD COLUMN \"price\" positive_{t:02d}, ADD COLUMN \"pair\" pair_{t:02d};\n"
                 f"CREATE TABLE \"p_{k:02d}\" (id bigint NOT NULL, day date NOT NULL, "
                 f"note text, PRIMARY KEY (id, day)) PARTITION BY RANGE (day);\n"
                 + "".join(f"CREATE TABLE \"p_{k:02d}_{q}\" PARTITION OF \"p_{k:02d}\" FOR "
@@ -326,16 +328,23 @@ def plain_compare(a: dict, b: dict) -> list:
     return [k for k in sorted(a.keys() | b.keys(), key=str) if a.get(k) != b.get(k)]
 
 
-def _timed_to_file(argv: list[str], env: dict, out: Path, ok_codes=(0,)) -> float:
-    """Wall-clock seconds of one child whose stdout goes to `out` (as `> FILE` would)."""
-    with out.open("wb") as handle:
+def _timed_to_file(argv: list[str], env: dict, out: Path, ok_codes=(0,),
+                   rss: list[int] | None = None) -> float:
+    """Wall-clock seconds of one child whose stdout goes to `out` (as `> FILE` would).
+    With `rss`, the child's peak resident set size (bytes, from wait4's rusage) is appended."""
+    with out.open("wb") as handle, tempfile.TemporaryFile() as errors:
         t0 = time.perf_counter()
-        proc = subprocess.run(argv, check=False, env=env, stdout=handle,
-                              stderr=subprocess.PIPE)
+        proc = subprocess.Popen(argv, env=env, stdout=handle, stderr=errors)
+        _, status, usage = os.wait4(proc.pid, 0)
         elapsed = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        errors.seek(0)
+        stderr = errors.read()
     if proc.returncode not in ok_codes:
         raise RuntimeError(f"{Path(argv[0]).name} {' '.join(argv[1:3])} exited "
-                           f"{proc.returncode}: {proc.stderr.decode(errors='replace')[-500:]}")
+                           f"{proc.returncode}: {stderr.decode(errors='replace')[-500:]}")
+    if rss is not None:
+        rss.append(usage.ru_maxrss * 1024)  # Linux reports kilobytes
     return elapsed
 
 
@@ -445,7 +454,11 @@ def run(server_uri: str, args) -> dict:
         cli_diff_ratio = plain_s / cli["diff_s"] if cli["diff_s"] else 0.0
         ok_engine = tool_s < GOAL_SECONDS and ratio >= GOAL_RATIO
         ok_cli = cli_ratio <= GOAL_CLI_RATIO
+        peak_rss = max(cli["inspect_rss_bytes"], cli["diff_rss_bytes"])
+        ok_rss = peak_rss <= GOAL_RSS_BYTES
         status = ("PASS" if ok_engine and ok_cli else "FAIL") if applies else "n/a"
+        if not ok_rss:
+            status = "FAIL"  # the memory goal holds at every size
         if false_positives or cli["diff_changes"]:
             status = "FAIL"  # at any scale: a copy must diff empty
         summary = last_tool["summary"]
@@ -486,11 +499,16 @@ def run(server_uri: str, args) -> dict:
                 f"{cli['diff_s']:.3f} s   runs: "
                 + ", ".join(f"{x:.3f}" for x in cli["diff_runs"])
                 + f"; plain information_schema x2 + compare is {cli_diff_ratio:.1f}x that")],
+            ["CLI peak RSS: inspect / diff (pg_dump -s)", (
+                f"{cli['inspect_rss_bytes'] / 2**20:,.0f} MB / {cli['diff_rss_bytes'] / 2**20:,.0f}"
+                f" MB ({cli['pg_dump_rss_bytes'] / 2**20:,.0f} MB); goal <= "
+                f"{GOAL_RSS_BYTES // 2**20} MB: " + ("met" if ok_rss else "NOT met"))],
             ["load average at start / end", f"{load_before} / {load_after} (1/5/15 min, "
                                             f"{os.cpu_count()} CPUs)"
              + ("  busy machine: figures are noisy" if busy(load_before, load_after) else "")],
             ["goal", f"tool < {GOAL_SECONDS} s and >= {GOAL_RATIO}x faster; CLI inspect "
                      f"<= {GOAL_CLI_RATIO}x pg_dump --schema-only; at >= {GOAL_TABLES:,} tables"
+                     f"; CLI peak RSS <= {GOAL_RSS_BYTES // 2**20} MB at any size"
                      + ("" if applies else f" (not applicable at {n_tables:,} tables)")],
             ["status", status],
         ]
@@ -499,9 +517,11 @@ def run(server_uri: str, args) -> dict:
             "headline": (f"tool {tool_s:.2f} s, plain {plain_s:.2f} s, ratio {ratio:.1f}x; "
                          f"CLI inspect {cli['inspect_s']:.2f} s = {cli_ratio:.2f}x pg_dump "
                          f"--schema-only {cli['pg_dump_s']:.2f} s; CLI diff "
-                         f"{cli['diff_s']:.2f} s ({n_tables:,} tables, kinds {kinds})"),
+                         f"{cli['diff_s']:.2f} s; peak RSS {peak_rss / 2**20:,.0f} MB "
+                         f"({n_tables:,} tables, kinds {kinds})"),
             "goal": (f"< {GOAL_SECONDS} s and >= {GOAL_RATIO}x; CLI inspect <= "
-                     f"{GOAL_CLI_RATIO}x pg_dump --schema-only; at {GOAL_TABLES:,} tables"),
+                     f"{GOAL_CLI_RATIO}x pg_dump --schema-only; at {GOAL_TABLES:,} tables; "
+                     f"CLI peak RSS <= {GOAL_RSS_BYTES // 2**20} MB"),
             "status": status,
             "table": table,
             "tables": n_tables,
@@ -522,7 +542,9 @@ def run(server_uri: str, args) -> dict:
             "false_positives": false_positives,
             "cli": {**cli, "inspect_over_pg_dump": round(cli_ratio, 3),
                     "plain_over_cli_diff": round(cli_diff_ratio, 3),
-                    "goal_ratio": GOAL_CLI_RATIO, "goal_met": ok_cli},
+                    "goal_ratio": GOAL_CLI_RATIO, "goal_met": ok_cli,
+                    "peak_rss_bytes": peak_rss, "goal_rss_bytes": GOAL_RSS_BYTES,
+                    "rss_goal_met": ok_rss},
             "loadavg_at_start": load_before,
             "loadavg_at_end": load_after,
             "goal_applies": applies,
@@ -557,12 +579,13 @@ def _cli_runs(live, copy, repeat: int, workdir: str | None = None) -> dict:
     for argv, out, codes in commands.values():
         _timed_to_file(argv, env, out, codes)
     times: dict[str, list[float]] = {name: [] for name in commands}
+    rss: dict[str, list[int]] = {name: [] for name in commands}
     try:
         for i in range(repeat):
             order = list(commands) if i % 2 == 0 else list(reversed(commands))
             for name in order:
                 argv, out, codes = commands[name]
-                times[name].append(_timed_to_file(argv, env, out, codes))
+                times[name].append(_timed_to_file(argv, env, out, codes, rss[name]))
             print(f"  CLI run {i + 1}/{repeat}: " + ", ".join(
                 f"{name} {times[name][-1]:.3f} s" for name in commands), flush=True)
         import json
@@ -572,6 +595,9 @@ def _cli_runs(live, copy, repeat: int, workdir: str | None = None) -> dict:
             "inspect_s": statistics.median(times["inspect"]), "inspect_runs": times["inspect"],
             "pg_dump_s": statistics.median(times["pg_dump"]), "pg_dump_runs": times["pg_dump"],
             "diff_s": statistics.median(times["diff"]), "diff_runs": times["diff"],
+            # peak RSS of each child, the largest of its runs (bytes)
+            "inspect_rss_bytes": max(rss["inspect"]), "diff_rss_bytes": max(rss["diff"]),
+            "pg_dump_rss_bytes": max(rss["pg_dump"]),
             "inspect_bytes": (out_dir / "inspect.json").stat().st_size,
             "pg_dump_bytes": (out_dir / "schema.sql").stat().st_size,
             "inspect_tables": len(inspect_doc["schema"]["tables"]),
