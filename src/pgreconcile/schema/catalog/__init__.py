@@ -176,9 +176,12 @@ def _fetch(conn: psycopg.Connection, kind: str, params: dict) -> list[dict]:
 
 #: How many max() subqueries one statement reads (one round trip per batch).
 _MAX_BATCH = 50
+#: How many of them one transaction of the second connection reads (each holds ~2 locks).
+_LOCK_CHUNK = 1_000
 
 
-def _sequence_state(conn: psycopg.Connection, sequences: list[dict]) -> dict[tuple, tuple]:
+def _sequence_state(conn: psycopg.Connection, sequences: list[dict],
+                    scalars=None) -> dict[tuple, tuple]:
     """(max, last value) of each sequence whose owning integer column leads a btree index
     (a read of one end of it), keyed by (schema, sequence name); the others are left out.
 
@@ -188,8 +191,9 @@ def _sequence_state(conn: psycopg.Connection, sequences: list[dict]) -> dict[tup
     sequence itself is read), so that `Sequence.behind` is right; None when it was never
     used or set. In the catalog snapshot's transaction; like the catalog queries
     (pg_get_indexdef), it waits for a table someone holds ACCESS EXCLUSIVE."""
+    scalars = scalars or (lambda expressions: _scalars(conn, expressions))
     owned = [r for r in sequences if r["owner_column"] and r["owner_indexed"]]
-    maxima = dict(zip(((r["schema"], r["name"]) for r in owned), _scalars(conn, [
+    maxima = dict(zip(((r["schema"], r["name"]) for r in owned), scalars([
         sql.SQL("(SELECT max({}) FROM {})").format(
             sql.Identifier(r["owner_column"]),
             sql.Identifier(r["owner_schema"], r["owner_table"])) for r in owned]),
@@ -197,7 +201,7 @@ def _sequence_state(conn: psycopg.Connection, sequences: list[dict]) -> dict[tup
     # only where it can matter: a column with values, a sequence the catalog says is unused
     unread = [r for r in owned if r["last_value"] is None and r["readable"]
               and maxima[r["schema"], r["name"]] is not None]
-    current = dict(zip(((r["schema"], r["name"]) for r in unread), _scalars(conn, [
+    current = dict(zip(((r["schema"], r["name"]) for r in unread), scalars([
         sql.SQL("(SELECT ARRAY[last_value, is_called::int] FROM {})").format(
             sql.Identifier(r["schema"], r["name"])) for r in unread]), strict=True))
     found: dict[tuple, tuple] = {}
@@ -259,16 +263,33 @@ class _SequenceStateBeside(threading.Thread):
     def run(self) -> None:
         try:
             with self.connection_class.connect(self.conninfo, autocommit=True) as other:
-                with other.transaction():
-                    other.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                    other.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(
-                        sql.Literal(self.snapshot)))
-                    other.execute("SET LOCAL search_path = pg_catalog")
-                    other.execute(_NO_JIT)
+                with self._in_snapshot(other):
                     rows = {kind: _fetch(other, kind, self.params) for kind in _BESIDE_KINDS}
-                    self.state = _sequence_state(other, self.sequences), rows
+                self.state = _sequence_state(other, self.sequences,
+                                             lambda exprs: self._scalars(other, exprs)), rows
         except Exception:  # noqa: BLE001 - any failure: the caller reads them itself
             self.state = None
+
+    @contextmanager
+    def _in_snapshot(self, other: psycopg.Connection) -> Iterator[None]:
+        with other.transaction():
+            other.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            other.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(
+                sql.Literal(self.snapshot)))
+            other.execute("SET LOCAL search_path = pg_catalog")
+            other.execute(_NO_JIT)
+            yield
+
+    def _scalars(self, other: psycopg.Connection, expressions: list) -> list:
+        """`_scalars` in transactions of _LOCK_CHUNK reads each, every one in the same
+        exported snapshot: reading a maximum locks its table and index until the
+        transaction ends, and 8,000 tables in one transaction passed the server's lock
+        table (max_locks_per_transaction 64 x max_connections 100: out of shared memory)."""
+        values: list = []
+        for start in range(0, len(expressions), _LOCK_CHUNK):
+            with self._in_snapshot(other):
+                values += _scalars(other, expressions[start:start + _LOCK_CHUNK])
+        return values
 
     def result(self) -> tuple[dict[tuple, tuple], dict[str, list[dict]]] | None:
         """(`_sequence_state`, rows of each of _BESIDE_KINDS), or None."""
