@@ -94,6 +94,10 @@ def run(server_uri: str, args) -> dict:
         env.pop("ANSIBLE_CONFIG", None)
         env.pop("PGRECONCILE_NO_CACHE", None)
         env.pop("COLUMNS", None)
+        # Bytecode cached, as for any installed package (pip compiles it at install):
+        # with PYTHONDONTWRITEBYTECODE every pgreconcile run would compile its modules
+        # again (seconds on a busy machine), while Django's come compiled from site-packages.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPATH"] = os.pathsep.join(
             [str(REPO / "src")] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
         django_env = {**env, "DJANGO_SETTINGS_MODULE": "pettycash_system.settings"}
