@@ -620,6 +620,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     runner._write_json(results_path, document)
     print_table(stages)
+    print()
+    print(markdown(stages))
     for name, r in extras.items():
         print(f"{name}: {r.get('headline') or r.get('note') or r.get('error')} "
               f"[{r.get('status')}]")
@@ -632,13 +634,35 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if complete and not errors else 1
 
 
+def markdown(stages: dict) -> str:
+    """The README's table of the run: one row per stage, the sizes across."""
+    lines = ["| stage | size | pgreconcile | plain | ratio | growth: pgreconcile / plain |",
+             "|---|---|---|---|---|---|"]
+    for stage, doc in stages.items():
+        g = doc.get("growth") or {}
+        growth = (f"{(g.get('tool') or {}).get('kind', 'n/a')}; "
+                  f"{per_unit_text(g.get('tool'), doc['unit'])} / "
+                  f"{(g.get('plain') or {}).get('kind', 'n/a')}")
+        for i, p in enumerate(doc["points"]):
+            def s(v):
+                return f"{v:.2f} s" if v is not None else "—"
+            lines.append(f"| {stage if i == 0 else ''} | {p['size']:,} {doc['unit']} | "
+                         f"{s(p['tool_seconds'])} | {s(p['plain_seconds'])} | "
+                         + (f"{p['ratio']:.2f}×" if p.get("ratio") is not None else "—")
+                         + f" | {growth if i == 0 else ''} |")
+    return "\n".join(lines)
+
+
 def redraw(path: Path, args) -> int:
     document = json.loads(path.read_text())
     out_dir = Path(args.out_dir) if args.out_dir else path.parent
+    document["stages"] = {k: document["stages"][k] for k in STAGES if k in document["stages"]}
     for stage, doc in document["stages"].items():
         picture = draw(stage, doc, out_dir, args.format)
         print(f"{stage}: {picture}")
     print_table(document["stages"])
+    print()
+    print(markdown(document["stages"]))
     return 0
 
 
