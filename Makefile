@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 # the suite runs in one process there.
 PYTEST_WORKERS ?= $(if $(PGRECONCILE_TEST_DSN),0,2)
 
-.PHONY: demo test lint bench test-pg15 clean venv
+.PHONY: demo test lint bench bench-scale test-pg15 clean venv
 
 venv: $(STAMP)
 
@@ -39,6 +39,12 @@ lint: $(STAMP)
 
 bench: $(STAMP)  ## data at scale (2,000,000 rows); compares against the plain alternative
 	$(PY) bench/run.py
+
+# Cost curves: every stage at three or more sizes beside its plain alternative; table,
+# bench/results/scale.json and scale-<stage>.svg. Under 45 min on 2 cores. Not in `make test`.
+BENCH_SCALE_ARGS ?=
+bench-scale: $(STAMP)  ## every stage at 3+ sizes vs the plain tool; JSON + pictures
+	$(PY) bench/scale.py $(BENCH_SCALE_ARGS)
 
 clean:
 	rm -rf .demo backups reports .pytest_cache
