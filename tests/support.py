@@ -9,6 +9,7 @@ import importlib.util
 import json
 import os
 import re
+import secrets
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -106,8 +107,12 @@ def load_make_drift() -> ModuleType:
 
 
 def build_drifted(spec: ConnectionSpec, rows: int) -> ConnectionSpec:
-    """The seed case in `spec`: pettycash drifted from its migrations, `rows` payments."""
-    load_make_drift().build_drifted_database(spec.conninfo(), rows=rows, python=sys.executable)
+    """The seed case in `spec` (an empty database): pettycash drifted from its migrations,
+    `rows` payments. Built by make_drift.py once per size and session, then copied (see
+    copy_drifted at the end of this file); `spec` keeps its name and owner."""
+    if not copy_drifted(spec, rows):
+        load_make_drift().build_drifted_database(spec.conninfo(), rows=rows,
+                                                 python=sys.executable)
     return spec
 
 
@@ -330,3 +335,91 @@ def restore_copy(original: ConnectionSpec, restored: ConnectionSpec, server_majo
                     "--no-owner", "--no-password", f"--dbname={restored.public_conninfo()}",
                     str(dump)], env=restored.child_env(), check=True, capture_output=True,
                    timeout=120)
+
+
+# --------------------------------------------------------------------------- ha2: drifted templates
+# make_drift.py builds the same bytes for the same size (deterministic rows, fixed dates),
+# but takes 3-10 s (two `manage.py migrate` children). Each size is built once per
+# session into a template database; build_drifted then gives an empty database the
+# template's content by CREATE DATABASE ... TEMPLATE (a file copy, ~0.1 s) under its own
+# name and owner. Anything unusual about the empty database (not empty, another encoding
+# or owner role's objects, settings, grants, open connections) falls back to the real
+# build. The templates are dropped at the end of the session (conftest.py).
+_DRIFTED_TEMPLATES: dict[tuple, tuple[str, ConnectionSpec]] = {}
+_DB_SHAPE = ("SELECT pg_encoding_to_char(d.encoding), d.datcollate, d.datctype, "
+             "pg_get_userbyid(d.datdba), d.datacl IS NULL, "
+             "NOT EXISTS (SELECT 1 FROM pg_db_role_setting s WHERE s.setdatabase = d.oid) "
+             "FROM pg_database d WHERE d.datname = %s")
+_USER_OBJECTS = """
+    SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast'))
+         + (SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+            WHERE n.nspname NOT IN ('pg_catalog', 'information_schema'))
+         + (SELECT count(*) FROM pg_namespace
+            WHERE nspname !~ '^pg_' AND nspname NOT IN ('public', 'information_schema'))
+         + (SELECT count(*) FROM pg_extension WHERE extname <> 'plpgsql')"""
+
+
+def copy_drifted(spec: ConnectionSpec, rows: int) -> bool:
+    """Give the empty database `spec` the drifted template of `rows` payments (built on
+    first use); False (nothing changed) when the copy would not be the same as a build."""
+    from psycopg import Error, sql
+
+    from pgreconcile.pg.scratch import drop_database
+    try:
+        with spec.connect() as conn:
+            key = (conn.info.host, conn.info.port, conn.info.user, rows,
+                   conn.execute("SELECT pg_postmaster_start_time()::text").fetchone()[0])
+            if conn.execute(_USER_OBJECTS).fetchone()[0]:
+                return False
+        admin = spec.with_dbname("postgres")
+        template = _DRIFTED_TEMPLATES.get(key, (None,))[0]
+        if template is None:
+            template = f"{TEST_DB_PREFIX}drifted{rows}_template_{os.getpid()}"
+            with admin.connect() as conn:
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(
+                    sql.Identifier(template)))
+                conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(
+                    sql.Identifier(template)))
+            try:
+                load_make_drift().build_drifted_database(
+                    spec.with_dbname(template).conninfo(), rows=rows, python=sys.executable)
+                with admin.connect() as conn:  # nobody may connect to it while it is copied
+                    conn.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(
+                        sql.Identifier(template)))
+            except BaseException:
+                drop_database(admin, template)
+                raise
+            _DRIFTED_TEMPLATES[key] = (template, admin)
+        with admin.connect() as conn:
+            target = conn.execute(_DB_SHAPE, (spec.dbname,)).fetchone()
+            source = conn.execute(_DB_SHAPE, (template,)).fetchone()
+            if target is None or target[:3] != source[:3] or not all(target[4:]) \
+                    or target[3] != conn.info.user:
+                return False
+            staged = f"{spec.dbname[:40]}_{secrets.token_hex(4)}_copy"
+            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(staged), sql.Identifier(template)))
+            try:
+                conn.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(spec.dbname)))
+            except Error:  # someone is connected to it: build it the slow way
+                conn.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(staged)))
+                return False
+            conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
+                sql.Identifier(staged), sql.Identifier(spec.dbname)))
+        return True
+    except Error:
+        return False
+
+
+def drop_drifted_templates() -> None:
+    """Drop the session's drifted templates (conftest.py's `server`, before it stops)."""
+    from psycopg import Error, sql
+    while _DRIFTED_TEMPLATES:
+        _, (name, admin) = _DRIFTED_TEMPLATES.popitem()
+        try:
+            with admin.connect() as conn:
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(
+                    sql.Identifier(name)))
+        except Error:
+            pass  # the server is gone: so is the template

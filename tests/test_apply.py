@@ -228,7 +228,14 @@ def test_backfill_resumes_after_kill_and_matches_uninterrupted_run(make_db, tmp_
     kills = 0
     for _ in range(4):
         proc = subprocess.Popen(base, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        time.sleep(rng.uniform(1.0, 2.5))
+        # Killed while the backfill makes progress (not while the CLI is still starting,
+        # which under load can take longer than any fixed sleep), at a random point.
+        start_rows = _backfill_rows(killed_db)
+        deadline = time.monotonic() + 120
+        while (proc.poll() is None and time.monotonic() < deadline
+               and _backfill_rows(killed_db) <= start_rows):
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 0.5))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
@@ -248,6 +255,16 @@ def test_backfill_resumes_after_kill_and_matches_uninterrupted_run(make_db, tmp_
     assert payments(killed_db) == payments(clean_db)
     assert query(killed_db, "SELECT count(*) FROM treasury_payment WHERE payment_id IS NULL") \
         == [(0,)]
+
+
+def _backfill_rows(spec) -> int:
+    """Rows the backfill's ledger entry holds so far (-1 before the ledger exists)."""
+    try:
+        found = query(spec, "SELECT rows FROM pgreconcile.ledger WHERE step_id LIKE "
+                            "'%backfill%'")
+    except psycopg.Error:
+        return -1
+    return found[0][0] or 0 if found else -1
 
 
 def test_plan_sql_script_runs_by_hand_and_fixes_the_seed(drifted, tmp_path):

@@ -4,27 +4,53 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 
 import pytest
 
-from pgreconcile.pg.scratch import list_scratch_databases
+from pgreconcile.pg.scratch import drop_database, list_scratch_databases
 
-from .support import CLI, EXAMPLE, as_json, cli, fingerprint_and_counts, query, run_sql
+from .support import (
+    CLI,
+    EXAMPLE,
+    TEST_DB_PREFIX,
+    as_json,
+    cli,
+    fingerprint_and_counts,
+    query,
+    run_sql,
+)
 
 SETTINGS = "pettycash_system.settings"
 
 
+@pytest.fixture(scope="module")
+def migrated_template(server):
+    """A database built fresh by today's migrations, once for the module (`manage.py
+    migrate` takes seconds): the tests get copies of it."""
+    name = f"{TEST_DB_PREFIX}fresh_template_{secrets.token_hex(4)}"
+    run_sql(server, f'CREATE DATABASE "{name}" TEMPLATE template0')
+    spec = server.with_dbname(name)
+    try:
+        env = {**os.environ, "DATABASE_URL": spec.conninfo()}
+        proc = subprocess.run([sys.executable, "manage.py", "migrate", "--no-input"],
+                              cwd=EXAMPLE, env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        yield name
+    finally:
+        drop_database(server, name)
+
+
 @pytest.fixture
-def migrated(make_db):
-    """A database built fresh by today's migrations."""
-    spec = make_db("fresh")
-    env = {**os.environ, "DATABASE_URL": spec.conninfo()}
-    proc = subprocess.run([sys.executable, "manage.py", "migrate", "--no-input"], cwd=EXAMPLE,
-                          env=env, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    return spec
+def migrated(server, migrated_template):
+    """A database built fresh by today's migrations (a copy of the module's), dropped after
+    the test."""
+    name = f"{TEST_DB_PREFIX}fresh_{secrets.token_hex(4)}"
+    run_sql(server, f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"')
+    yield server.with_dbname(name)
+    drop_database(server, name)
 
 
 def test_inspect_shows_integer_id_primary_key_and_no_payment_id(drifted):

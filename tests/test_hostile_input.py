@@ -4,7 +4,12 @@ JSON error object on stdout, and leaves the server as it was: no database create
 dropped, the target database's schema unchanged.
 
 The parsers themselves are property-tested in tests/unit/test_input_props.py; here a
-curated list of argv cases runs once each against a real server (subprocesses are slow).
+curated list of argv cases runs once each against a real server. The cases run the CLI's
+own entry point (`pgreconcile.cli.main(argv)`, what `python -m pgreconcile` calls) in this
+process with its stdout and stderr captured: what they prove is the argument handling, the
+exit code and the one error message. The cases marked SUBPROCESS also run as a real
+`python -m pgreconcile` child: bytes that are not UTF-8 decoded by the interpreter
+itself, an argparse usage error, and a failure inside the Django child.
 """
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ import json
 import os
 import secrets
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -40,6 +46,8 @@ def _boom_project(where: Path) -> Path:
 
 
 HUMAN = "human"  # a case marked so runs without --json (its stdout must stay empty)
+#: Cases that also run as a real child process (all run in-process).
+SUBPROCESS = {"window-dash", "window-not-utf8", "dsn-not-utf8", "settings-raise"}
 
 #: ([HUMAN,] id, argv, exit code, text the error message must hold); each case runs once,
 #: with --json unless marked HUMAN. `{...}` in argv are filled per case:
@@ -139,21 +147,38 @@ def _fill(arg: str, values: dict[str, str]) -> str:
     return arg
 
 
-def _params(case: tuple) -> pytest.param:
+def _params(case: tuple) -> list:
     as_json = case[0] != HUMAN
     name, argv, code, words = case if as_json else case[1:]
-    return pytest.param(argv, code, words, as_json, id=f"{name}-{'json' if as_json else 'human'}")
+    tag = f"{name}-{'json' if as_json else 'human'}"
+    params = [pytest.param(argv, code, words, as_json, False, id=tag)]
+    if name in SUBPROCESS:
+        params.append(pytest.param(argv, code, words, as_json, True, id=f"{tag}-subprocess"))
+    return params
 
 
-@pytest.mark.parametrize("argv, code, words, as_json", [_params(c) for c in CASES])
-def test_hostile_input_is_one_clear_error(server, target, files, argv, code, words, as_json):
+def _in_process(argv: list[str], spec, capsys, monkeypatch) -> subprocess.CompletedProcess:
+    """`main(argv)` as `python -m pgreconcile` runs it, with DATABASE_URL set to `spec`:
+    the exit code and what it printed, as a CompletedProcess like support.cli's."""
+    from pgreconcile.cli import main
+    monkeypatch.setenv("DATABASE_URL", spec.conninfo())
+    capsys.readouterr()
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(["pgreconcile", *argv], code, out, err)
+
+
+@pytest.mark.parametrize("argv, code, words, as_json, child",
+                         [p for c in CASES for p in _params(c)])
+def test_hostile_input_is_one_clear_error(server, target, files, argv, code, words, as_json,
+                                          child, capsys, monkeypatch):
     live = target.with_dbname(target.dbname + "_absent").conninfo()
     argv = [_fill(a, {**files, "live": live}) for a in argv]
     if as_json:  # right after the command: after `--` it would be a value
         argv = [*argv[:1], "--json", *argv[1:]]
     before = (_databases(server), fingerprint(target))
 
-    proc = cli(*argv, spec=target)
+    proc = cli(*argv, spec=target) if child else _in_process(argv, target, capsys, monkeypatch)
 
     out = proc.stdout + proc.stderr
     assert proc.returncode == code, out

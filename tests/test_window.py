@@ -44,6 +44,33 @@ def test_refusal_names_the_next_opening():
     assert exc.value.exit_code == 4
 
 
+def test_a_windows_end_may_be_given_to_the_second():
+    """`HH:MM:SS` as an end: the run's deadline is that second; the whole-minute length a
+    scheduler's time limit takes counts the part minute, so it never cuts the run first."""
+    w = MaintenanceWindows.parse("Sat 01:00-02:59:30 UTC")
+    assert w.is_open(datetime(2026, 11, 28, 2, 59, 29, tzinfo=UTC))
+    assert not w.is_open(datetime(2026, 11, 28, 2, 59, 30, tzinfo=UTC))
+    assert w.current_end_epoch(SAT_0130) == datetime(2026, 11, 28, 2, 59, 30,
+                                                     tzinfo=UTC).timestamp()
+    part = w.windows[0].to_dict()
+    assert (part["start"], part["end"], part["minutes"]) == ("01:00", "02:59:30", 120)
+    late = MaintenanceWindows.parse("Fri 23:59-00:00:10").windows[0]  # across midnight
+    assert (late.to_dict()["end"], late.minutes) == ("00:00:10", 2)
+    assert MaintenanceWindows.parse("Sat 01:00-03:00:00").windows[0].to_dict()["end"] == "03:00"
+
+
+@pytest.mark.parametrize("bad, words", [
+    ("Sat 01:00:30-02:00", "starts at a second"),  # schedulers start runs to the minute
+    ("Sat 01:00-02:00:60", "bad time"),
+    ("Sat 01:00-24:00:01", "bad time"),
+    ("Sat 01:00-02:00:5", "cannot read"),
+])
+def test_seconds_only_in_a_windows_end_and_in_range(bad, words):
+    with pytest.raises(UsageError, match=words) as caught:
+        MaintenanceWindows.parse(bad)
+    assert caught.value.hint
+
+
 @pytest.mark.parametrize("bad", ["Sat", "Funday 01:00-02:00", "Sat 25:00-26:00",
                                  "Sat 01:00-01:00", "Sat 01:00-02:00 Mars/Olympus"])
 def test_bad_windows_are_usage_errors(bad):

@@ -1,9 +1,12 @@
 """Maintenance windows: "Sat 01:00-03:00 UTC", several allowed.
 
-Grammar of one window: `DAYS HH:MM-HH:MM [TZ]` where DAYS is a day (`Sat`), a range
+Grammar of one window: `DAYS HH:MM-HH:MM[:SS] [TZ]` where DAYS is a day (`Sat`), a range
 (`Mon-Fri`), a list (`Sat,Sun`), or `daily`; TZ is `UTC` (default) or an IANA name
-(`Europe/Berlin`). A window may cross midnight (`Fri 23:00-01:30`); it then belongs
-to the day it starts on. Several windows are separated by `;` or given as a list.
+(`Europe/Berlin`). The end may be given to the second (`Sat 01:00-02:59:30`): a run then
+pauses that many seconds before the whole minute. The start is to the minute, as every
+scheduler that starts a run (systemd, cron, Windows) takes it. A window may cross midnight
+(`Fri 23:00-01:30`); it then belongs to the day it starts on. Several windows are
+separated by `;` or given as a list.
 
 Anything else is a UsageError (exit 2) naming the part it could not read: a day must be
 at least the first three letters of its name (`Sat`, `Saturday`), digits are ASCII, a
@@ -21,8 +24,9 @@ from pgreconcile.errors import OutsideMaintenanceWindow, UsageError
 
 DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 _NAMES = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
-_RE = re.compile(r"^\s*(?P<days>[A-Za-z,\-*]+)\s+(?P<start>\d{1,2}:\d{2})\s*-\s*"
-                 r"(?P<end>\d{1,2}:\d{2})(?:\s+(?P<tz>[A-Za-z_/+\-0-9]+))?\s*$", re.ASCII)
+_RE = re.compile(r"^\s*(?P<days>[A-Za-z,\-*]+)\s+(?P<start>\d{1,2}:\d{2}(?::\d{2})?)\s*-\s*"
+                 r"(?P<end>\d{1,2}:\d{2}(?::\d{2})?)(?:\s+(?P<tz>[A-Za-z_/+\-0-9]+))?\s*$",
+                 re.ASCII)
 #: An IANA zone name: a few path parts of letters, digits, `_`, `+`, `-` (no `.`, no `/`
 #: at either end), so a name can never walk out of the zone database.
 _TZ = re.compile(r"[A-Za-z0-9_+\-]{1,30}(/[A-Za-z0-9_+\-]{1,30}){0,3}", re.ASCII)
@@ -67,11 +71,16 @@ def _day(text: str) -> int:
 
 
 def _hm(text: str) -> time:
-    h, m = (int(x) for x in text.split(":"))
-    if h > 24 or m > 59 or (h == 24 and m):
+    h, m, *rest = (int(x) for x in text.split(":"))
+    s = rest[0] if rest else 0
+    if h > 24 or m > 59 or s > 59 or (h == 24 and (m or s)):
         raise UsageError(f"bad time {_shown(text)} in maintenance window",
-                         hint="hours 00-24, minutes 00-59 (24:00 only as an end)")
-    return time(0, 0) if h == 24 else time(h, m)
+                         hint="hours 00-24, minutes and seconds 00-59 (24:00 only as an end)")
+    return time(0, 0) if h == 24 else time(h, m, s)
+
+
+def _seconds(t: time) -> int:
+    return t.hour * 3600 + t.minute * 60 + t.second
 
 
 def _check_zone(tz: str) -> None:
@@ -105,6 +114,10 @@ class Window:
             raise UsageError(f"cannot read maintenance window {_shown(text)}", hint=_HINT)
         tz = m.group("tz") or "UTC"
         _check_zone(tz)
+        if m.group("start").count(":") > 1:
+            raise UsageError(f"maintenance window {_shown(text)} starts at a second",
+                             hint="a window starts at a whole minute (HH:MM), as schedulers "
+                                  "start runs; only its end may hold seconds (01:00-02:59:30)")
         start, end = _hm(m.group("start")), _hm(m.group("end"))
         if start == end:
             raise UsageError(f"maintenance window {_shown(text)} has no length",
@@ -113,16 +126,18 @@ class Window:
 
     @property
     def minutes(self) -> int:
-        """How long each opening lasts (a window crossing midnight ends the next day)."""
-        start = self.start.hour * 60 + self.start.minute
-        end = self.end.hour * 60 + self.end.minute
-        return (end - start) % (24 * 60)
+        """How long each opening lasts in whole minutes, a part minute counted (an end
+        given to the second): a scheduler's time limit never ends a run before the engine
+        pauses it. A window crossing midnight ends the next day."""
+        return -(-((_seconds(self.end) - _seconds(self.start)) % 86400) // 60)
 
     def to_dict(self) -> dict:
         """The window's parts as the engine read them, for faces that build their own
-        schedules (the Windows task's weekly triggers) without reading the text again."""
+        schedules (the Windows task's weekly triggers) without reading the text again.
+        `end` is `HH:MM`, or `HH:MM:SS` when the window's end was given to the second."""
+        end = f"{self.end:%H:%M:%S}" if self.end.second else f"{self.end:%H:%M}"
         return {"text": self.text, "days": [DAYS[d] for d in sorted(self.days)],
-                "start": f"{self.start:%H:%M}", "end": f"{self.end:%H:%M}", "tz": self.tz,
+                "start": f"{self.start:%H:%M}", "end": end, "tz": self.tz,
                 "minutes": self.minutes}
 
     def _zone(self):
