@@ -9,7 +9,7 @@ import pytest
 from pgreconcile.errors import OutsideMaintenanceWindow, UsageError
 from pgreconcile.runbook.window import MaintenanceWindows
 
-from .support import P, cli, closed_window, drifted_db, fingerprint_and_counts
+from .support import EXAMPLE, P, cli, closed_window, drifted_db, fingerprint_and_counts, query
 
 UTC = timezone.utc
 SAT_0130 = datetime(2026, 11, 28, 1, 30, tzinfo=UTC)  # a Saturday
@@ -95,6 +95,50 @@ def test_reconcile_outside_window_refuses_and_changes_nothing(make_db, tmp_path)
     assert dry.returncode == 0, dry.stdout + dry.stderr
     assert json.loads(dry.stdout)["plan"]["steps"]
     assert fingerprint_and_counts(spec) == before
+
+
+class _EndsBeforeApply(MaintenanceWindows):
+    """Open when the run starts; by the time apply would start the clock is past the
+    window's end (as when planning, preflight and the backup take that long)."""
+
+    def current_end_epoch(self, now=None):
+        end = super().current_end_epoch(now)
+        return None if end is None else super().current_end_epoch(
+            datetime.fromtimestamp(end + 1, UTC))
+
+
+def test_a_window_ending_before_apply_pauses_the_run_before_any_change(make_db, tmp_path):
+    """The window closes while the run plans and backs up: apply does not start without a
+    deadline (outside the window); the run pauses (exit 5), nothing is changed or rolled
+    back, and the report says why."""
+    from pgreconcile.django.project import DjangoProject
+    from pgreconcile.errors import EXIT_PAUSED, Paused
+    from pgreconcile.runbook.reference import ReferenceSource
+    from pgreconcile.runbook.stages import ReconcileOptions, Target, reconcile
+
+    spec = drifted_db(make_db, 50)
+    now = datetime.now(UTC)
+    start, end = now - timedelta(minutes=30), now + timedelta(minutes=30)
+    windows = _EndsBeforeApply(MaintenanceWindows.parse(
+        f"Mon-Sun {start:%H:%M}-{end:%H:%M} UTC").windows)
+    assert windows.is_open() and windows.current_end_epoch() is None
+    before = query(spec, "SELECT count(*), max(id) FROM treasury_payment")
+    migrations = query(spec, "SELECT count(*) FROM django_migrations")
+    target = Target(spec, ReferenceSource(
+        "django", project=DjangoProject.from_args(str(EXAMPLE), None)))
+    opts = ReconcileOptions(windows=windows, backup_dir=str(tmp_path / "b"),
+                            backup_test_restore=False, report_dir=str(tmp_path / "r"))
+    with pytest.raises(Paused) as caught:
+        reconcile(target, opts)
+    assert caught.value.exit_code == EXIT_PAUSED
+    assert "ended before apply could start" in str(caught.value)
+    assert not query(spec, "SELECT 1 FROM pg_attribute WHERE attrelid = "
+                           "'treasury_payment'::regclass AND attname = 'payment_id'")
+    assert query(spec, "SELECT count(*), max(id) FROM treasury_payment") == before
+    assert query(spec, "SELECT count(*) FROM django_migrations") == migrations
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["error"]["error"] == "Paused"
+    assert "apply" not in report and "rollback" not in report
 
 
 # --------------------------------------------------------------------------- schedulers

@@ -475,7 +475,19 @@ def reconcile(target: Target, opts: ReconcileOptions, reporter: Reporter = NULL)
             apply_opts = replace(opts.apply, current_fingerprint=current,
                                  run_id=run_id if locked else None)
             if opts.windows is not None:
-                apply_opts = replace(apply_opts, deadline=opts.windows.current_end_epoch())
+                deadline = opts.windows.current_end_epoch()
+                if deadline is None and pending:
+                    # Planning, preflight and the backup ran past the window's end: applying
+                    # now would run with no deadline, outside the window. Nothing is changed
+                    # yet, so nothing is rolled back; the next run in a window starts over.
+                    raise Paused(
+                        "the maintenance window ended before apply could start (planning, "
+                        "preflight and the backup took until after its end); nothing was "
+                        f"changed ({opts.windows.describe()})",
+                        hint="the next run in a window plans again and applies; a longer "
+                             "window, or --no-test-restore, leaves more of it to apply",
+                        detail={"stage": "apply", "reason": "window-ended-before-apply"})
+                apply_opts = replace(apply_opts, deadline=deadline)
             executor = Executor(live, plan, apply_opts, reporter)
             try:
                 applied = stage("apply", executor.run)
