@@ -21,6 +21,12 @@ from pgreconcile.pg.scratch import drop_database
 
 from .support import TEST_DB_PREFIX, Writers, build_drifted, drop_drifted_templates
 
+# Some machines export PYTHONDONTWRITEBYTECODE=1: then every `python -m pgreconcile`, Ansible
+# module and manage.py child of the suite compiles pgreconcile's modules again (~0.15 s of CPU
+# a call, over a thousand calls). An installed package has its bytecode; let the children
+# write theirs once (into the checkout's __pycache__, which git ignores).
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
 
 @pytest.fixture(scope="session", autouse=True)
 def reference_cache(tmp_path_factory):
