@@ -395,12 +395,11 @@ class _EarlyWriteback:
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self):
+    def start(self) -> None:
         if hasattr(os, "fdatasync"):
             self.thread.start()
-        return self
 
-    def __exit__(self, *_):
+    def finish(self) -> None:
         self.stop.set()
         if self.thread.is_alive():
             self.thread.join()
@@ -582,6 +581,7 @@ def create_backup(spec: ConnectionSpec, out_dir: str | Path, *, fmt: str = "cust
                 argv.append(f"--jobs={jobs}")
             if compress:
                 argv.append(f"--compress={compress}")
+            writeback = None
             try:
                 proc = subprocess.Popen(argv, env=spec.child_env(), stdout=subprocess.DEVNULL,
                                         stderr=subprocess.PIPE, text=True,
@@ -590,21 +590,22 @@ def create_backup(spec: ConnectionSpec, out_dir: str | Path, *, fmt: str = "cust
                 reader = threading.Thread(target=lambda: stderr_box.append(proc.stderr.read()),
                                           daemon=True)
                 reader.start()
+                writeback = _EarlyWriteback(partial)
+                writeback.start()
                 counts = census.row_counts(conn, reporter)
                 fingerprint = census.schema_fingerprint(conn)
                 # Needed only after the dump; looked up while pg_dump runs.
                 restore_tool = _sibling_tool(tool, "pg_restore") or find_tool(
                     "pg_restore", major, pg_bin_dir)
-                with reporter.task("pg_dump", total=None) as task, _EarlyWriteback(partial):
-                    while True:
-                        try:
-                            proc.wait(timeout=0.1)
-                            break
-                        except subprocess.TimeoutExpired:
-                            if partial.exists():
-                                task.update(completed=_dir_size(partial) if partial.is_dir()
-                                            else partial.stat().st_size)
-                reader.join()
+                with reporter.task("pg_dump", total=None) as task:
+                    # stderr reaches its end when pg_dump exits: the join returns at once
+                    # then (Popen.wait with a timeout would poll in steps of up to 50 ms)
+                    while reader.join(timeout=0.1) or reader.is_alive():
+                        if partial.exists():
+                            task.update(completed=_dir_size(partial) if partial.is_dir()
+                                        else partial.stat().st_size)
+                proc.wait()
+                writeback.finish()
                 conn.execute("COMMIT")
                 stderr = redact("".join(stderr_box))
                 problems = _stderr_errors(stderr)
@@ -619,6 +620,8 @@ def create_backup(spec: ConnectionSpec, out_dir: str | Path, *, fmt: str = "cust
                 os.replace(partial, final)
                 sync_directory(out_dir)
             except BaseException:
+                if writeback is not None:
+                    writeback.finish()
                 _remove(partial)
                 raise
     finally:
