@@ -1,7 +1,8 @@
 """`pgreconcile backup` (verified, no test restore) against a plain `pg_dump -Fc`.
 
-Goal (issue 3): the tool costs at most 1.15x a plain `pg_dump -Fc` of the same
-2,000,000-row drifted pettycash database, measured in the same run.
+Goal (issue 15): the tool costs at most 1.10x a plain `pg_dump -Fc` of the same drifted
+pettycash database from 2,000,000 rows (2.5 M in the issue) and at most 1.05x from
+16,000,000 rows, measured in the same run (issue 3's goal was 1.15x at 2 M).
 
 Both sides run as subprocesses, wall-clock timed with `time.perf_counter`, with the
 same pg_dump binary (the one `pgreconcile.pg.toolchain.find_tool` picks), the same
@@ -12,7 +13,18 @@ neither side always gets the warmer cache; one untimed warm-up of each comes fir
 
 After the timed runs, one extra process replays the tool's phases one by one (connect,
 toolchain discovery, row counts, schema fingerprint, fsync, `pg_restore --list`,
-sha256, manifest) on a dump the tool made, so the overhead can be attributed.
+sha256, then the three proofs overlapped as the tool runs them, manifest) on a dump the tool
+made, so the overhead can be attributed. The dump is already durable then, so the replayed
+fsync shows only the cost of an fsync with nothing left to write.
+
+The I/O of the exact row counts is measured once: the shared-buffer blocks (hit +
+read, of block_size, 8 kB by default) that `EXPLAIN (ANALYZE, BUFFERS)` reports for the
+count statements, read sequentially (`census.row_counts(index_only=False)`, how counts
+were taken before issue 15) and as the tool takes them now (index-only scans where the
+visibility map allows). Measured (issue 15, busy machine): 2.5 M rows 34,812 -> 6,840
+blocks, 16 M rows 222,778 -> 43,742 blocks (1.82 GB -> 358 MB); alone, with everything
+cached, the index-only count was not faster (16 M: 2.3 s sequential, 4.5 s index-only,
+load ~6): it saves I/O, not CPU. Judge the wall-time effect on a quiet machine.
 """
 from __future__ import annotations
 
@@ -30,8 +42,13 @@ from pathlib import Path
 from common import build_drifted, busy, clean_up, loadavg
 
 DESCRIPTION = "pgreconcile backup vs plain pg_dump -Fc"
-GOAL_RATIO = 1.15
 GOAL_ROWS = 2_000_000
+GOALS = ((16_000_000, 1.05), (GOAL_ROWS, 1.10))  # (from rows, ratio at most)
+
+
+def goal_ratio(rows: int) -> float | None:
+    return next((ratio for least, ratio in GOALS if rows >= least), None)
+
 
 # Replays create_backup's phases one at a time in a fresh interpreter (as the CLI runs),
 # printing {phase: seconds}. argv: public conninfo, dump path, scratch dir.
@@ -71,17 +88,20 @@ with spec.connect() as conn:
     conn.execute("SELECT pg_export_snapshot()").fetchone()
     lap("snapshot export")
     counts = census.row_counts(conn)
-    lap("row counts [overlaps pg_dump]")
+    lap("row counts, index-only where possible [overlaps pg_dump]")
     census.schema_fingerprint(conn)
     lap("schema fingerprint [overlaps pg_dump]")
     conn.execute("COMMIT")
 backup._chmod_private(dump)
+lap("chmod")
 backup._fsync_tree(dump)
-lap("chmod + fsync")
+lap("fsync alone (nothing left to write) [part of proofs]")
 toc = backup._restore_list(restore_tool, dump)
-lap("pg_restore --list")
+lap("pg_restore --list alone [part of proofs]")
 backup._hash_backup(dump, dump.name)
-lap("sha256")
+lap("sha256 alone, page cache [part of proofs]")
+backup._prove(dump, dump.name, restore_tool)
+lap("proofs: fsync | pg_restore --list | sha256, overlapped")
 write_json(scratch / "bench.manifest.json", {"row_counts": counts, "toc_entries": toc},
            mode=0o600, durable=True)
 lap("manifest write")
@@ -193,8 +213,14 @@ def run(server_uri: str, args) -> dict:
               flush=True)
         phases, phases_error = _profile_phases(spec, Path(info["tool"]["path"]), workdir, env)
 
-        applies = rows >= GOAL_ROWS
-        status = ("PASS" if ratio <= GOAL_RATIO else "FAIL") if applies else "n/a"
+        print("  row-count I/O: sequential vs index-only...", flush=True)
+        count_io = _count_io(spec)
+
+        goal = goal_ratio(rows)
+        applies = goal is not None
+        status = ("PASS" if ratio <= goal else "FAIL") if applies else "n/a"
+        goal_text = (f"<= {goal}x at {rows:,} rows (1.10x from {GOAL_ROWS:,}, 1.05x from "
+                     "16,000,000)" if applies else f"n/a below {GOAL_ROWS:,} rows")
         table = [
             ["rows (treasury_payment)", f"{rows:,}"],
             ["database size", _fmt_bytes(db_size)],
@@ -215,14 +241,25 @@ def run(server_uri: str, args) -> dict:
             ["load average at start", f"{load_before} (1/5/15 min, {os.cpu_count()} CPUs)"
                                       + ("  busy machine: figures are noisy"
                                          if busy(load_before) else "")],
-            ["goal", f"<= {GOAL_RATIO}x at >= {GOAL_ROWS:,} rows"
-                     + ("" if applies else f" (not applicable at {rows:,} rows)")],
+            ["goal", goal_text],
             ["status", status],
             ["dump size plain / tool", (f"{_fmt_bytes(info['plain']['size_bytes'])} / "
                                         f"{_fmt_bytes(info['tool']['size_bytes'])}")],
         ]
+        if "error" in count_io:
+            table.append(["row-count I/O", f"unavailable: {count_io['error']}"])
+        else:
+            for method in ("scan", "index_only"):
+                m = count_io[method]
+                table.append([f"row-count I/O, {method.replace('_', '-')}",
+                              f"{m['blocks']:,} blocks ({m['bytes'] / 1e6:,.1f} MB: "
+                              f"{m['hit']:,} hit + {m['read']:,} read), "
+                              f"{_fmt_s(m['seconds'])} alone"])
+            table.append(["  tables counted index-only",
+                          f"{count_io['index_only_tables']} of {count_io['tables']}"])
         if phases:
-            serial = sum(v for k, v in phases.items() if "[overlaps" not in k)
+            serial = sum(v for k, v in phases.items()
+                         if "[overlaps" not in k and "[part of" not in k)
             for key, value in phases.items():
                 table.append([f"  phase: {key}", _fmt_s(value)])
             serial_note = (f"{_fmt_s(serial)} (on top of pg_dump; row counts and "
@@ -237,7 +274,7 @@ def run(server_uri: str, args) -> dict:
         return {
             "name": "backup",
             "headline": f"plain {plain_s:.2f} s, tool {tool_s:.2f} s, ratio {ratio:.3f}x",
-            "goal": f"ratio <= {GOAL_RATIO} at {GOAL_ROWS:,} rows",
+            "goal": goal_text,
             "status": status,
             "table": table,
             "rows": rows,
@@ -256,15 +293,51 @@ def run(server_uri: str, args) -> dict:
             "ratio_per_round": [round(r, 4) for r in paired],
             "ratio_best_of": round(best_ratio, 4),
             "loadavg_at_start": load_before,
-            "goal_ratio": GOAL_RATIO,
+            "goal_ratio": goal,
             "goal_applies": applies,
             "plain_size_bytes": info["plain"]["size_bytes"],
             "tool_size_bytes": info["tool"]["size_bytes"],
             "phases_seconds": {k: round(v, 4) for k, v in (phases or {}).items()},
             "phases_error": phases_error,
+            "count_io": count_io,
         }
     finally:
         clean_up(admin, args, workdir, keep=dbname)
+
+
+def _count_io(spec) -> dict:
+    """Shared-buffer blocks (and seconds) the exact row counts cost, sequentially and as the
+    tool counts (index-only where possible), in one REPEATABLE READ snapshot like a backup's.
+    Blocks are what `EXPLAIN (ANALYZE, BUFFERS)` reports for the statements' top nodes."""
+    from pgreconcile.pg import census
+    try:
+        out: dict = {}
+        with spec.connect() as conn:
+            block = int(conn.execute("SHOW block_size").fetchone()[0])
+            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            for method, index_only in (("scan", False), ("index_only", True)):
+                hit = read = 0
+                statements = census.count_statements(conn, index_only=index_only)
+                for settings, _chunk, statement in statements:
+                    with census.planner_settings(conn, settings):
+                        plan = conn.execute(
+                            b"EXPLAIN (ANALYZE, BUFFERS, TIMING OFF, FORMAT JSON) "
+                            + statement.as_bytes(conn)).fetchone()[0][0]["Plan"]
+                    hit += plan.get("Shared Hit Blocks", 0)
+                    read += plan.get("Shared Read Blocks", 0)
+                t0 = time.perf_counter()
+                census.row_counts(conn, index_only=index_only)
+                out[method] = {"hit": hit, "read": read, "blocks": hit + read,
+                               "bytes": (hit + read) * block,
+                               "seconds": round(time.perf_counter() - t0, 4)}
+                if index_only:
+                    out["tables"] = sum(len(s[1]) for s in statements)
+                    out["index_only_tables"] = sum(
+                        len(s[1]) for s in statements if s[0].get("enable_seqscan") == "off")
+            conn.execute("COMMIT")
+        return out
+    except Exception as exc:  # noqa: BLE001 - a measurement aid, not the benchmark
+        return {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
 
 
 def _profile_phases(spec, dump: Path, workdir: Path, env: dict) -> tuple[dict | None, str | None]:

@@ -327,18 +327,31 @@ def _server_label(spec: ConnectionSpec) -> str:
 
 
 def sha256_file(path: Path) -> str:
+    """The standard sha256 of the file's bytes (what `sha256sum` prints): one sequential
+    read into a reused buffer; hashlib releases the GIL on big buffers, so other threads
+    (an fsync, a second file) run meanwhile."""
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
+    buffer = bytearray(_CHUNK)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as fh:
+        if hasattr(os, "posix_fadvise"):
+            os.posix_fadvise(fh.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
+        while n := fh.readinto(buffer):
+            digest.update(view[:n])
     return digest.hexdigest()
 
 
+def _files_of(path: Path) -> list[Path]:
+    return sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+
+
 def _hash_backup(path: Path, name: str | None = None) -> tuple[str, dict[str, str]]:
-    """sha256 of the backup; a single file is keyed by its final `name`."""
+    """sha256 of the backup; a single file is keyed by its final `name`. A directory's
+    files are hashed by two threads (each file in one sequential read)."""
     if path.is_dir():
-        files = {str(p.relative_to(path)): sha256_file(p)
-                 for p in sorted(path.rglob("*")) if p.is_file()}
+        paths = _files_of(path)
+        digests = _parallel(sha256_file, paths, workers=2)
+        files = {str(p.relative_to(path)): h for p, h in zip(paths, digests, strict=True)}
         combined = hashlib.sha256("".join(f"{h}  {n}\n" for n, h in sorted(files.items()))
                                   .encode()).hexdigest()
         return combined, files
@@ -346,17 +359,63 @@ def _hash_backup(path: Path, name: str | None = None) -> tuple[str, dict[str, st
     return digest, {name or path.name: digest}
 
 
+def _parallel(func, items: list, workers: int) -> list:
+    """[func(item) for item in items] on `workers` threads; the first exception is raised."""
+    if len(items) < 2 or workers < 2:
+        return [func(item) for item in items]
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(func, items))
+
+
+def _fsync_file(target: Path) -> None:
+    fd = os.open(target, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _fsync_tree(path: Path) -> None:
-    targets = [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else [path]
-    for target in targets:
-        fd = os.open(target, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    for target in _files_of(path):
+        _fsync_file(target)
     sync_directory(path.parent)
     if path.is_dir():
         sync_directory(path)
+
+
+class _EarlyWriteback:
+    """While pg_dump writes (with --no-sync), flush what it has written so far every
+    `interval` seconds from a thread, so the fsync that proves the backup durable at the end
+    has little left to write. Costs no CPU to speak of (the kernel writes); never raises:
+    the final `_fsync_tree` is the proof, this only moves its work earlier."""
+
+    def __init__(self, path: Path, interval: float = 0.5) -> None:
+        self.path, self.interval = path, interval
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        if hasattr(os, "fdatasync"):
+            self.thread.start()
+
+    def finish(self) -> None:
+        self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join()
+
+    def _run(self) -> None:
+        while not self.stop.wait(self.interval):
+            try:
+                targets = _files_of(self.path) if self.path.exists() else []
+                for target in targets:
+                    fd = os.open(target, os.O_RDONLY)
+                    try:
+                        os.fdatasync(fd)
+                    finally:
+                        os.close(fd)
+            except OSError:
+                continue
 
 
 def _chmod_private(path: Path) -> None:
@@ -516,12 +575,13 @@ def create_backup(spec: ConnectionSpec, out_dir: str | Path, *, fmt: str = "cust
             conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
             argv = [tool.path, f"--format={letter}", f"--file={partial}",
-                    f"--snapshot={snapshot}", "--no-password",
+                    f"--snapshot={snapshot}", "--no-password", "--no-sync",
                     f"--dbname={spec.public_conninfo()}"]
             if jobs > 1:
                 argv.append(f"--jobs={jobs}")
             if compress:
                 argv.append(f"--compress={compress}")
+            writeback = None
             try:
                 proc = subprocess.Popen(argv, env=spec.child_env(), stdout=subprocess.DEVNULL,
                                         stderr=subprocess.PIPE, text=True,
@@ -530,21 +590,22 @@ def create_backup(spec: ConnectionSpec, out_dir: str | Path, *, fmt: str = "cust
                 reader = threading.Thread(target=lambda: stderr_box.append(proc.stderr.read()),
                                           daemon=True)
                 reader.start()
+                writeback = _EarlyWriteback(partial)
+                writeback.start()
                 counts = census.row_counts(conn, reporter)
                 fingerprint = census.schema_fingerprint(conn)
                 # Needed only after the dump; looked up while pg_dump runs.
                 restore_tool = _sibling_tool(tool, "pg_restore") or find_tool(
                     "pg_restore", major, pg_bin_dir)
                 with reporter.task("pg_dump", total=None) as task:
-                    while True:
-                        try:
-                            proc.wait(timeout=0.1)
-                            break
-                        except subprocess.TimeoutExpired:
-                            if partial.exists():
-                                task.update(completed=_dir_size(partial) if partial.is_dir()
-                                            else partial.stat().st_size)
-                reader.join()
+                    # stderr reaches its end when pg_dump exits: the join returns at once
+                    # then (Popen.wait with a timeout would poll in steps of up to 50 ms)
+                    while reader.join(timeout=0.1) or reader.is_alive():
+                        if partial.exists():
+                            task.update(completed=_dir_size(partial) if partial.is_dir()
+                                        else partial.stat().st_size)
+                proc.wait()
+                writeback.finish()
                 conn.execute("COMMIT")
                 stderr = redact("".join(stderr_box))
                 problems = _stderr_errors(stderr)
@@ -555,12 +616,12 @@ def create_backup(spec: ConnectionSpec, out_dir: str | Path, *, fmt: str = "cust
                     raise BackupUnverified("pg_dump reported success but wrote an empty backup "
                                            f"({partial.name}); it was discarded")
                 _chmod_private(partial)
-                _fsync_tree(partial)
-                toc = _restore_list(restore_tool, partial)
-                digest, files = _hash_backup(partial, final.name)
+                toc, digest, files = _prove(partial, final.name, restore_tool)
                 os.replace(partial, final)
                 sync_directory(out_dir)
             except BaseException:
+                if writeback is not None:
+                    writeback.finish()
                 _remove(partial)
                 raise
     finally:
@@ -605,11 +666,47 @@ def _sibling_tool(tool: Tool, name: str) -> Tool | None:
     return None
 
 
+def _prove(partial: Path, name: str, restore_tool: Tool) -> tuple[int, str, dict[str, str]]:
+    """The three proofs of a finished dump, at the same time: fsync every file (and the
+    directories) on one thread, `pg_restore --list` in its process, sha256 of every file
+    here (the dump is still in the page cache: one read, no disk). All must succeed.
+    Returns (TOC entries, sha256, {file: sha256})."""
+    listing = _start_restore_list(restore_tool, partial)
+    synced: list[BaseException | None] = []
+
+    def sync() -> None:
+        try:
+            _fsync_tree(partial)
+            synced.append(None)
+        except BaseException as exc:  # noqa: BLE001 - re-raised below, in this thread
+            synced.append(exc)
+
+    syncer = threading.Thread(target=sync, daemon=True)
+    syncer.start()
+    try:
+        digest, files = _hash_backup(partial, name)
+    finally:
+        syncer.join()
+        toc = _finish_restore_list(listing, partial)
+    if synced[0] is not None:
+        raise synced[0]
+    return toc, digest, files
+
+
+def _start_restore_list(tool: Tool, path: Path) -> subprocess.Popen:
+    return subprocess.Popen([tool.path, "--list", str(path)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, errors="backslashreplace")
+
+
 def _restore_list(tool: Tool, path: Path) -> int:
     """`pg_restore --list` must read the archive; returns the number of TOC entries."""
+    return _finish_restore_list(_start_restore_list(tool, path), path)
+
+
+def _finish_restore_list(listing: subprocess.Popen, path: Path) -> int:
     # Names print in the archive's encoding (LATIN1, SQL_ASCII bytes): only lines are counted.
-    proc = subprocess.run([tool.path, "--list", str(path)], capture_output=True, text=True,
-                          errors="backslashreplace")
+    stdout, stderr = listing.communicate()
+    proc = subprocess.CompletedProcess(listing.args, listing.returncode, stdout, stderr)
     if proc.returncode != 0:
         raise BackupUnverified(f"pg_restore --list cannot read {path.name}: "
                                f"{redact(proc.stderr.strip()) or 'exit ' + str(proc.returncode)}")
