@@ -193,7 +193,7 @@ def test_password_never_appears_in_output_or_manifest(password_runs):
 
 # --------------------------------------------------------------------------- docs
 # ansible-lint (production profile) over every playbook, role and the inventory:
-# tests/test_ansible_runbook.py::test_ansible_lint_production_profile_passes.
+# tests/test_ansible_molecule.py::test_ansible_lint_production_profile_passes.
 @pytest.mark.parametrize("module_path_args", [(), ("-M", "library")], ids=["ansible.cfg", "-M"])
 def test_ansible_doc_renders_backup_module(module_path_args):
     proc = ansible("ansible-doc", "-t", "module", *module_path_args, "pgreconcile_backup")
