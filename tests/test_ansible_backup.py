@@ -18,6 +18,7 @@ import yaml
 from psycopg import sql
 
 from pgreconcile.pg.connection import ConnectionSpec
+from pgreconcile.pg.scratch import drop_database
 
 from .support import REPO, ansible, query, run_sql, task_results
 
@@ -43,11 +44,45 @@ def files_in(directory: Path) -> list[Path]:
 
 
 # --------------------------------------------------------------------------- playbook runs
-def test_backup_playbook_writes_verified_backup_and_manifest(db, tmp_path):
-    populate(db)
-    out_dir = tmp_path / "backups"
+@pytest.fixture(scope="module")
+def password_runs(server, tmp_path_factory):
+    """One database owned by a login role with a real password, backed up twice into one
+    directory, as that role: first with -vvv and the test restore, then with
+    reconcile_backup_keep=1 (no test restore). Several tests read the two runs.
+    The role and the database are removed afterwards."""
+    role = f"pgrt_pw_{secrets.token_hex(4)}"
+    password = f"Lit3ral-{secrets.token_hex(12)}"
+    name = f"pgrt_ansbackup_{secrets.token_hex(4)}"
+    with server.connect() as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEDB PASSWORD {}").format(
+            sql.Identifier(role), sql.Literal(password)))
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(
+            sql.Identifier(name)))
+    db = server.with_dbname(name)
+    try:
+        populate(db)
+        run_sql(db, sql.SQL("ALTER TABLE treasury_payment OWNER TO {}").format(
+            sql.Identifier(role)).as_string(None))
+        spec = db.with_params(user=role, password=password)
+        out_dir = tmp_path_factory.mktemp("ansible-backup") / "backups"
+        first = backup_playbook(spec, out_dir, verbosity="-vvv")
+        # The second run removes the first's files (keep 1): what they were, kept here.
+        first_files = {path: (stat.S_IMODE(path.stat().st_mode), path.read_bytes())
+                       for path in files_in(out_dir)}
+        second = backup_playbook(spec, out_dir, "-e", "reconcile_backup_keep=1",
+                                 "-e", "reconcile_backup_test_restore=false")
+        yield {"db": db, "spec": spec, "password": password, "out_dir": out_dir, "first": first,
+               "first_files": first_files, "second": second}
+    finally:
+        drop_database(server, name)
+        with server.connect() as conn:
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
 
-    results = task_results(backup_playbook(db, out_dir))
+
+def test_backup_playbook_writes_verified_backup_and_manifest(password_runs):
+    spec, out_dir = password_runs["spec"], password_runs["out_dir"]
+
+    results = task_results(password_runs["first"])
 
     dump_task = results["Dump the database, prove the dump and write its manifest"]
     assert dump_task["changed"] is True
@@ -57,25 +92,24 @@ def test_backup_playbook_writes_verified_backup_and_manifest(db, tmp_path):
     assert shown["test_restore"]["ok"] is True
     backup, manifest_path = Path(shown["path"]), Path(shown["manifest"])
     assert backup.parent == out_dir and backup.suffix == ".dump"
-    assert stat.S_IMODE(backup.stat().st_mode) == 0o600
-    manifest = json.loads(manifest_path.read_text())
+    written = password_runs["first_files"]
+    assert sorted(written) == [backup, manifest_path]
+    assert written[backup][0] == 0o600
+    manifest = json.loads(written[manifest_path][1])
     assert manifest["sha256"] == shown["sha256"]
     assert manifest["verified"] is True
-    assert manifest["database"] == db.dbname
+    assert manifest["database"] == spec.dbname
     assert manifest["row_counts"] == {"public.treasury_payment": ROWS}
 
 
-def test_backup_playbook_keeps_newest_backups(db, tmp_path):
-    populate(db)
-    out_dir = tmp_path / "backups"
-    first = task_results(backup_playbook(db, out_dir, "-e", "reconcile_backup_test_restore=false"))
-    second = task_results(backup_playbook(db, out_dir, "-e", "reconcile_backup_keep=1",
-                                          "-e", "reconcile_backup_test_restore=false"))
+def test_backup_playbook_keeps_newest_backups(password_runs):
+    first = task_results(password_runs["first"])
+    second = task_results(password_runs["second"])
 
     first_path = first["Show the verified backup"]["msg"]["path"]
     shown = second["Show the verified backup"]["msg"]
     assert shown["removed"] == [first_path]
-    assert [p.name for p in files_in(out_dir)] == sorted(
+    assert [p.name for p in files_in(password_runs["out_dir"])] == sorted(
         [Path(shown["path"]).name, Path(shown["manifest"]).name])
 
 
@@ -136,44 +170,30 @@ def test_missing_engine_fails_with_install_hint(db, tmp_path):
     assert not out_dir.exists()
 
 
-@pytest.fixture
-def password_role(server, db):
-    """A login role with a real password that owns the test table; removed afterwards."""
-    role = f"pgrt_pw_{secrets.token_hex(4)}"
-    password = f"Lit3ral-{secrets.token_hex(12)}"
-    with server.connect() as conn:
-        conn.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEDB PASSWORD {}").format(
-            sql.Identifier(role), sql.Literal(password)))
-    populate(db)
-    run_sql(db, sql.SQL("ALTER TABLE treasury_payment OWNER TO {}").format(
-        sql.Identifier(role)).as_string(None))
-    yield db.with_params(user=role, password=password), password
-    run_sql(db, sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)).as_string(None))
-    with server.connect() as conn:
-        conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
-
-
-def test_password_never_appears_in_output_or_manifest(password_role, tmp_path):
-    spec, password = password_role
+def test_password_never_appears_in_output_or_manifest(password_runs):
+    spec, password = password_runs["spec"], password_runs["password"]
     assert spec.child_env()["PGPASSWORD"] == password
-    out_dir = tmp_path / "backups"
-
-    proc = backup_playbook(spec, out_dir, verbosity="-vvv")
+    proc = password_runs["first"]
 
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr
+    assert "<localhost> EXEC" in proc.stdout, "expected -vvv output"
     assert "changed=1" in proc.stdout
-    assert password not in proc.stdout
-    assert password not in proc.stderr
-    written = files_in(out_dir)
+    for run in (proc, password_runs["second"]):
+        assert password not in run.stdout
+        assert password not in run.stderr
+    written = {**password_runs["first_files"],
+               **{path: (None, path.read_bytes()) for path in files_in(password_runs["out_dir"])
+                  if path.is_file()}}
     assert any(p.name.endswith(".manifest.json") for p in written)
-    for path in written:
-        if path.is_file():
-            assert password.encode() not in path.read_bytes(), f"password written to {path}"
+    for path, (_, data) in written.items():
+        assert password.encode() not in data, f"password written to {path}"
     owner = query(spec, "SELECT current_user")[0][0]
     assert owner == spec.params["user"]
 
 
-# --------------------------------------------------------------------------- docs and lint
+# --------------------------------------------------------------------------- docs
+# ansible-lint (production profile) over every playbook, role and the inventory:
+# tests/test_ansible_molecule.py::test_ansible_lint_production_profile_passes.
 @pytest.mark.parametrize("module_path_args", [(), ("-M", "library")], ids=["ansible.cfg", "-M"])
 def test_ansible_doc_renders_backup_module(module_path_args):
     proc = ansible("ansible-doc", "-t", "module", *module_path_args, "pgreconcile_backup")
@@ -192,14 +212,6 @@ def test_ansible_doc_renders_restore_module():
     assert proc.returncode == 0, proc.stderr
     for option in ("path", "target_db", "replace", "db_password"):
         assert option in proc.stdout
-
-
-def test_ansible_lint_production_profile_passes():
-    proc = ansible("ansible-lint", "--offline", "roles", "playbooks", "reconcile.yml",
-                   "inventory", timeout=300)
-
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "Profile 'production' was required, and it passed" in proc.stdout + proc.stderr
 
 
 def test_no_literal_password_in_inventory_or_role():
@@ -228,16 +240,13 @@ def test_inventory_doc_lists_every_role_variable_with_its_default():
     assert "`5432`" in rows["reconcile_db_port"] and "`[lint]`" in rows["toolkit_extras"]
 
 
-def test_restore_module_check_mode_refuses_an_existing_target_as_a_real_run(db, make_db,
-                                                                           tmp_path):
+def test_restore_module_check_mode_refuses_an_existing_target_as_a_real_run(password_runs,
+                                                                           make_db):
     """Check mode says what a real run would do: an existing target without replace is
-    refused (never shown as a change), and nothing is touched either way."""
-    populate(db)
-    out_dir = tmp_path / "backups"
-    made = ansible("ansible", "localhost", "-m", "pgreconcile_backup", "-a",
-                   f"out_dir={out_dir} test_restore=false", spec=db)
-    assert made.returncode == 0, made.stdout + made.stderr
-    dump = next(p for p in out_dir.iterdir() if p.suffix == ".dump")
+    refused (never shown as a change), and nothing is touched either way. The dump is the
+    backup playbook's newest (password_runs)."""
+    db = password_runs["db"]
+    dump = next(p for p in password_runs["out_dir"].iterdir() if p.suffix == ".dump")
     existing = make_db("restore_into")
     run_sql(existing, "CREATE VIEW v AS SELECT 1 AS one")  # "empty" once; now it exists
     refused = ansible("ansible", "localhost", "-m", "pgreconcile_restore", "-a",

@@ -7,8 +7,7 @@ environment (never a password in -e), read by inventory/group_vars/local.yml.
 Playbook runs take tens of seconds each, so the databases are shared where the tests do not
 conflict: one database is reconciled once (by a password-login role, with -vvv) and then run
 again; another stays drifted for check mode and the window refusal, and is used last for the
-rollback drill. Molecule and ansible-lint are started in the background when the module starts
-and collected by their tests.
+rollback drill. Molecule and ansible-lint run in tests/test_ansible_molecule.py.
 """
 from __future__ import annotations
 
@@ -60,23 +59,6 @@ def playbook(spec: ConnectionSpec, dirs: dict[str, Path], *args: str,
                    "-e", f"reconcile_backup_dir={dirs['backups']}",
                    "-e", f"reconcile_report_dir={dirs['reports']}", *args,
                    spec=spec, timeout=timeout)
-
-
-def start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    """A long check started in the background; its output goes to `log`."""
-    handle = log.open("w")
-    return subprocess.Popen(argv, cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT,
-                            text=True)
-
-
-def finish(proc: subprocess.Popen, log: Path, timeout: int = 400) -> tuple[int, str]:
-    try:
-        code = proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        raise
-    return code, log.read_text()
 
 
 def state_of(spec: ConnectionSpec) -> tuple[str, dict[str, int]]:
@@ -138,28 +120,6 @@ def build_drift(spec: ConnectionSpec) -> ConnectionSpec:
 
 
 @pytest.fixture(scope="module")
-def background(server, databases, module_dir):
-    """Molecule (its own database) and ansible-lint, started now, collected by their tests."""
-    molecule_db = databases("molecule")
-    ephemeral = module_dir / "molecule"
-    env = tool_env(molecule_db, MOLECULE_EPHEMERAL_DIRECTORY=str(ephemeral),
-                   ANSIBLE_FORCE_COLOR="0", PY_COLORS="0")
-    jobs = {
-        "molecule": (start([str(BIN / "molecule"), "test", "-s", "default"], env,
-                           module_dir / "molecule.log"), module_dir / "molecule.log"),
-        "lint": (start([str(BIN / "ansible-lint"), "--offline", "reconcile.yml",
-                        "playbooks/inspect.yml", "playbooks/verify.yml", "playbooks/restore.yml",
-                        "roles/reconcile", "molecule"], tool_env(None),
-                       module_dir / "lint.log"), module_dir / "lint.log"),
-    }
-    yield {"jobs": jobs, "molecule_db": molecule_db}
-    for proc, _ in jobs.values():
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
-@pytest.fixture(scope="module")
 def password_role(server):
     """A login role with a real password (CREATEDB, no superuser); dropped at the end."""
     role = f"pgrt_runbook_{secrets.token_hex(4)}"
@@ -188,7 +148,7 @@ def as_role(spec: ConnectionSpec, role: str, password: str) -> ConnectionSpec:
 
 
 @pytest.fixture(scope="module")
-def first_run(background, databases, password_role, module_dir, server):
+def first_run(databases, password_role, module_dir, server):
     """The drifted database, owned by and reconciled as the password-login role, with -vvv."""
     role, password = password_role
     spec = as_role(databases("runbook", owner=role), role, password)
@@ -210,7 +170,7 @@ def second_run(first_run):
 
 
 @pytest.fixture(scope="module")
-def drifted(background, databases):
+def drifted(databases):
     """A drifted database that check mode and the window refusal leave as it is; the rollback
     drill uses it last."""
     spec = build_drift(databases("drifted"))
@@ -282,11 +242,17 @@ def test_second_run_changes_nothing(second_run, first_run):
 
 
 # --------------------------------------------------------------------------- (c) check mode
-def test_check_mode_changes_nothing_and_shows_the_plan_as_diff(drifted, module_dir):
+def test_check_mode_outside_the_window_still_plans_shows_the_diff_changes_nothing(drifted,
+                                                                               module_dir):
+    """Check mode, outside the maintenance window: a real run would refuse (test below), a
+    check run still inspects and plans, warns, and shows the plan as its diff. (One check run
+    for both: the window adds a warning and changes nothing else. The fleet's check run,
+    tests/test_fleet.py, is one without a window, with --tags.)"""
     spec = drifted["spec"]
     dirs = run_dirs(module_dir / "check")
 
-    proc = playbook(spec, dirs, "--check", "--diff")
+    proc = playbook(spec, dirs, "--check", "--diff",
+                    "-e", f"reconcile_maintenance_window='{closed_window()}'")
 
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
     assert state_of(spec) == drifted["state"]
@@ -294,6 +260,7 @@ def test_check_mode_changes_nothing_and_shows_the_plan_as_diff(drifted, module_d
     assert MIGRATION_0002 not in applied_migrations(spec)
     assert files_under(dirs["backups"]) == [] and files_under(dirs["reports"]) == []
     out = proc.stdout
+    assert "a real run would refuse: outside the maintenance window" in flat(out + proc.stderr)
     assert ('+ALTER TABLE "public"."treasury_payment" ADD COLUMN IF NOT EXISTS "payment_id" uuid;'
             in out)
     assert "+CREATE UNIQUE INDEX CONCURRENTLY" in out and "steps to apply" in out
@@ -323,20 +290,6 @@ def test_outside_the_window_the_run_refuses_and_changes_nothing(drifted, module_
     assert report["ok"] is False
     assert report["error"]["error"] == "OutsideMaintenanceWindow"
     assert report["error"]["exit_code"] == 4
-
-
-def test_outside_the_window_check_mode_still_plans(drifted, module_dir):
-    spec = drifted["spec"]
-    dirs = run_dirs(module_dir / "closed-check")
-
-    proc = playbook(spec, dirs, "--check", "--diff", "--tags", "window,plan,apply",
-                    "-e", f"reconcile_maintenance_window='{closed_window()}'")
-
-    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
-    assert "a real run would refuse: outside the maintenance window" in flat(proc.stdout
-                                                                             + proc.stderr)
-    assert '+ALTER TABLE "public"."treasury_payment" ADD COLUMN' in proc.stdout
-    assert state_of(spec) == drifted["state"]
 
 
 # --------------------------------------------------------------------------- (d) rollback
@@ -378,24 +331,7 @@ def test_password_appears_nowhere_in_vvv_output_or_reports(first_run, server):
     assert list_scratch_databases(server) == []
 
 
-# --------------------------------------------------------------------------- (g) molecule
-def test_molecule_default_scenario_converges_idempotently_and_verifies(background):
-    proc, log = background["jobs"]["molecule"]
-    code, output = finish(proc, log)
-    assert code == 0, output[-6000:]
-    for action in ("prepare", "converge", "idempotence", "verify"):
-        assert re.search(rf"{action}\W+Executed: Successful", output), action
-    assert MIGRATION_0002 in applied_migrations(background["molecule_db"])
-
-
-# --------------------------------------------------------------------------- (h) lint, docs
-def test_ansible_lint_production_profile_passes_on_the_runbook(background):
-    proc, log = background["jobs"]["lint"]
-    code, output = finish(proc, log)
-    assert code == 0, output[-6000:]
-    assert "Profile 'production' was required, and it passed" in output
-
-
+# --------------------------------------------------------------------------- (h) docs
 def test_ansible_doc_renders_every_runbook_module():
     proc = subprocess.run([str(BIN / "ansible-doc"), "-t", "module", *MODULES], cwd=REPO,
                           env=tool_env(None), capture_output=True, text=True, timeout=120,

@@ -70,8 +70,15 @@ def pettycash(server):
 
 
 @pytest.fixture
-def drifted(make_db):
-    return build_drifted(make_db("cliout"), rows=200)
+def drifted(server, pettycash):
+    """A copy of `pettycash` (CREATE DATABASE … TEMPLATE) for a test that changes it: the
+    seed drift without another Django migrate. Dropped after the test."""
+    name = f"pgrt_cliout_copy_{secrets.token_hex(4)}"
+    with server.connect() as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+            sql.Identifier(name), sql.Identifier(pettycash.dbname)))
+    yield server.with_dbname(name)
+    drop_database(server, name)
 
 
 # --------------------------------------------------------------------------- plan

@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import secrets
 import struct
 import subprocess
 import sys
@@ -29,13 +30,15 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from psycopg import sql
 
 from pgreconcile.errors import Refused
+from pgreconcile.pg.scratch import drop_database
 from pgreconcile.report import render as report_mod
 from pgreconcile.report.build import RunReport, assemble_report, report_schema
 from pgreconcile.report.render import build_context, render_html, render_markdown, render_reports
 
-from .support import EXAMPLE, REPO, build_drifted, cli, schema_errors
+from .support import EXAMPLE, REPO, TEST_DB_PREFIX, build_drifted, cli, schema_errors
 
 DATA = Path(__file__).resolve().parent / "data"
 CHROMIUM = Path("/usr/bin/chromium")   # Debian package `chromium`
@@ -513,12 +516,32 @@ def _cli_reconcile(spec, tmp_path, *extra):
     return proc, json.loads((reports / "report.json").read_text())
 
 
-def _drifted(make_db):
-    return build_drifted(make_db("report"), rows=300)
+@pytest.fixture(scope="module")
+def seed(server):
+    """The seed case, built once for the module (a Django migrate); tests run on copies."""
+    name = _create(server, "report_seed")
+    yield build_drifted(server.with_dbname(name), rows=300)
+    drop_database(server, name)
 
 
-def test_cli_reconcile_reports_of_a_run_and_its_rerun_follow_the_schema(make_db, tmp_path):
-    spec = _drifted(make_db)
+@pytest.fixture
+def drifted(server, seed):
+    """A copy of the seed (CREATE DATABASE … TEMPLATE), dropped after the test."""
+    name = _create(server, "report", template=seed.dbname)
+    yield server.with_dbname(name)
+    drop_database(server, name)
+
+
+def _create(server, label: str, template: str = "template0") -> str:
+    name = f"{TEST_DB_PREFIX}{label}_{secrets.token_hex(4)}"
+    with server.connect() as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+            sql.Identifier(name), sql.Identifier(template)))
+    return name
+
+
+def test_cli_reconcile_reports_of_a_run_and_its_rerun_follow_the_schema(drifted, tmp_path):
+    spec = drifted
 
     proc, first = _cli_reconcile(spec, tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -534,8 +557,8 @@ def test_cli_reconcile_reports_of_a_run_and_its_rerun_follow_the_schema(make_db,
     assert rerun["ok"] is True and rerun["changed"] is False and "skipped" in rerun["backup"]
 
 
-def test_cli_reconcile_report_of_a_failed_rolled_back_run_follows_the_schema(make_db, tmp_path):
-    spec = _drifted(make_db)
+def test_cli_reconcile_report_of_a_failed_rolled_back_run_follows_the_schema(drifted, tmp_path):
+    spec = drifted
 
     proc, report = _cli_reconcile(spec, tmp_path, "--fail-verify")
 
