@@ -423,3 +423,15 @@ def drop_drifted_templates() -> None:
                     sql.Identifier(name)))
         except Error:
             pass  # the server is gone: so is the template
+
+
+# --------------------------------------------------------------------------- module seeds
+def create_test_db(server: ConnectionSpec, label: str, template: str = "template0") -> str:
+    """A new database named with the suite's prefix, copied from `template`
+    (CREATE DATABASE … TEMPLATE): modules build one seed and give each test a copy."""
+    from psycopg import sql
+    name = f"{TEST_DB_PREFIX}{label}_{secrets.token_hex(4)}"
+    with server.connect() as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+            sql.Identifier(name), sql.Identifier(template)))
+    return name

@@ -19,7 +19,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import secrets
 import struct
 import subprocess
 import sys
@@ -30,7 +29,6 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from psycopg import sql
 
 from pgreconcile.errors import Refused
 from pgreconcile.pg.scratch import drop_database
@@ -38,7 +36,14 @@ from pgreconcile.report import render as report_mod
 from pgreconcile.report.build import RunReport, assemble_report, report_schema
 from pgreconcile.report.render import build_context, render_html, render_markdown, render_reports
 
-from .support import EXAMPLE, REPO, TEST_DB_PREFIX, build_drifted, cli, schema_errors
+from .support import (
+    EXAMPLE,
+    REPO,
+    build_drifted,
+    cli,
+    create_test_db,
+    schema_errors,
+)
 
 DATA = Path(__file__).resolve().parent / "data"
 CHROMIUM = Path("/usr/bin/chromium")   # Debian package `chromium`
@@ -519,7 +524,7 @@ def _cli_reconcile(spec, tmp_path, *extra):
 @pytest.fixture(scope="module")
 def seed(server):
     """The seed case, built once for the module (a Django migrate); tests run on copies."""
-    name = _create(server, "report_seed")
+    name = create_test_db(server, "report_seed")
     yield build_drifted(server.with_dbname(name), rows=300)
     drop_database(server, name)
 
@@ -527,17 +532,9 @@ def seed(server):
 @pytest.fixture
 def drifted(server, seed):
     """A copy of the seed (CREATE DATABASE … TEMPLATE), dropped after the test."""
-    name = _create(server, "report", template=seed.dbname)
+    name = create_test_db(server, "report", template=seed.dbname)
     yield server.with_dbname(name)
     drop_database(server, name)
-
-
-def _create(server, label: str, template: str = "template0") -> str:
-    name = f"{TEST_DB_PREFIX}{label}_{secrets.token_hex(4)}"
-    with server.connect() as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-            sql.Identifier(name), sql.Identifier(template)))
-    return name
 
 
 def test_cli_reconcile_reports_of_a_run_and_its_rerun_follow_the_schema(drifted, tmp_path):

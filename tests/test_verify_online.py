@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 import threading
 import time
 from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from pgreconcile.apply import ledger
 from pgreconcile.cli.render import verify_checks_table
@@ -27,11 +25,11 @@ from pgreconcile.schema.diff import Diff
 
 from .support import (
     EXAMPLE,
-    TEST_DB_PREFIX,
     P,
     ansible,
     build_drifted,
     cli,
+    create_test_db,
     drifted_db,
     make_plan_file,
     query,
@@ -46,7 +44,7 @@ NO_DRIFT = Diff()  # the checks below are about data and validity, not about dri
 def seed(server):
     """The seed case (300 payments, as conftest's `drifted`), built once for the module; the
     tests change copies of it, never it."""
-    spec = build_drifted(server.with_dbname(_create(server, "vonline_seed")), rows=300)
+    spec = build_drifted(server.with_dbname(create_test_db(server, "vonline_seed")), rows=300)
     yield spec
     drop_database(server, spec.dbname)
 
@@ -55,17 +53,9 @@ def seed(server):
 def drifted(server, seed):
     """A copy of the module's seed (CREATE DATABASE … TEMPLATE): the seed drift without its
     Django migrate each time. Dropped after the test."""
-    name = _create(server, "vonline", template=seed.dbname)
+    name = create_test_db(server, "vonline", template=seed.dbname)
     yield server.with_dbname(name)
     drop_database(server, name)
-
-
-def _create(server, label: str, template: str = "template0") -> str:
-    name = f"{TEST_DB_PREFIX}{label}_{secrets.token_hex(4)}"
-    with server.connect() as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-            sql.Identifier(name), sql.Identifier(template)))
-    return name
 
 
 def seed_plan(db, tmp_path) -> Plan:
