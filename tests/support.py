@@ -337,7 +337,7 @@ def restore_copy(original: ConnectionSpec, restored: ConnectionSpec, server_majo
                    timeout=120)
 
 
-# --------------------------------------------------------------------------- ha2: drifted templates
+# --------------------------------------------------------------------------- drifted templates
 # make_drift.py builds the same bytes for the same size (deterministic rows, fixed dates),
 # but takes 3-10 s (two `manage.py migrate` children). Each size is built once per
 # session into a template database; build_drifted then gives an empty database the
