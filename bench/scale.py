@@ -364,7 +364,8 @@ def fit(points: list[tuple[float, float]]) -> dict | None:
 
     _, slope = line([math.log(x) for x, _ in pts], [math.log(y) for _, y in pts])
     fixed, per_unit = line([x for x, _ in pts], [y for _, y in pts])
-    return {"slope": round(slope, 3), "kind": growth_kind(slope),
+    slope = round(slope, 3)  # the label is made from the value kept, so they agree
+    return {"slope": slope, "kind": growth_kind(slope),
             "fixed_seconds": round(fixed, 4), "per_unit_seconds": per_unit}
 
 
